@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs every Debian package that tessera's build, tests and main job need.
+# Usage: bash jobs/setup-debian.sh [--bench]   (--bench adds PyTorch for bench/peers/)
+set -euo pipefail
+
+packages=(
+  build-essential cmake git pkg-config
+  openmpi-bin libopenmpi-dev          # MPI ranks (mpirun) and the MPI communicator
+  libhdf5-dev hdf5-tools              # datasets and model state
+  libopenblas-openmp-dev              # sgemm; the OpenMP build nests inside our own parallel loops
+  libomp-dev
+  libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev libspdlog-dev
+  libpcre2-dev                        # GPT-2 pre-tokenisation regex (\p{L}, \p{N}, look-ahead)
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang-format clang-tidy cppcheck
+)
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(python3 python3-torch python3-numpy)
+fi
+
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,17 @@
+// Row-major GEMM for float and double through CBLAS (OpenBLAS).
+//
+// C (M, N) = alpha * op(A) (M, K) @ op(B) (K, N) + beta * C, with op(X) = X or X^T.
+// Called from inside an OpenMP parallel region, the OpenMP build of OpenBLAS runs single-threaded, so per-head
+// products in attention nest safely inside our own parallel loops.
+#pragma once
+
+namespace tessera {
+
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb, T beta,
+          T* C, int ldc);
+
+// Threads OpenBLAS uses outside parallel regions.
+int blas_threads();
+
+}  // namespace tessera

@@ -1,0 +1,49 @@
+// Softmax cross-entropy over the real vocabulary V of a padded logits row Vp: the padding columns never take part,
+// so they can never win a softmax and receive zero gradient.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "ops/ops.hpp"
+
+namespace tessera::ops {
+
+template <typename T>
+double cross_entropy_forward(T* losses, T* lse, const T* logits, const int32_t* targets, int N, int V, int Vp) {
+#pragma omp parallel for schedule(static)
+  for (int i = 0; i < N; ++i) {
+    const T* row = logits + static_cast<int64_t>(i) * Vp;
+    T mx = -std::numeric_limits<T>::infinity();
+    for (int j = 0; j < V; ++j) mx = std::max(mx, row[j]);
+    T sum = 0;
+    for (int j = 0; j < V; ++j) sum += std::exp(row[j] - mx);
+    lse[i] = mx + std::log(sum);
+    losses[i] = targets[i] >= 0 ? lse[i] - row[targets[i]] : T(0);
+  }
+  double total = 0;
+  for (int i = 0; i < N; ++i) total += static_cast<double>(losses[i]);
+  return total;
+}
+
+template <typename T>
+void cross_entropy_backward(T* logits, const T* lse, const int32_t* targets, T dloss, int N, int V, int Vp) {
+#pragma omp parallel for schedule(static)
+  for (int i = 0; i < N; ++i) {
+    T* row = logits + static_cast<int64_t>(i) * Vp;
+    if (targets[i] < 0) {
+      std::fill(row, row + Vp, T(0));
+      continue;
+    }
+    const T l = lse[i];
+    for (int j = 0; j < V; ++j) row[j] = std::exp(row[j] - l) * dloss;
+    row[targets[i]] -= dloss;
+    std::fill(row + V, row + Vp, T(0));
+  }
+}
+
+template double cross_entropy_forward<float>(float*, float*, const float*, const int32_t*, int, int, int);
+template double cross_entropy_forward<double>(double*, double*, const double*, const int32_t*, int, int, int);
+template void cross_entropy_backward<float>(float*, const float*, const int32_t*, float, int, int, int);
+template void cross_entropy_backward<double>(double*, const double*, const int32_t*, double, int, int, int);
+
+}  // namespace tessera::ops

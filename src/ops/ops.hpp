@@ -1,0 +1,109 @@
+// The op interface: free functions over raw pointers and sizes.
+//
+// Every op has a forward and a hand-written backward (llm.c style) and is implemented for float (training) and
+// double (finite-difference tests) in src/ops/cpu/, one file per op. The CUDA backend implements the same names in
+// src/ops/cuda/. Model code calls these functions only; it never sees a kernel, a stream or a communicator.
+//
+// Shape vocabulary: N rows (= B*T tokens), B batch, T sequence, C channels, OC/IC output/input channels, V vocabulary,
+// Vp padded vocabulary, NH query heads, NKV key/value heads, HS head size, F feed-forward width.
+// Backward conventions: gradients of weights ACCUMULATE (+=, so micro-batches add up); gradients of activations
+// are written (=) unless the parameter is named *_accum, which marks a residual stream that adds (+=).
+#pragma once
+
+#include <cstdint>
+
+#include "ops/context.hpp"
+
+namespace tessera::ops {
+
+// ---- embedding: out[b,t,:] = wte[tokens[b,t],:] + wpe[t,:] (wpe may be null: no learned positions)
+template <typename T>
+void embedding_forward(T* out, const int32_t* tokens, const T* wte, const T* wpe, int B, int Tn, int C);
+// dwte[tokens[b,t],:] += dout[b,t,:]; dwpe[t,:] += sum_b dout[b,t,:]. Deterministic for any thread count.
+template <typename T>
+void embedding_backward(T* dwte, T* dwpe, const T* dout, const int32_t* tokens, int B, int Tn, int C);
+
+// ---- LayerNorm over the last dim: out = (x - mean) * rstd * w + b.  inp, out: (N, C); mean, rstd: (N)
+template <typename T>
+void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int N, int C, float eps);
+// dinp_accum += d/dinp; dw += ...; db += ...
+template <typename T>
+void layernorm_backward(T* dinp_accum, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean,
+                        const T* rstd, int N, int C);
+
+// ---- RMSNorm over the last dim: out = x * rstd * w, rstd = 1/sqrt(mean(x^2) + eps).  rstd: (N)
+template <typename T>
+void rmsnorm_forward(T* out, T* rstd, const T* inp, const T* w, int N, int C, float eps);
+template <typename T>
+void rmsnorm_backward(T* dinp_accum, T* dw, const T* dout, const T* inp, const T* w, const T* rstd, int N, int C);
+
+// ---- linear layer: out (N, OC) = inp (N, IC) @ w^T + bias, w: (OC, IC) as in torch.nn.Linear, bias: (OC) or null.
+// accumulate: out += ... instead of out = ... (adds a residual branch onto a copy of the stream).
+template <typename T>
+void matmul_forward(T* out, const T* inp, const T* w, const T* bias, int N, int IC, int OC, bool accumulate);
+// dinp (N, IC) = dout @ w (skipped if dinp is null); dw += dout^T @ inp; dbias += sum_rows dout (if non-null).
+template <typename T>
+void matmul_backward(T* dinp, T* dw, T* dbias, const T* dout, const T* inp, const T* w, int N, int IC, int OC);
+
+// ---- GELU, tanh approximation (GPT-2). inp, out: (n)
+template <typename T>
+void gelu_forward(T* out, const T* inp, int64_t n);
+template <typename T>
+void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n);
+
+// ---- SwiGLU: out[i,:] = silu(inp[i, :F]) * inp[i, F:].  inp: (N, 2F) = [gate | up], out: (N, F)
+template <typename T>
+void swiglu_forward(T* out, const T* inp, int N, int F);
+template <typename T>
+void swiglu_backward(T* dinp, const T* inp, const T* dout, int N, int F);
+
+// ---- rotary position embedding (rotate-half convention, as Hugging Face LLaMA), in place on the q and k heads of
+// qkv (B, T, (NH + 2 NKV) * HS). cos, sin: (Tmax, HS/2) tables from rope_tables.
+void rope_tables(float* cos, float* sin, int Tmax, int HS, float theta);
+template <typename T>
+void rope_forward(T* qkv, const float* cos, const float* sin, int B, int Tn, int NH, int NKV, int HS);
+// The rotation is orthogonal: backward rotates dq, dk by the inverse angle, in place on dqkv.
+template <typename T>
+void rope_backward(T* dqkv, const float* cos, const float* sin, int B, int Tn, int NH, int NKV, int HS);
+
+// ---- multi-head attention with grouped-query heads (NH query heads share NKV key/value heads).
+// qkv: (B, T, (NH + 2 NKV) * HS) = [q heads | k heads | v heads] per token; out: (B, T, NH * HS);
+// probs: (B, NH, T, T) softmax(q k^T / sqrt(HS)), kept for backward. causal: key j <= query i only.
+template <typename T>
+void attention_forward(T* out, T* probs, const T* qkv, int B, int Tn, int NH, int NKV, int HS, bool causal);
+// dqkv (written) from dout (B, T, NH * HS). Needs ctx.scratch of attention_scratch_size(T) per thread.
+template <typename T>
+void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* probs, int B, int Tn, int NH, int NKV, int HS,
+                        Context<T>& ctx);
+int64_t attention_scratch_size(int Tn);
+
+// ---- softmax cross-entropy over the first V of Vp logits (the padding never takes part).
+// logits: (N, Vp); targets: (N), -1 = no loss at this position. Writes losses (N) (0 where ignored) and
+// lse (N) = logsumexp of the row; returns the sum of losses (double, summed in row order).
+template <typename T>
+double cross_entropy_forward(T* losses, T* lse, const T* logits, const int32_t* targets, int N, int V, int Vp);
+// In place: logits (N, Vp) become dlogits = (softmax - onehot(target)) * dloss, zero on ignored rows and padding.
+template <typename T>
+void cross_entropy_backward(T* logits, const T* lse, const int32_t* targets, T dloss, int N, int V, int Vp);
+
+// ---- reductions over flat buffers, deterministic for any thread count
+// sum of squares, accumulated in double over fixed chunks
+template <typename T>
+double sum_squares(const T* x, int64_t n);
+template <typename T>
+void scale(T* x, T factor, int64_t n);
+// true if any element is NaN or Inf
+template <typename T>
+bool has_nonfinite(const T* x, int64_t n);
+
+// ---- AdamW with decoupled weight decay (Loshchilov & Hutter), bias-corrected; step t counts from 1.
+//   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
+//   p -= lr * ( (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) + wd * p )
+struct AdamWParams {
+  float lr = 0, beta1 = 0.9F, beta2 = 0.95F, eps = 1e-8F, weight_decay = 0;
+  int64_t t = 1;
+};
+template <typename T>
+void adamw_update(T* param, const T* grad, T* m, T* v, int64_t n, const AdamWParams& p);
+
+}  // namespace tessera::ops

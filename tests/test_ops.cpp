@@ -1,0 +1,240 @@
+// Every op's backward against central finite differences, in double precision.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "gradcheck.hpp"
+#include "ops/ops.hpp"
+
+namespace tessera {
+namespace {
+
+using testing::expect_gradient;
+using testing::random_vector;
+using testing::weighted_sum;
+using Vec = std::vector<double>;
+
+TEST(OpsGrad, Embedding) {
+  const int B = 2, Tn = 3, C = 5, V = 4;
+  std::vector<int32_t> tokens = {1, 3, 1, 0, 1, 2};  // repeated tokens: the scatter-add must add up
+  Vec wte = random_vector(V * C, 1), wpe = random_vector(Tn * C, 2), w = random_vector(B * Tn * C, 3);
+  Vec out(B * Tn * C);
+  auto loss = [&] {
+    ops::embedding_forward(out.data(), tokens.data(), wte.data(), wpe.data(), B, Tn, C);
+    return weighted_sum(out, w);
+  };
+  Vec dwte(wte.size(), 0.0), dwpe(wpe.size(), 0.0);
+  loss();
+  ops::embedding_backward(dwte.data(), dwpe.data(), w.data(), tokens.data(), B, Tn, C);
+  expect_gradient("wte", wte, dwte, loss);
+  expect_gradient("wpe", wpe, dwpe, loss);
+}
+
+TEST(OpsGrad, LayerNorm) {
+  const int N = 6, C = 7;
+  Vec inp = random_vector(N * C, 1, 2.0), w = random_vector(C, 2), b = random_vector(C, 3), r = random_vector(N * C, 4);
+  Vec out(N * C), mean(N), rstd(N);
+  auto loss = [&] {
+    ops::layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), w.data(), b.data(), N, C, 1e-5F);
+    return weighted_sum(out, r);
+  };
+  loss();
+  Vec dinp(N * C, 0.5), dw(C, 0.0), db(C, 0.0);  // dinp starts non-zero: backward must add to it
+  ops::layernorm_backward(dinp.data(), dw.data(), db.data(), r.data(), inp.data(), w.data(), mean.data(), rstd.data(),
+                          N, C);
+  for (double& d : dinp) d -= 0.5;
+  expect_gradient("inp", inp, dinp, loss);
+  expect_gradient("w", w, dw, loss);
+  expect_gradient("b", b, db, loss);
+}
+
+TEST(OpsGrad, RMSNorm) {
+  const int N = 5, C = 8;
+  Vec inp = random_vector(N * C, 5, 2.0), w = random_vector(C, 6), r = random_vector(N * C, 7);
+  Vec out(N * C), rstd(N);
+  auto loss = [&] {
+    ops::rmsnorm_forward(out.data(), rstd.data(), inp.data(), w.data(), N, C, 1e-5F);
+    return weighted_sum(out, r);
+  };
+  loss();
+  Vec dinp(N * C, 0.0), dw(C, 0.0);
+  ops::rmsnorm_backward(dinp.data(), dw.data(), r.data(), inp.data(), w.data(), rstd.data(), N, C);
+  expect_gradient("inp", inp, dinp, loss);
+  expect_gradient("w", w, dw, loss);
+}
+
+TEST(OpsGrad, Matmul) {
+  const int N = 4, IC = 6, OC = 5;
+  Vec inp = random_vector(N * IC, 1), w = random_vector(OC * IC, 2), bias = random_vector(OC, 3);
+  Vec r = random_vector(N * OC, 4), base = random_vector(N * OC, 5);
+  for (bool accumulate : {false, true}) {
+    Vec out(N * OC);
+    auto loss = [&] {
+      out = base;
+      ops::matmul_forward(out.data(), inp.data(), w.data(), bias.data(), N, IC, OC, accumulate);
+      return weighted_sum(out, r);
+    };
+    loss();
+    Vec dinp(N * IC, 0.0), dw(OC * IC, 0.0), db(OC, 0.0);
+    ops::matmul_backward(dinp.data(), dw.data(), db.data(), r.data(), inp.data(), w.data(), N, IC, OC);
+    expect_gradient("inp", inp, dinp, loss);
+    expect_gradient("w", w, dw, loss);
+    expect_gradient("bias", bias, db, loss);
+  }
+}
+
+TEST(OpsGrad, MatmulAccumulatesWeightGradients) {
+  const int N = 3, IC = 4, OC = 2;
+  Vec inp = random_vector(N * IC, 1), w = random_vector(OC * IC, 2), d = random_vector(N * OC, 3);
+  Vec dw1(OC * IC, 0.0), dw2(OC * IC, 0.0), db(OC, 0.0);
+  ops::matmul_backward<double>(nullptr, dw1.data(), db.data(), d.data(), inp.data(), w.data(), N, IC, OC);
+  dw2 = dw1;
+  ops::matmul_backward<double>(nullptr, dw2.data(), db.data(), d.data(), inp.data(), w.data(), N, IC, OC);
+  for (size_t i = 0; i < dw1.size(); ++i) EXPECT_NEAR(dw2[i], 2 * dw1[i], 1e-12);
+}
+
+TEST(OpsGrad, Gelu) {
+  const int n = 40;
+  Vec inp = random_vector(n, 1, 3.0), r = random_vector(n, 2), out(n);
+  auto loss = [&] {
+    ops::gelu_forward(out.data(), inp.data(), n);
+    return weighted_sum(out, r);
+  };
+  Vec dinp(n);
+  ops::gelu_backward(dinp.data(), inp.data(), r.data(), n);
+  expect_gradient("inp", inp, dinp, loss);
+  // reference values of the tanh approximation
+  Vec x = {-2.0, 0.0, 1.0}, y(3);
+  ops::gelu_forward(y.data(), x.data(), 3);
+  EXPECT_NEAR(y[0], -0.04540230591222, 1e-9);
+  EXPECT_NEAR(y[1], 0.0, 1e-12);
+  EXPECT_NEAR(y[2], 0.84119199155163, 1e-9);
+}
+
+TEST(OpsGrad, SwiGLU) {
+  const int N = 3, F = 5;
+  Vec inp = random_vector(N * 2 * F, 1, 2.0), r = random_vector(N * F, 2), out(N * F);
+  auto loss = [&] {
+    ops::swiglu_forward(out.data(), inp.data(), N, F);
+    return weighted_sum(out, r);
+  };
+  Vec dinp(N * 2 * F);
+  ops::swiglu_backward(dinp.data(), inp.data(), r.data(), N, F);
+  expect_gradient("inp", inp, dinp, loss);
+}
+
+TEST(OpsGrad, Rope) {
+  const int B = 2, Tn = 4, NH = 4, NKV = 2, HS = 6, row = (NH + 2 * NKV) * HS;
+  std::vector<float> cos(Tn * HS / 2), sin(Tn * HS / 2);
+  ops::rope_tables(cos.data(), sin.data(), Tn, HS, 10000.0F);
+  Vec qkv = random_vector(B * Tn * row, 1), r = random_vector(B * Tn * row, 2);
+  auto loss = [&] {
+    Vec x = qkv;
+    ops::rope_forward(x.data(), cos.data(), sin.data(), B, Tn, NH, NKV, HS);
+    return weighted_sum(x, r);
+  };
+  Vec d = r;
+  ops::rope_backward(d.data(), cos.data(), sin.data(), B, Tn, NH, NKV, HS);
+  expect_gradient("qkv", qkv, d, loss);
+  // v is untouched, and position 0 is not rotated
+  Vec x = qkv;
+  ops::rope_forward(x.data(), cos.data(), sin.data(), B, Tn, NH, NKV, HS);
+  for (int i = 0; i < row; ++i) EXPECT_DOUBLE_EQ(x[i], qkv[i]);
+  for (int i = (NH + NKV) * HS; i < row; ++i) EXPECT_DOUBLE_EQ(x[row + i], qkv[row + i]);
+}
+
+void check_attention(int NH, int NKV, bool causal) {
+  const int B = 2, Tn = 5, HS = 3, C = NH * HS, QKV = (NH + 2 * NKV) * HS;
+  Vec qkv = random_vector(B * Tn * QKV, 1), r = random_vector(B * Tn * C, 2);
+  Vec out(B * Tn * C), probs(B * NH * Tn * Tn);
+  auto loss = [&] {
+    ops::attention_forward(out.data(), probs.data(), qkv.data(), B, Tn, NH, NKV, HS, causal);
+    return weighted_sum(out, r);
+  };
+  loss();
+  ops::Context<double> ctx;
+  ctx.reserve_scratch(ops::attention_scratch_size(Tn));
+  Vec dqkv(qkv.size(), 7.0);  // stale values must be overwritten
+  ops::attention_backward(dqkv.data(), r.data(), qkv.data(), probs.data(), B, Tn, NH, NKV, HS, ctx);
+  expect_gradient("qkv", qkv, dqkv, loss);
+  if (causal) {  // no attention to the future
+    for (int i = 0; i < Tn; ++i)
+      for (int j = i + 1; j < Tn; ++j) EXPECT_EQ(probs[i * Tn + j], 0.0);
+  }
+}
+
+TEST(OpsGrad, AttentionCausal) { check_attention(2, 2, true); }
+TEST(OpsGrad, AttentionBidirectional) { check_attention(2, 2, false); }
+TEST(OpsGrad, AttentionGroupedQuery) { check_attention(4, 2, true); }
+TEST(OpsGrad, AttentionMultiQuery) { check_attention(3, 1, false); }
+
+TEST(OpsGrad, CrossEntropy) {
+  const int N = 4, V = 5, Vp = 8;
+  Vec logits = random_vector(N * Vp, 1, 2.0);
+  for (int i = 0; i < N; ++i)
+    for (int j = V; j < Vp; ++j) logits[i * Vp + j] = 100.0;  // padding must never win
+  std::vector<int32_t> targets = {0, 4, -1, 2};
+  Vec losses(N), lse(N);
+  const double dloss = 0.7;
+  auto loss = [&] { return dloss * ops::cross_entropy_forward(losses.data(), lse.data(), logits.data(), targets.data(), N, V, Vp); };
+  const double total = loss() / dloss;
+  // reference: log-sum-exp over the real vocabulary only
+  double expected = 0;
+  for (int i = 0; i < N; ++i) {
+    if (targets[i] < 0) continue;
+    double s = 0;
+    for (int j = 0; j < V; ++j) s += std::exp(logits[i * Vp + j]);
+    expected += std::log(s) - logits[i * Vp + targets[i]];
+  }
+  EXPECT_NEAR(total, expected, 1e-12);
+  EXPECT_EQ(losses[2], 0.0);
+  Vec d = logits;
+  ops::cross_entropy_backward(d.data(), lse.data(), targets.data(), dloss, N, V, Vp);
+  for (int i = 0; i < N; ++i)
+    for (int j = V; j < Vp; ++j) EXPECT_EQ(d[i * Vp + j], 0.0);
+  expect_gradient("logits", logits, d, loss);
+}
+
+TEST(OpsGrad, AdamWMatchesHandComputedStep) {
+  // two steps by hand: g = 0.5 then -0.25, p0 = 1, lr 0.1, b1 0.9, b2 0.99, eps 1e-8, wd 0.1
+  std::vector<double> p = {1.0}, m = {0.0}, v = {0.0};
+  ops::AdamWParams a;
+  a.lr = 0.1F;
+  a.beta1 = 0.9F;
+  a.beta2 = 0.99F;
+  a.eps = 1e-8F;
+  a.weight_decay = 0.1F;
+  const double b1 = a.beta1, b2 = a.beta2, lr = a.lr, wd = a.weight_decay, eps = a.eps;
+  double pe = 1.0, me = 0.0, ve = 0.0;
+  for (int t = 1; t <= 2; ++t) {
+    const double g = t == 1 ? 0.5 : -0.25;
+    a.t = t;
+    std::vector<double> grad = {g};
+    ops::adamw_update(p.data(), grad.data(), m.data(), v.data(), 1, a);
+    me = b1 * me + (1 - b1) * g;
+    ve = b2 * ve + (1 - b2) * g * g;
+    const double mhat = me / (1 - std::pow(b1, t)), vhat = ve / (1 - std::pow(b2, t));
+    pe -= lr * (mhat / (std::sqrt(vhat) + eps) + wd * pe);
+  }
+  EXPECT_NEAR(p[0], pe, 1e-12);
+  // first step: mhat / sqrt(vhat) = sign(g), so p = 1 - 0.1 * (1 + 0.1 * 1) = 0.89
+  std::vector<double> q = {1.0}, mq = {0.0}, vq = {0.0}, gq = {3.0};
+  a.t = 1;
+  ops::adamw_update(q.data(), gq.data(), mq.data(), vq.data(), 1, a);
+  EXPECT_NEAR(q[0], 0.89, 1e-8);
+}
+
+TEST(OpsReductions, SumSquaresIsDeterministicAndExact) {
+  std::vector<float> x(100003);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i % 7) - 3) * 0.5F;
+  double expected = 0;
+  for (float f : x) expected += static_cast<double>(f) * f;
+  EXPECT_DOUBLE_EQ(ops::sum_squares(x.data(), static_cast<int64_t>(x.size())), expected);
+  EXPECT_FALSE(ops::has_nonfinite(x.data(), static_cast<int64_t>(x.size())));
+  x[5000] = std::nanf("");
+  EXPECT_TRUE(ops::has_nonfinite(x.data(), static_cast<int64_t>(x.size())));
+}
+
+}  // namespace
+}  // namespace tessera
