@@ -22,14 +22,13 @@ inline std::vector<double> random_vector(size_t n, uint64_t seed, double scale =
 
 // Compares analytic[i] with (loss(x + eps e_i) - loss(x - eps e_i)) / 2 eps for the checked elements of x
 // (all of them, or `max_checks` spread over x). loss() must read x.
-inline void expect_gradient(const std::string& what, std::vector<double>& x, const std::vector<double>& analytic,
+inline void expect_gradient(const std::string& what, double* x, size_t n, const double* analytic,
                             const std::function<double()>& loss, double tol = 1e-6, size_t max_checks = 0,
                             double eps = 1e-5) {
-  ASSERT_EQ(x.size(), analytic.size()) << what;
-  const size_t stride = max_checks == 0 || x.size() <= max_checks ? 1 : x.size() / max_checks;
+  const size_t stride = max_checks == 0 || n <= max_checks ? 1 : n / max_checks;
   double worst = 0;
   size_t worst_i = 0;
-  for (size_t i = 0; i < x.size(); i += stride) {
+  for (size_t i = 0; i < n; i += stride) {
     const double saved = x[i];
     x[i] = saved + eps;
     const double up = loss();
@@ -44,6 +43,12 @@ inline void expect_gradient(const std::string& what, std::vector<double>& x, con
     }
   }
   EXPECT_LT(worst, tol) << what << ": worst relative error at element " << worst_i;
+}
+
+inline void expect_gradient(const std::string& what, std::vector<double>& x, const std::vector<double>& analytic,
+                            const std::function<double()>& loss, double tol = 1e-6, size_t max_checks = 0) {
+  ASSERT_EQ(x.size(), analytic.size()) << what;
+  expect_gradient(what, x.data(), x.size(), analytic.data(), loss, tol, max_checks);
 }
 
 // sum_i out[i] * weights[i]: a scalar loss whose gradient with respect to out is `weights`.

@@ -20,4 +20,6 @@ void gemm<double>(bool trans_a, bool trans_b, int M, int N, int K, double alpha,
 
 int blas_threads() { return openblas_get_num_threads(); }
 
+void set_blas_threads(int threads) { openblas_set_num_threads(threads); }
+
 }  // namespace tessera

@@ -13,5 +13,6 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, 
 
 // Threads OpenBLAS uses outside parallel regions.
 int blas_threads();
+void set_blas_threads(int threads);
 
 }  // namespace tessera

@@ -1,0 +1,210 @@
+#include "io/gpt2_tokenizer.hpp"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/check.hpp"
+#include "core/rng.hpp"
+#include "io/utf8.hpp"
+
+namespace tessera {
+namespace {
+
+// GPT-2's pre-tokenisation pattern (encoder.py).
+constexpr const char* kPattern =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) raise("{}: cannot read tokenizer file", path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// GPT-2's bytes_to_unicode: printable bytes map to themselves, the others to code points from 256 up.
+std::vector<uint32_t> byte_to_codepoint() {
+  std::vector<uint32_t> map(256, 0);
+  std::vector<bool> direct(256, false);
+  for (int b = '!'; b <= '~'; ++b) direct[static_cast<size_t>(b)] = true;
+  for (int b = 0xA1; b <= 0xAC; ++b) direct[static_cast<size_t>(b)] = true;
+  for (int b = 0xAE; b <= 0xFF; ++b) direct[static_cast<size_t>(b)] = true;
+  uint32_t next = 256;
+  for (int b = 0; b < 256; ++b) map[static_cast<size_t>(b)] = direct[static_cast<size_t>(b)] ? b : next++;
+  return map;
+}
+
+// Decodes a token string of the byte-level alphabet back to the raw bytes it stands for.
+std::string unicode_to_bytes(const std::string& s, const std::unordered_map<uint32_t, uint8_t>& inverse,
+                             const std::string& file) {
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    uint32_t cp = 0;
+    size_t len = 1;
+    if (c < 0x80) {
+      cp = c;
+    } else if ((c >> 5) == 0x6) {
+      cp = c & 0x1F;
+      len = 2;
+    } else if ((c >> 4) == 0xE) {
+      cp = c & 0x0F;
+      len = 3;
+    } else {
+      cp = c & 0x07;
+      len = 4;
+    }
+    for (size_t k = 1; k < len && i + k < s.size(); ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    const auto it = inverse.find(cp);
+    if (it == inverse.end()) raise("{}: token \"{}\" is outside GPT-2's byte alphabet", file, s);
+    out.push_back(static_cast<char>(it->second));
+    i += len;
+  }
+  return out;
+}
+
+uint64_t pair_key(int32_t a, int32_t b) { return (static_cast<uint64_t>(a) << 32) | static_cast<uint32_t>(b); }
+
+}  // namespace
+
+Gpt2Tokenizer::Gpt2Tokenizer(const std::string& dir) {
+  const std::string encoder_path = (std::filesystem::path(dir) / "encoder.json").string();
+  const std::string merges_path = (std::filesystem::path(dir) / "vocab.bpe").string();
+  const std::string encoder_text = read_file(encoder_path);
+  const std::string merges_text = read_file(merges_path);
+  hash_ = fmt::format("{:016x}", stream_id(encoder_text) ^ (stream_id(merges_text) * 31));
+
+  const std::vector<uint32_t> to_cp = byte_to_codepoint();
+  std::unordered_map<uint32_t, uint8_t> inverse;
+  for (int b = 0; b < 256; ++b) inverse[to_cp[static_cast<size_t>(b)]] = static_cast<uint8_t>(b);
+
+  nlohmann::json encoder;
+  try {
+    encoder = nlohmann::json::parse(encoder_text);
+  } catch (const nlohmann::json::exception& e) {
+    raise("{}: malformed JSON: {}", encoder_path, e.what());
+  }
+  if (!encoder.is_object() || encoder.empty()) raise("{}: expected an object of token -> id", encoder_path);
+  token_bytes_.resize(encoder.size());
+  std::unordered_map<std::string, int32_t> bytes_to_id;
+  eot_ = -1;
+  for (const auto& [token, id_json] : encoder.items()) {
+    if (!id_json.is_number_integer()) raise("{}: id of \"{}\" is not an integer", encoder_path, token);
+    const auto id = id_json.get<int64_t>();
+    if (id < 0 || id >= static_cast<int64_t>(encoder.size())) raise("{}: id {} out of range", encoder_path, id);
+    if (token == "<|endoftext|>") {
+      eot_ = static_cast<int>(id);
+      token_bytes_[static_cast<size_t>(id)] = token;
+      continue;
+    }
+    std::string bytes = unicode_to_bytes(token, inverse, encoder_path);
+    bytes_to_id[bytes] = static_cast<int32_t>(id);
+    token_bytes_[static_cast<size_t>(id)] = std::move(bytes);
+  }
+  if (eot_ != static_cast<int>(encoder.size()) - 1)
+    raise("{}: expected <|endoftext|> as the last id", encoder_path);
+  for (int b = 0; b < 256; ++b) {
+    const auto it = bytes_to_id.find(std::string(1, static_cast<char>(b)));
+    if (it == bytes_to_id.end()) raise("{}: no token for byte {}", encoder_path, b);
+    byte_id_[b] = it->second;
+  }
+
+  std::istringstream lines(merges_text);
+  std::string line;
+  int32_t rank = 0;
+  while (std::getline(lines, line)) {
+    if (line.starts_with("#version") || line.empty()) continue;
+    const size_t space = line.find(' ');
+    if (space == std::string::npos) raise("{}: malformed merge line \"{}\"", merges_path, line);
+    const std::string a = unicode_to_bytes(line.substr(0, space), inverse, merges_path);
+    const std::string b = unicode_to_bytes(line.substr(space + 1), inverse, merges_path);
+    const auto ia = bytes_to_id.find(a), ib = bytes_to_id.find(b), im = bytes_to_id.find(a + b);
+    if (ia == bytes_to_id.end() || ib == bytes_to_id.end() || im == bytes_to_id.end())
+      raise("{}: merge \"{}\" names a token missing from encoder.json", merges_path, line);
+    merges_.emplace(pair_key(ia->second, ib->second), Merge{rank++, im->second});
+  }
+  if (merges_.empty()) raise("{}: no merges", merges_path);
+
+  int error = 0;
+  PCRE2_SIZE offset = 0;
+  pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(kPattern), PCRE2_ZERO_TERMINATED,
+                                 PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &error, &offset, nullptr);
+  TESSERA_CHECK(re != nullptr, "GPT-2 pattern does not compile (PCRE2 error {})", error);
+  pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);  // optional: falls back to the interpreter
+  regex_ = re;
+}
+
+Gpt2Tokenizer::~Gpt2Tokenizer() { pcre2_code_free(static_cast<pcre2_code*>(regex_)); }
+
+void Gpt2Tokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& out) const {
+  std::vector<int32_t> symbols;
+  symbols.reserve(piece.size());
+  for (char c : piece) symbols.push_back(byte_id_[static_cast<unsigned char>(c)]);
+  while (symbols.size() > 1) {
+    int32_t best_rank = std::numeric_limits<int32_t>::max();
+    size_t best = 0;
+    int32_t merged = -1;
+    for (size_t i = 0; i + 1 < symbols.size(); ++i) {
+      const auto it = merges_.find(pair_key(symbols[i], symbols[i + 1]));
+      if (it != merges_.end() && it->second.rank < best_rank) {
+        best_rank = it->second.rank;
+        best = i;
+        merged = it->second.merged;
+      }
+    }
+    if (merged < 0) break;
+    symbols[best] = merged;
+    symbols.erase(symbols.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+  }
+  out.insert(out.end(), symbols.begin(), symbols.end());
+}
+
+void Gpt2Tokenizer::encode(std::string_view text, std::vector<int32_t>& out) const {
+  if (!is_valid_utf8(text)) raise("GPT-2 tokenizer: input is not valid UTF-8");
+  auto* re = static_cast<pcre2_code*>(regex_);
+  pcre2_match_data* match = pcre2_match_data_create_from_pattern(re, nullptr);
+  std::unordered_map<std::string_view, std::vector<int32_t>> cache;  // pieces repeat a lot in natural text
+  PCRE2_SIZE start = 0;
+  const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+  while (start < text.size()) {
+    const int rc = pcre2_match(re, subject, text.size(), start, PCRE2_NO_UTF_CHECK, match, nullptr);
+    if (rc < 0) break;  // cannot happen: \s+ and the character classes cover every code point
+    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(match);
+    const std::string_view piece = text.substr(ov[0], ov[1] - ov[0]);
+    if (piece.empty()) break;
+    auto it = cache.find(piece);
+    if (it == cache.end()) {
+      std::vector<int32_t> ids;
+      encode_piece(piece, ids);
+      it = cache.emplace(piece, std::move(ids)).first;
+    }
+    out.insert(out.end(), it->second.begin(), it->second.end());
+    start = ov[1];
+  }
+  pcre2_match_data_free(match);
+}
+
+std::string Gpt2Tokenizer::decode(std::span<const int32_t> ids) const {
+  std::string out;
+  for (int32_t id : ids) {
+    if (id >= 0 && id < static_cast<int32_t>(token_bytes_.size())) {
+      out += token_bytes_[static_cast<size_t>(id)];
+    } else if (id == mask_id()) {
+      out += "<|mask|>";
+    } else if (id == pad_id()) {
+      out += "<|pad|>";
+    }
+  }
+  return out;
+}
+
+}  // namespace tessera

@@ -1,0 +1,89 @@
+#include "io/model_file.hpp"
+
+#include <filesystem>
+#include <unistd.h>
+
+#include "core/check.hpp"
+#include "io/hdf5_file.hpp"
+
+namespace tessera {
+namespace fs = std::filesystem;
+
+namespace {
+void write_tokenizer(h5::File& f, const TokenizerInfo& t) {
+  f.set_attr("/", "tokenizer", t.name);
+  f.set_attr("/", "tokenizer_hash", t.hash);
+  f.set_attr("/", "tokenizer_files", t.files);
+  f.set_attr("/", "vocab_size", t.vocab_size);
+  f.set_attr("/", "regular_vocab_size", t.regular_vocab_size);
+  f.set_attr("/", "eot_id", t.eot_id);
+  f.set_attr("/", "mask_id", t.mask_id);
+  f.set_attr("/", "pad_id", t.pad_id);
+}
+}  // namespace
+
+void save_model(const std::string& path, const TensorTable& table, const float* params, const ModelFileMeta& meta) {
+  const fs::path final_path(path);
+  if (final_path.has_parent_path()) fs::create_directories(final_path.parent_path());
+  const std::string tmp = path + ".tmp-" + std::to_string(getpid());
+  try {
+    h5::File f(tmp, h5::Mode::kCreate);
+    f.set_attr("/", "format", std::string(kModelFormat));
+    f.set_attr("/", "format_version", kModelFormatVersion);
+    f.set_attr("/", "config", meta.config_toml);
+    f.set_attr("/", "step", meta.step);
+    f.set_attr("/", "consumed_samples", meta.consumed_samples);
+    write_tokenizer(f, meta.tokenizer);
+    f.create_group("/params");
+    for (const TensorInfo& info : table.entries()) {
+      const std::string name = "/params/" + info.name;
+      std::vector<uint64_t> dims(info.shape.begin(), info.shape.end());
+      f.write(name, params + info.offset, dims);
+      f.set_attr(name, "global_shape", std::vector<int64_t>(info.global_shape.begin(), info.global_shape.end()));
+      f.set_attr(name, "global_offset", std::vector<int64_t>(info.global_offset.begin(), info.global_offset.end()));
+    }
+    f.flush();
+  } catch (...) {
+    fs::remove(tmp);
+    throw;
+  }
+  fs::rename(tmp, final_path);  // atomic on one file system: the old file stays until the new one is complete
+}
+
+ModelFileMeta read_model_meta(const std::string& path) {
+  h5::File f(path, h5::Mode::kRead);
+  if (!f.has_attr("/", "format") || f.attr_string("/", "format") != kModelFormat)
+    raise("{}: not a tessera model file", path);
+  if (f.attr_int("/", "format_version") != kModelFormatVersion)
+    raise("{}: model format version {} is not supported", path, f.attr_int("/", "format_version"));
+  ModelFileMeta meta;
+  meta.config_toml = f.attr_string("/", "config");
+  meta.step = f.attr_int("/", "step");
+  meta.consumed_samples = f.attr_int("/", "consumed_samples");
+  meta.tokenizer.name = f.attr_string("/", "tokenizer");
+  meta.tokenizer.hash = f.attr_string("/", "tokenizer_hash");
+  meta.tokenizer.files = f.attr_string("/", "tokenizer_files");
+  meta.tokenizer.vocab_size = f.attr_int("/", "vocab_size");
+  meta.tokenizer.regular_vocab_size = f.attr_int("/", "regular_vocab_size");
+  meta.tokenizer.eot_id = f.attr_int("/", "eot_id");
+  meta.tokenizer.mask_id = f.attr_int("/", "mask_id");
+  meta.tokenizer.pad_id = f.attr_int("/", "pad_id");
+  return meta;
+}
+
+void load_model(const std::string& path, const TensorTable& table, float* params) {
+  h5::File f(path, h5::Mode::kRead);
+  for (const TensorInfo& info : table.entries()) {
+    const std::string name = "/params/" + info.name;
+    if (!f.has(name)) raise("{}: tensor {} is missing", path, info.name);
+    const std::vector<uint64_t> dims = f.dims(name);
+    const Shape stored(dims.begin(), dims.end());
+    if (stored != info.shape)
+      raise("{}: tensor {} has shape {}, the model expects {}", path, info.name, shape_string(stored),
+            shape_string(info.shape));
+    std::vector<float> data = f.read<float>(name);
+    std::copy(data.begin(), data.end(), params + info.offset);
+  }
+}
+
+}  // namespace tessera

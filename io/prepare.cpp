@@ -1,0 +1,179 @@
+#include "io/prepare.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "core/check.hpp"
+#include "core/rng.hpp"
+#include "io/token_dataset.hpp"
+#include "io/tokenizer.hpp"
+#include "io/utf8.hpp"
+
+namespace tessera {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::string> list_inputs(const std::vector<std::string>& inputs) {
+  std::vector<std::string> files;
+  for (const std::string& in : inputs) {
+    if (fs::is_directory(in)) {
+      std::vector<std::string> found;
+      for (const auto& e : fs::recursive_directory_iterator(in)) {
+        if (e.is_regular_file()) found.push_back(e.path().string());
+      }
+      std::sort(found.begin(), found.end());
+      if (found.empty()) raise("{}: directory holds no files", in);
+      files.insert(files.end(), found.begin(), found.end());
+    } else if (fs::is_regular_file(in)) {
+      files.push_back(in);
+    } else {
+      raise("{}: no such file or directory", in);
+    }
+  }
+  if (files.empty()) raise("prepare: no input files given");
+  return files;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) raise("{}: cannot read", path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+std::vector<std::string> split_documents(const std::string& text, const std::string& boundary) {
+  std::vector<std::string> docs;
+  if (boundary == "file") {
+    if (!text.empty()) docs.push_back(text);
+    return docs;
+  }
+  if (boundary != "line" && boundary != "blank")
+    raise("prepare: unknown document boundary \"{}\" (expected file, line or blank)", boundary);
+  std::string current;
+  std::istringstream lines(text);
+  std::string line;
+  auto blank = [](const std::string& s) { return s.find_first_not_of(" \t\r") == std::string::npos; };
+  while (std::getline(lines, line)) {
+    if (boundary == "line") {
+      if (!blank(line)) docs.push_back(line + "\n");
+      continue;
+    }
+    if (blank(line)) {
+      if (!current.empty()) docs.push_back(std::move(current));
+      current.clear();
+    } else {
+      current += line + "\n";
+    }
+  }
+  if (!current.empty()) docs.push_back(std::move(current));
+  return docs;
+}
+
+PrepareSummary prepare_dataset(const PrepareOptions& opt) {
+  const auto start = std::chrono::steady_clock::now();
+  if (opt.output.empty()) raise("prepare: no output directory (--output)");
+  if (opt.val_fraction < 0 || opt.val_fraction >= 1)
+    raise("prepare: --val-fraction must be in [0, 1), got {}", opt.val_fraction);
+  if (fs::exists(opt.output) && !opt.force)
+    raise("{}: already exists (pass --force to replace it)", opt.output);
+  const std::unique_ptr<Tokenizer> tokenizer = make_tokenizer(opt.tokenizer, opt.tokenizer_files);
+  const std::vector<std::string> files = list_inputs(opt.inputs);
+
+  PrepareSummary sum;
+  std::vector<std::string> docs;
+  for (const std::string& f : files) {
+    std::string raw = read_text(f);
+    if (raw.empty()) raise("{}: empty file", f);
+    sum.bytes += static_cast<int64_t>(raw.size());
+    std::string text = sanitize_utf8(raw, &sum.replaced_bytes);
+    std::vector<std::string> d = split_documents(text, opt.doc_boundary);
+    if (d.empty()) raise("{}: holds only whitespace", f);
+    for (auto& s : d) docs.push_back(std::move(s));
+    ++sum.files;
+  }
+
+  // Tokenize documents in parallel; each keeps its own slot, so the output order is the input order.
+  std::vector<std::vector<int32_t>> tokens(docs.size());
+#pragma omp parallel for schedule(dynamic, 16)
+  for (size_t i = 0; i < docs.size(); ++i) {
+    tokenizer->encode(docs[i], tokens[i]);
+    tokens[i].push_back(tokenizer->eot_id());
+  }
+
+  // Held-out documents: chosen by a per-document draw, so the split does not depend on shard sizes.
+  std::vector<bool> is_val(docs.size(), false);
+  size_t n_val = 0;
+  for (size_t i = 0; i < docs.size(); ++i) {
+    Rng rng(opt.seed, i);
+    is_val[i] = rng.uniform() < opt.val_fraction;
+    n_val += is_val[i] ? 1 : 0;
+  }
+  if (opt.val_fraction > 0 && n_val == 0) {
+    if (docs.size() < 2) raise("prepare: one document cannot give both a train and a validation split "
+                               "(use --doc-boundary line or blank, or --val-fraction 0)");
+    is_val.back() = true;
+  }
+  if (n_val == docs.size()) is_val.front() = false;
+
+  TokenizerInfo info;
+  info.name = tokenizer->name();
+  info.hash = tokenizer->hash();
+  info.files = opt.tokenizer == "gpt2" ? fs::absolute(opt.tokenizer_files.empty() ? default_gpt2_dir()
+                                                                                  : opt.tokenizer_files)
+                                             .lexically_normal()
+                                             .string()
+                                       : "";
+  info.vocab_size = tokenizer->vocab_size();
+  info.regular_vocab_size = tokenizer->regular_vocab_size();
+  info.eot_id = tokenizer->eot_id();
+  info.mask_id = tokenizer->mask_id();
+  info.pad_id = tokenizer->pad_id();
+  std::string sources;
+  for (const std::string& f : files) {
+    if (!sources.empty()) sources.push_back('\n');
+    sources.append(fs::absolute(f).string());
+  }
+
+  const fs::path out(opt.output);
+  const fs::path tmp = out.string() + ".partial-" + std::to_string(getpid());
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  try {
+    ShardWriter train(tmp.string(), "train", info, sources, opt.shard_tokens);
+    ShardWriter val(tmp.string(), "val", info, sources, opt.shard_tokens);
+    for (size_t i = 0; i < docs.size(); ++i) (is_val[i] ? val : train).add_document(tokens[i]);
+    sum.train_shards = train.finish();
+    sum.val_shards = val.finish();
+    sum.train_documents = train.documents();
+    sum.train_tokens = train.tokens();
+    sum.val_documents = val.documents();
+    sum.val_tokens = val.tokens();
+  } catch (...) {
+    fs::remove_all(tmp);
+    throw;
+  }
+  // Swap into place: the old dataset (with --force) is removed only once the new one is complete.
+  if (fs::exists(out)) {
+    const fs::path old = out.string() + ".old-" + std::to_string(getpid());
+    fs::rename(out, old);
+    fs::rename(tmp, out);
+    fs::remove_all(old);
+  } else {
+    if (out.has_parent_path()) fs::create_directories(out.parent_path());
+    fs::rename(tmp, out);
+  }
+  sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return sum;
+}
+
+}  // namespace tessera

@@ -1,0 +1,39 @@
+// `tessera prepare`: plain text -> tokenized HDF5 dataset (train and validation splits).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tessera {
+
+struct PrepareOptions {
+  std::vector<std::string> inputs;  // files, or directories searched recursively (sorted by path)
+  std::string output;               // dataset directory
+  std::string tokenizer = "gpt2";
+  std::string tokenizer_files;      // directory of the vocabulary files ("" = default)
+  std::string doc_boundary = "file";  // "file" | "line" | "blank": where one document ends
+  double val_fraction = 0.05;       // fraction of documents held out for validation
+  uint64_t seed = 1234;             // which documents are held out
+  int64_t shard_tokens = int64_t{1} << 27;
+  bool force = false;               // replace an existing output directory
+  bool quiet = false;
+};
+
+struct PrepareSummary {
+  int64_t files = 0, bytes = 0, replaced_bytes = 0;
+  int64_t train_documents = 0, val_documents = 0, train_tokens = 0, val_tokens = 0;
+  int train_shards = 0, val_shards = 0;
+  double seconds = 0;
+};
+
+// Builds the dataset in a temporary directory next to the output and renames it into place when complete, so an
+// interrupted run leaves nothing that looks like a dataset. Throws tessera::Error on bad input (missing or empty
+// file, unknown tokenizer, existing output without force).
+PrepareSummary prepare_dataset(const PrepareOptions& options);
+
+// Splits text into documents at the chosen boundary ("file": one document; "line": each non-empty line;
+// "blank": runs of text separated by blank lines). Documents keep their own newlines.
+std::vector<std::string> split_documents(const std::string& text, const std::string& boundary);
+
+}  // namespace tessera

@@ -1,0 +1,157 @@
+#include "io/token_dataset.hpp"
+
+#include <algorithm>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "core/check.hpp"
+
+namespace tessera {
+namespace fs = std::filesystem;
+
+namespace {
+constexpr uint64_t kChunk = 1 << 16;  // elements per HDF5 chunk of the token array
+}
+
+ShardWriter::ShardWriter(std::string dir, std::string split, TokenizerInfo tokenizer, std::string sources,
+                         int64_t shard_tokens)
+    : dir_(std::move(dir)),
+      split_(std::move(split)),
+      sources_(std::move(sources)),
+      tokenizer_(std::move(tokenizer)),
+      shard_tokens_(shard_tokens) {
+  TESSERA_CHECK(shard_tokens_ > 0, "shard size {}", shard_tokens_);
+}
+
+void ShardWriter::add_document(const std::vector<int32_t>& tokens) {
+  if (!tokens_.empty() && static_cast<int64_t>(tokens_.size() + tokens.size()) > shard_tokens_) flush_shard();
+  for (int32_t t : tokens) {
+    TESSERA_CHECK(t >= 0 && t < tokenizer_.vocab_size, "token {} outside the vocabulary", t);
+    tokens_.push_back(static_cast<uint32_t>(t));
+  }
+  offsets_.push_back(tokens_.size());
+  total_tokens_ += static_cast<int64_t>(tokens.size());
+  ++total_docs_;
+}
+
+void ShardWriter::flush_shard() {
+  if (tokens_.empty()) return;
+  const std::string path = (fs::path(dir_) / fmt::format("{}-{:05d}.h5", split_, shard_index_)).string();
+  h5::File f(path, h5::Mode::kCreate);
+  const std::vector<uint64_t> dims{tokens_.size()};
+  if (tokenizer_.vocab_size <= 65536) {
+    std::vector<uint16_t> narrow(tokens_.begin(), tokens_.end());
+    f.write("/tokens", narrow.data(), dims, kChunk);
+  } else {
+    f.write("/tokens", tokens_.data(), dims, kChunk);
+  }
+  f.write("/doc_offsets", offsets_.data(), {offsets_.size()}, kChunk);
+  f.set_attr("/", "format", std::string(kDatasetFormat));
+  f.set_attr("/", "format_version", kDatasetFormatVersion);
+  f.set_attr("/", "split", split_);
+  f.set_attr("/", "shard_index", static_cast<int64_t>(shard_index_));
+  f.set_attr("/", "tokenizer", tokenizer_.name);
+  f.set_attr("/", "tokenizer_hash", tokenizer_.hash);
+  f.set_attr("/", "tokenizer_files", tokenizer_.files);
+  f.set_attr("/", "vocab_size", tokenizer_.vocab_size);
+  f.set_attr("/", "regular_vocab_size", tokenizer_.regular_vocab_size);
+  f.set_attr("/", "eot_id", tokenizer_.eot_id);
+  f.set_attr("/", "mask_id", tokenizer_.mask_id);
+  f.set_attr("/", "pad_id", tokenizer_.pad_id);
+  f.set_attr("/", "num_tokens", static_cast<int64_t>(tokens_.size()));
+  f.set_attr("/", "num_documents", static_cast<int64_t>(offsets_.size() - 1));
+  f.set_attr("/", "sources", sources_);
+  f.flush();
+  tokens_.clear();
+  offsets_.assign(1, 0);
+  ++shard_index_;
+}
+
+int ShardWriter::finish() {
+  flush_shard();
+  return shard_index_;
+}
+
+TokenizerInfo read_tokenizer_info(const h5::File& f) {
+  if (!f.has_attr("/", "format") || f.attr_string("/", "format") != kDatasetFormat)
+    raise("{}: not a tessera token dataset (no format = \"{}\" attribute)", f.path(), kDatasetFormat);
+  const int64_t version = f.attr_int("/", "format_version");
+  if (version != kDatasetFormatVersion)
+    raise("{}: dataset format version {} is not supported (this build reads {})", f.path(), version,
+          kDatasetFormatVersion);
+  TokenizerInfo t;
+  t.name = f.attr_string("/", "tokenizer");
+  t.hash = f.attr_string("/", "tokenizer_hash");
+  t.files = f.attr_string("/", "tokenizer_files");
+  t.vocab_size = f.attr_int("/", "vocab_size");
+  t.regular_vocab_size = f.attr_int("/", "regular_vocab_size");
+  t.eot_id = f.attr_int("/", "eot_id");
+  t.mask_id = f.attr_int("/", "mask_id");
+  t.pad_id = f.attr_int("/", "pad_id");
+  return t;
+}
+
+std::vector<std::string> shard_paths(const std::string& dir, const std::string& split) {
+  if (!fs::is_directory(dir)) raise("{}: no such dataset directory", dir);
+  std::vector<std::string> paths;
+  for (int i = 0;; ++i) {
+    const fs::path p = fs::path(dir) / fmt::format("{}-{:05d}.h5", split, i);
+    if (!fs::exists(p)) break;
+    paths.push_back(p.string());
+  }
+  return paths;
+}
+
+TokenDataset::TokenDataset(const std::string& dir, const std::string& split) {
+  const std::vector<std::string> paths = shard_paths(dir, split);
+  if (paths.empty()) raise("{}: no {} shards ({}-00000.h5 missing)", dir, split, split);
+  for (const std::string& p : paths) {
+    auto f = std::make_unique<h5::File>(p, h5::Mode::kRead);
+    TokenizerInfo t = read_tokenizer_info(*f);
+    if (files_.empty()) {
+      tokenizer_ = t;
+    } else if (t.name != tokenizer_.name || t.hash != tokenizer_.hash || t.vocab_size != tokenizer_.vocab_size) {
+      raise("{}: made with tokenizer {} ({}), but {} was made with {} ({})", p, t.name, t.hash, path(0),
+            tokenizer_.name, tokenizer_.hash);
+    }
+    const std::vector<uint64_t> dims = f->dims("/tokens");
+    if (dims.size() != 1) raise("{}: /tokens is not 1-D", p);
+    const auto n = static_cast<int64_t>(dims[0]);
+    if (n != f->attr_int("/", "num_tokens")) raise("{}: /tokens holds {} tokens, attributes say {} (truncated?)", p, n,
+                                                   f->attr_int("/", "num_tokens"));
+    const size_t width = f->element_size("/tokens");
+    if (width != 2 && width != 4) raise("{}: /tokens has {}-byte elements (expected uint16 or uint32)", p, width);
+    documents_ += f->attr_int("/", "num_documents");
+    shard_tokens_.push_back(n);
+    narrow_.push_back(width == 2);
+    files_.push_back(std::move(f));
+  }
+}
+
+int64_t TokenDataset::tokens() const {
+  int64_t n = 0;
+  for (int64_t s : shard_tokens_) n += s;
+  return n;
+}
+
+void TokenDataset::read(int shard, int64_t start, int64_t count, int32_t* out) const {
+  TESSERA_CHECK(shard >= 0 && shard < shards() && start >= 0 && start + count <= shard_tokens(shard),
+                "read [{}, {}) outside shard {}", start, start + count, shard);
+  const h5::File& f = *files_[static_cast<size_t>(shard)];
+  if (narrow_[static_cast<size_t>(shard)]) {
+    buffer16_.resize(static_cast<size_t>(count));
+    f.read_range("/tokens", static_cast<uint64_t>(start), static_cast<uint64_t>(count), buffer16_.data());
+    std::copy(buffer16_.begin(), buffer16_.end(), out);
+  } else {
+    f.read_range("/tokens", static_cast<uint64_t>(start), static_cast<uint64_t>(count),
+                 reinterpret_cast<uint32_t*>(out));
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    if (out[i] < 0 || out[i] >= tokenizer_.vocab_size)
+      raise("{}: token {} at {} outside the vocabulary of {} (corrupt file?)", f.path(), out[i], start + i,
+            tokenizer_.vocab_size);
+  }
+}
+
+}  // namespace tessera

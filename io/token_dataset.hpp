@@ -1,0 +1,84 @@
+// Tokenized datasets in HDF5 (the format is in docs/formats.md).
+//
+// A dataset is a directory of shard files, `train-00000.h5`, `train-00001.h5`, ..., `val-00000.h5`. Each shard holds
+// a 1-D token array (uint16 when the vocabulary fits, else uint32), the document offsets into it, and attributes
+// naming the tokenizer (name, hash of its files, vocabulary size, special ids) and the counts.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/hdf5_file.hpp"
+
+namespace tessera {
+
+constexpr const char* kDatasetFormat = "tessera-tokens";
+constexpr int64_t kDatasetFormatVersion = 1;
+
+struct TokenizerInfo {
+  std::string name;   // "gpt2", "byte"
+  std::string hash;   // hex digest of the vocabulary files
+  std::string files;  // where the vocabulary files were read from (for decoding samples)
+  int64_t vocab_size = 0;
+  int64_t regular_vocab_size = 0;
+  int64_t eot_id = -1;
+  int64_t mask_id = -1;
+  int64_t pad_id = -1;
+};
+
+// Writes the shards of one split. Tokens go to a shard until it holds `shard_tokens`; a document never spans two
+// shards unless it alone is larger than a shard.
+class ShardWriter {
+ public:
+  ShardWriter(std::string dir, std::string split, TokenizerInfo tokenizer, std::string sources, int64_t shard_tokens);
+  // One document (its end-of-text token already appended).
+  void add_document(const std::vector<int32_t>& tokens);
+  // Writes the last shard; returns the number of shards.
+  int finish();
+  int64_t tokens() const { return total_tokens_; }
+  int64_t documents() const { return total_docs_; }
+
+ private:
+  void flush_shard();
+  std::string dir_, split_, sources_;
+  TokenizerInfo tokenizer_;
+  int64_t shard_tokens_;
+  std::vector<uint32_t> tokens_;
+  std::vector<uint64_t> offsets_{0};
+  int shard_index_ = 0;
+  int64_t total_tokens_ = 0, total_docs_ = 0;
+};
+
+// The shards of one split, opened for reading. Reads go straight to HDF5 (chunked), never the whole array.
+class TokenDataset {
+ public:
+  // Throws tessera::Error if the directory or split is missing, a shard is not a tessera dataset, or the shards
+  // disagree on the tokenizer.
+  TokenDataset(const std::string& dir, const std::string& split);
+
+  const TokenizerInfo& tokenizer() const { return tokenizer_; }
+  int shards() const { return static_cast<int>(files_.size()); }
+  int64_t shard_tokens(int shard) const { return shard_tokens_[static_cast<size_t>(shard)]; }
+  int64_t tokens() const;
+  int64_t documents() const { return documents_; }
+  const std::string& path(int shard) const { return files_[static_cast<size_t>(shard)]->path(); }
+  // tokens [start, start + count) of a shard, as int32
+  void read(int shard, int64_t start, int64_t count, int32_t* out) const;
+
+ private:
+  std::vector<std::unique_ptr<h5::File>> files_;
+  std::vector<int64_t> shard_tokens_;
+  std::vector<bool> narrow_;  // uint16 storage
+  TokenizerInfo tokenizer_;
+  int64_t documents_ = 0;
+  mutable std::vector<uint16_t> buffer16_;
+};
+
+// Reads the tokenizer attributes of a shard (and checks the format attributes).
+TokenizerInfo read_tokenizer_info(const h5::File& file);
+// Shard paths of a split in a dataset directory, in order.
+std::vector<std::string> shard_paths(const std::string& dir, const std::string& split);
+
+}  // namespace tessera

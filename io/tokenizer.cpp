@@ -1,0 +1,23 @@
+#include "io/tokenizer.hpp"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "core/check.hpp"
+#include "io/byte_tokenizer.hpp"
+#include "io/gpt2_tokenizer.hpp"
+
+namespace tessera {
+
+std::string default_gpt2_dir() {
+  if (const char* env = std::getenv("TESSERA_GPT2_DIR")) return env;
+  return (std::filesystem::path(TESSERA_SOURCE_DIR) / ".." / "shared" / "data" / "gpt2").lexically_normal().string();
+}
+
+std::unique_ptr<Tokenizer> make_tokenizer(const std::string& name, const std::string& files_dir) {
+  if (name == "byte") return std::make_unique<ByteTokenizer>();
+  if (name == "gpt2") return std::make_unique<Gpt2Tokenizer>(files_dir.empty() ? default_gpt2_dir() : files_dir);
+  raise("unknown tokenizer \"{}\" (expected \"gpt2\" or \"byte\")", name);
+}
+
+}  // namespace tessera

@@ -1,0 +1,104 @@
+// ProcessGroup over MPI.
+#include <algorithm>
+#include <climits>
+#include <string>
+#include <utility>
+
+#include "core/check.hpp"
+#include "parallel/process_group.hpp"
+
+namespace tessera {
+namespace {
+
+void check_mpi(int code, const char* what) {
+  if (code == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(code, text, &len);
+  TESSERA_CHECK(false, "{} failed: {}", what, std::string(text, static_cast<size_t>(len)));
+}
+
+// MPI counts are int: large buffers go in pieces.
+template <typename F>
+void in_pieces(int64_t n, F&& f) {
+  constexpr int64_t kMax = INT_MAX / 2;
+  for (int64_t start = 0; start < n; start += kMax) f(start, static_cast<int>(std::min(kMax, n - start)));
+}
+
+}  // namespace
+
+ProcessGroup::ProcessGroup(MPI_Comm comm, bool owned) : comm_(comm), owned_(owned) {
+  check_mpi(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
+  check_mpi(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
+}
+
+ProcessGroup ProcessGroup::world() { return ProcessGroup(MPI_COMM_WORLD, false); }
+
+ProcessGroup ProcessGroup::split(const ProcessGroup& parent, const std::vector<int>& world_ranks) {
+  TESSERA_CHECK(!world_ranks.empty(), "empty process group");
+  int world_rank = 0;
+  check_mpi(MPI_Comm_rank(MPI_COMM_WORLD, &world_rank), "MPI_Comm_rank");
+  const auto it = std::find(world_ranks.begin(), world_ranks.end(), world_rank);
+  TESSERA_CHECK(it != world_ranks.end(), "rank {} is not in its own group", world_rank);
+  // colour: the group's first rank; key: the position in the group
+  MPI_Comm comm = MPI_COMM_NULL;
+  check_mpi(MPI_Comm_split(parent.comm(), world_ranks.front(), static_cast<int>(it - world_ranks.begin()), &comm),
+            "MPI_Comm_split");
+  return ProcessGroup(comm, true);
+}
+
+ProcessGroup::ProcessGroup(ProcessGroup&& other) noexcept
+    : comm_(std::exchange(other.comm_, MPI_COMM_NULL)),
+      owned_(std::exchange(other.owned_, false)),
+      rank_(other.rank_),
+      size_(other.size_) {}
+
+ProcessGroup& ProcessGroup::operator=(ProcessGroup&& other) noexcept {
+  if (this != &other) {
+    if (owned_ && comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
+    comm_ = std::exchange(other.comm_, MPI_COMM_NULL);
+    owned_ = std::exchange(other.owned_, false);
+    rank_ = other.rank_;
+    size_ = other.size_;
+  }
+  return *this;
+}
+
+ProcessGroup::~ProcessGroup() {
+  if (owned_ && comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
+}
+
+void ProcessGroup::all_reduce_sum(float* data, int64_t n) const {
+  if (size_ == 1) return;
+  in_pieces(n, [&](int64_t start, int count) {
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data + start, count, MPI_FLOAT, MPI_SUM, comm_), "MPI_Allreduce");
+  });
+}
+
+void ProcessGroup::all_reduce_sum(double* data, int64_t n) const {
+  if (size_ == 1) return;
+  in_pieces(n, [&](int64_t start, int count) {
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data + start, count, MPI_DOUBLE, MPI_SUM, comm_), "MPI_Allreduce");
+  });
+}
+
+void ProcessGroup::all_reduce_sum(int64_t* data, int64_t n) const {
+  if (size_ == 1) return;
+  in_pieces(n, [&](int64_t start, int count) {
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data + start, count, MPI_INT64_T, MPI_SUM, comm_), "MPI_Allreduce");
+  });
+}
+
+void ProcessGroup::broadcast(void* data, int64_t bytes, int root) const {
+  if (size_ == 1) return;
+  in_pieces(bytes, [&](int64_t start, int count) {
+    check_mpi(MPI_Bcast(static_cast<char*>(data) + start, count, MPI_BYTE, root, comm_), "MPI_Bcast");
+  });
+}
+
+void ProcessGroup::barrier() const {
+  if (size_ == 1) return;
+  check_mpi(MPI_Barrier(comm_), "MPI_Barrier");
+}
+
+}  // namespace tessera

@@ -1,0 +1,41 @@
+// The process groups of one rank, built once in main from the world and a layout, and passed by reference.
+// No global parallel state: tests build several of these in one process.
+#pragma once
+
+#include "parallel/process_group.hpp"
+#include "parallel/rank_grid.hpp"
+
+namespace tessera {
+
+struct ParallelState {
+  Layout layout;
+  Coord coord;
+  ProcessGroup world;
+  ProcessGroup tp;
+  ProcessGroup pp;
+  ProcessGroup dp;
+
+  // Collective over the world. Throws tessera::Error if the layout does not match the world size.
+  static ParallelState create(const Layout& layout);
+  bool is_main() const { return world.rank() == 0; }
+};
+
+// MPI for the life of the process: initialised in the constructor, finalised in the destructor. Installs the
+// abort hook, so that a failed check on any rank ends the whole job (MPI_Abort) with the rank in the message.
+class MpiRuntime {
+ public:
+  MpiRuntime(int* argc, char*** argv);
+  MpiRuntime(const MpiRuntime&) = delete;
+  MpiRuntime& operator=(const MpiRuntime&) = delete;
+  ~MpiRuntime();
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  // Ends every rank of the job with this exit code.
+  [[noreturn]] void abort(int code) const;
+
+ private:
+  int rank_ = 0;
+  int size_ = 1;
+};
+
+}  // namespace tessera

@@ -1,0 +1,44 @@
+#include "parallel/rank_grid.hpp"
+
+#include "core/check.hpp"
+
+namespace tessera {
+
+int rank_of(const Coord& c, const Layout& layout) {
+  TESSERA_CHECK(c.tp_rank >= 0 && c.tp_rank < layout.tp && c.pp_rank >= 0 && c.pp_rank < layout.pp &&
+                    c.dp_rank >= 0 && c.dp_rank < layout.dp,
+                "coordinate (tp {}, pp {}, dp {}) outside the layout", c.tp_rank, c.pp_rank, c.dp_rank);
+  return c.tp_rank + layout.tp * (c.dp_rank + layout.dp * c.pp_rank);
+}
+
+Coord coord_of(int rank, const Layout& layout) {
+  TESSERA_CHECK(rank >= 0 && rank < layout.world(), "rank {} outside a world of {}", rank, layout.world());
+  Coord c;
+  c.tp_rank = rank % layout.tp;
+  c.dp_rank = (rank / layout.tp) % layout.dp;
+  c.pp_rank = rank / (layout.tp * layout.dp);
+  return c;
+}
+
+std::vector<int> tp_group_ranks(int rank, const Layout& layout) {
+  Coord c = coord_of(rank, layout);
+  std::vector<int> ranks;
+  for (c.tp_rank = 0; c.tp_rank < layout.tp; ++c.tp_rank) ranks.push_back(rank_of(c, layout));
+  return ranks;
+}
+
+std::vector<int> pp_group_ranks(int rank, const Layout& layout) {
+  Coord c = coord_of(rank, layout);
+  std::vector<int> ranks;
+  for (c.pp_rank = 0; c.pp_rank < layout.pp; ++c.pp_rank) ranks.push_back(rank_of(c, layout));
+  return ranks;
+}
+
+std::vector<int> dp_group_ranks(int rank, const Layout& layout) {
+  Coord c = coord_of(rank, layout);
+  std::vector<int> ranks;
+  for (c.dp_rank = 0; c.dp_rank < layout.dp; ++c.dp_rank) ranks.push_back(rank_of(c, layout));
+  return ranks;
+}
+
+}  // namespace tessera

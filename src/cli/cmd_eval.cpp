@@ -1,0 +1,60 @@
+// tessera eval: validation loss and perplexity of a trained model on a dataset split.
+#include <cmath>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "cli/model_loader.hpp"
+#include "core/check.hpp"
+#include "io/sampler.hpp"
+#include "train/evaluate.hpp"
+#include "train/trainer.hpp"
+
+namespace tessera::cli {
+
+namespace {
+struct EvalFlags {
+  std::string model, data, split = "val";
+  int micro_batch = 8;
+  int64_t samples = 0;
+  int threads = 0;
+};
+}  // namespace
+
+void add_eval(CLI::App& app, const MpiRuntime& mpi) {
+  auto f = std::make_shared<EvalFlags>();
+  CLI::App* cmd = app.add_subcommand("eval", "Loss and perplexity of a trained model on a dataset split");
+  cmd->add_option("-m,--model", f->model, "Model file or checkpoint directory")->required();
+  cmd->add_option("--data", f->data, "Dataset directory (default: the one the model was trained on)");
+  cmd->add_option("--split", f->split, "Split to evaluate")->check(CLI::IsMember({"train", "val"}));
+  cmd->add_option("--micro-batch", f->micro_batch, "Sequences per forward pass")->check(CLI::PositiveNumber);
+  cmd->add_option("--samples", f->samples, "Evaluate the first N sequences (0: all)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", f->threads, "Threads per rank (0: the cores, shared among ranks)");
+  cmd->callback([f, &mpi] {
+    ParallelState ps = ParallelState::create({1, 1, mpi.size()});  // every rank a data-parallel share
+    set_compute_threads(f->threads, ps.world);
+    LoadedModel lm = load_trained_model(f->model, f->micro_batch);
+    const std::string data = f->data.empty() ? lm.config.data.path : f->data;
+    TokenDataset dataset(data, f->split);
+    const TokenizerInfo& t = dataset.tokenizer();
+    if (t.name != lm.meta.tokenizer.name || t.hash != lm.meta.tokenizer.hash)
+      raise("{}: made with tokenizer {} ({}), but the model was trained with {} ({})", data, t.name, t.hash,
+            lm.meta.tokenizer.name, lm.meta.tokenizer.hash);
+    const int T = lm.config.train.seq_len > 0 ? lm.config.train.seq_len : lm.config.model.max_seq_len;
+    Sampler sampler(dataset, T, lm.config.train.seed, false);
+    MlmMasking masking;
+    masking.mask_id = lm.config.model.mask_token_id;
+    masking.random_vocab = static_cast<int32_t>(t.regular_vocab_size);
+    BatchBuilder batches(lm.config.model.objective, masking, lm.config.train.seed);
+    const EvalResult r = evaluate_loss(*lm.model, sampler, batches, f->split == "val" ? kValStream : kTrainStream,
+                                       ps.dp, f->samples);
+    if (ps.is_main()) {
+      fmt::print("model {} (step {}) on {} [{}]: {} sequences of {} tokens, {} targeted positions\n", f->model,
+                 lm.meta.step, data, f->split, r.samples, T, r.positions);
+      fmt::print("loss {:.4f} | perplexity {:.2f}\n", r.loss, std::exp(r.loss));
+    }
+  });
+}
+
+}  // namespace tessera::cli

@@ -1,0 +1,98 @@
+// tessera generate: sample text from a trained causal model.
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <numeric>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "cli/model_loader.hpp"
+#include "core/check.hpp"
+#include "core/rng.hpp"
+#include "io/utf8.hpp"
+
+namespace tessera::cli {
+
+namespace {
+struct GenerateFlags {
+  std::string model, prompt, tokenizer_files;
+  int max_tokens = 200;
+  double temperature = 0.8;
+  int top_k = 40;
+  int64_t seed = 1234;
+  int samples = 1;
+  bool stop_at_eot = true;
+};
+
+// Draws the next token from the logits (V of them): temperature, then the top-k, then the softmax.
+int32_t sample_token(const float* logits, int V, double temperature, int top_k, Rng& rng, std::vector<int32_t>& order,
+                     std::vector<double>& probs) {
+  if (temperature <= 0) return static_cast<int32_t>(std::max_element(logits, logits + V) - logits);
+  const int k = top_k > 0 ? std::min(top_k, V) : V;
+  order.resize(static_cast<size_t>(V));
+  std::iota(order.begin(), order.end(), 0);
+  std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                    [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+  probs.resize(static_cast<size_t>(k));
+  const double mx = logits[order[0]];
+  double sum = 0;
+  for (int i = 0; i < k; ++i) sum += probs[static_cast<size_t>(i)] = std::exp((logits[order[static_cast<size_t>(i)]] - mx) / temperature);
+  double u = rng.uniform() * sum;
+  for (int i = 0; i < k; ++i) {
+    u -= probs[static_cast<size_t>(i)];
+    if (u <= 0) return order[static_cast<size_t>(i)];
+  }
+  return order[static_cast<size_t>(k - 1)];
+}
+}  // namespace
+
+void add_generate(CLI::App& app, const MpiRuntime& mpi) {
+  auto f = std::make_shared<GenerateFlags>();
+  CLI::App* cmd = app.add_subcommand("generate", "Sample text from a trained model");
+  cmd->add_option("-m,--model", f->model, "Model file or checkpoint directory")->required();
+  cmd->add_option("-p,--prompt", f->prompt, "Text to continue (empty: start a new document)");
+  cmd->add_option("-n,--max-tokens", f->max_tokens, "Tokens to generate per sample")->check(CLI::PositiveNumber);
+  cmd->add_option("-t,--temperature", f->temperature, "Softmax temperature (0: greedy)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("-k,--top-k", f->top_k, "Sample among the k most likely tokens (0: all)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", f->seed, "Sampling seed");
+  cmd->add_option("--samples", f->samples, "Number of samples")->check(CLI::PositiveNumber);
+  cmd->add_option("--stop-at-eot", f->stop_at_eot, "End a sample at the end-of-text token");
+  cmd->add_option("--tokenizer-files", f->tokenizer_files, "Directory of the tokenizer's files, if moved");
+  cmd->callback([f, &mpi] {
+    if (mpi.rank() != 0) return;  // one process samples
+    LoadedModel lm = load_trained_model(f->model, 1);
+    if (lm.config.model.objective != Objective::kCausal)
+      raise("{}: generate needs a causal (clm) model; this one was trained with objective = \"mlm\"", f->model);
+    std::unique_ptr<Tokenizer> tok = load_model_tokenizer(lm.meta, f->tokenizer_files);
+    int64_t replaced = 0;
+    const std::string prompt = sanitize_utf8(f->prompt, &replaced);
+    if (replaced > 0) fmt::print(stderr, "warning: the prompt had {} invalid UTF-8 sequences (replaced)\n", replaced);
+    std::vector<int32_t> prompt_ids = tok->encode(prompt);
+    if (prompt_ids.empty()) prompt_ids.push_back(tok->eot_id());
+    const ModelConfig& m = lm.config.model;
+    const int Vp = m.padded_vocab();
+    std::vector<int32_t> order;
+    std::vector<double> probs;
+    for (int s = 0; s < f->samples; ++s) {
+      Rng rng(static_cast<uint64_t>(f->seed), static_cast<uint64_t>(s));
+      std::vector<int32_t> ids = prompt_ids;
+      std::vector<int32_t> generated;
+      for (int i = 0; i < f->max_tokens; ++i) {
+        const int n = std::min(static_cast<int>(ids.size()), m.max_seq_len);  // the last window of context
+        lm.model->forward(ids.data() + ids.size() - n, nullptr, 1, n);
+        const float* last = lm.model->logits() + static_cast<int64_t>(n - 1) * Vp;
+        const int32_t next = sample_token(last, m.vocab_size, f->temperature, f->top_k, rng, order, probs);
+        if (next == tok->eot_id() && f->stop_at_eot) break;
+        ids.push_back(next);
+        generated.push_back(next);
+      }
+      if (f->samples > 1) fmt::print("--- sample {} ---\n", s + 1);
+      fmt::print("{}{}\n", prompt, sanitize_utf8(tok->decode(generated), nullptr));
+    }
+  });
+}
+
+}  // namespace tessera::cli

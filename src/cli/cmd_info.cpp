@@ -1,0 +1,58 @@
+// tessera info: what a dataset or a model file holds.
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "cli/model_loader.hpp"
+#include "core/check.hpp"
+#include "io/token_dataset.hpp"
+
+namespace tessera::cli {
+
+namespace {
+struct InfoFlags {
+  std::string data, model;
+};
+
+void print_dataset(const std::string& dir) {
+  bool any = false;
+  for (const char* split : {"train", "val"}) {
+    if (shard_paths(dir, split).empty()) continue;
+    const TokenDataset d(dir, split);
+    if (!any) {
+      const TokenizerInfo& t = d.tokenizer();
+      fmt::print("dataset {}\n  tokenizer {} (hash {}), vocabulary {} ({} regular), end-of-text {}, mask {}, pad {}\n",
+                 dir, t.name, t.hash.empty() ? "-" : t.hash, t.vocab_size, t.regular_vocab_size, t.eot_id, t.mask_id,
+                 t.pad_id);
+      any = true;
+    }
+    fmt::print("  {:5}: {} documents, {} tokens, {} shards\n", split, d.documents(), d.tokens(), d.shards());
+  }
+  if (!any) raise("{}: holds no train or val shards", dir);
+}
+}  // namespace
+
+void add_info(CLI::App& app, const MpiRuntime& mpi) {
+  auto f = std::make_shared<InfoFlags>();
+  CLI::App* cmd = app.add_subcommand("info", "Describe a dataset (--data) or a model file (--model)");
+  cmd->add_option("--data", f->data, "Dataset directory");
+  cmd->add_option("--model", f->model, "Model file or checkpoint directory");
+  cmd->callback([f, &mpi] {
+    if (mpi.rank() != 0) return;
+    if (f->data.empty() && f->model.empty()) raise("info: give --data DIR or --model PATH");
+    if (!f->data.empty()) print_dataset(f->data);
+    if (!f->model.empty()) {
+      LoadedModel lm = load_trained_model(f->model, 1);
+      const ModelConfig& m = lm.config.model;
+      fmt::print("model {}: step {}, {} consumed samples, tokenizer {}\n", f->model, lm.meta.step,
+                 lm.meta.consumed_samples, lm.meta.tokenizer.name);
+      fmt::print("  {} {} | {} parameters | {} layers, d_model {}, {} heads ({} kv), d_ff {}, context {}\n", m.family,
+                 to_string(m.objective), lm.model->table().count(), m.n_layer, m.d_model, m.n_head, m.n_kv_head,
+                 m.d_ff, m.max_seq_len);
+      for (const TensorInfo& t : lm.model->table().entries()) fmt::print("  {:40} {}\n", t.name, shape_string(t.shape));
+    }
+  });
+}
+
+}  // namespace tessera::cli

@@ -1,0 +1,39 @@
+// tessera prepare: text files -> tokenized HDF5 dataset.
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "io/prepare.hpp"
+
+namespace tessera::cli {
+
+void add_prepare(CLI::App& app, const MpiRuntime& mpi) {
+  auto o = std::make_shared<PrepareOptions>();
+  CLI::App* cmd = app.add_subcommand("prepare", "Tokenize text files into an HDF5 dataset (train and val splits)");
+  cmd->add_option("inputs", o->inputs, "Text files, or directories of them")->required();
+  cmd->add_option("-o,--output", o->output, "Dataset directory to create")->required();
+  cmd->add_option("--tokenizer", o->tokenizer, "gpt2 (byte-level BPE) or byte")
+      ->check(CLI::IsMember({"gpt2", "byte"}));
+  cmd->add_option("--tokenizer-files", o->tokenizer_files, "Directory with encoder.json and vocab.bpe (gpt2)");
+  cmd->add_option("--doc-boundary", o->doc_boundary, "Where a document ends: file, line or blank (blank lines)")
+      ->check(CLI::IsMember({"file", "line", "blank"}));
+  cmd->add_option("--val-fraction", o->val_fraction, "Fraction of documents held out for validation");
+  cmd->add_option("--seed", o->seed, "Seed of the validation split");
+  cmd->add_option("--shard-tokens", o->shard_tokens, "Tokens per shard file")->check(CLI::PositiveNumber);
+  cmd->add_flag("--force", o->force, "Replace the output directory if it exists");
+  cmd->callback([o, &mpi] {
+    if (mpi.rank() != 0) return;  // one rank tokenizes (threads share the work)
+    const PrepareSummary s = prepare_dataset(*o);
+    const int64_t tokens = s.train_tokens + s.val_tokens;
+    fmt::print("prepared {}: {} files, {} bytes, {} replaced invalid UTF-8 sequences\n", o->output, s.files, s.bytes,
+               s.replaced_bytes);
+    fmt::print("  train: {} documents, {} tokens, {} shards\n", s.train_documents, s.train_tokens, s.train_shards);
+    fmt::print("  val:   {} documents, {} tokens, {} shards\n", s.val_documents, s.val_tokens, s.val_shards);
+    fmt::print("  {:.2f} bytes per token | {:.1f} s | {:.2f} MB/s\n",
+               tokens > 0 ? static_cast<double>(s.bytes) / static_cast<double>(tokens) : 0.0, s.seconds,
+               static_cast<double>(s.bytes) / 1e6 / std::max(s.seconds, 1e-9));
+  });
+}
+
+}  // namespace tessera::cli

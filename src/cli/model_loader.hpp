@@ -1,0 +1,25 @@
+// A trained model read back from its HDF5 file, with the config and tokenizer it was trained with.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "config/run_config.hpp"
+#include "io/model_file.hpp"
+#include "io/tokenizer.hpp"
+#include "model/transformer.hpp"
+
+namespace tessera::cli {
+
+struct LoadedModel {
+  RunConfig config;
+  ModelFileMeta meta;
+  std::unique_ptr<Transformer<float>> model;
+};
+
+// path: a model file, or a checkpoint directory holding model.h5. max_batch: sequences per forward.
+LoadedModel load_trained_model(const std::string& path, int max_batch);
+// The tokenizer the model was trained with (its files from `files_override` if given).
+std::unique_ptr<Tokenizer> load_model_tokenizer(const ModelFileMeta& meta, const std::string& files_override);
+
+}  // namespace tessera::cli

@@ -1,0 +1,33 @@
+// From a sampled sequence of T + 1 tokens to model inputs and targets, per objective:
+//   clm: inputs = seq[0, T), targets = seq[1, T]
+//   mlm: inputs = seq[0, T) with BERT masking, targets = the original token at the selected positions, else -1
+// MLM draws come from the stream of the sample's global index, so every layout masks a sample the same way.
+#pragma once
+
+#include <cstdint>
+
+#include "model/model_config.hpp"
+#include "train/mlm_masking.hpp"
+
+namespace tessera {
+
+class BatchBuilder {
+ public:
+  BatchBuilder(Objective objective, MlmMasking masking, uint64_t seed)
+      : objective_(objective), masking_(masking), seed_(seed) {}
+
+  // seq: (T + 1); inputs, targets: (T). `stream` names the sample (its global index, salted per split).
+  // Returns the number of targeted positions.
+  int64_t make(const int32_t* seq, int T, uint64_t stream, int32_t* inputs, int32_t* targets) const;
+
+ private:
+  Objective objective_;
+  MlmMasking masking_;
+  uint64_t seed_;
+};
+
+// Stream salts, so that the training and validation splits never share MLM draws.
+constexpr uint64_t kTrainStream = 0x7472000000000000ULL;
+constexpr uint64_t kValStream = 0x7661000000000000ULL;
+
+}  // namespace tessera

@@ -1,0 +1,23 @@
+// Validation loss: the mean loss per targeted position over the first `max_samples` samples of a split (all of
+// them for 0), in order, shared across the data-parallel group (sample j on rank j % dp).
+#pragma once
+
+#include <cstdint>
+
+#include "io/sampler.hpp"
+#include "model/transformer.hpp"
+#include "parallel/process_group.hpp"
+#include "train/batch.hpp"
+
+namespace tessera {
+
+struct EvalResult {
+  double loss = 0;
+  int64_t positions = 0;  // targeted positions counted
+  int64_t samples = 0;
+};
+
+EvalResult evaluate_loss(Transformer<float>& model, Sampler& sampler, const BatchBuilder& batches, uint64_t salt,
+                         const ProcessGroup& dp, int64_t max_samples);
+
+}  // namespace tessera

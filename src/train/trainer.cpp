@@ -1,0 +1,302 @@
+#include "train/trainer.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/blas.hpp"
+#include "core/check.hpp"
+#include "core/peak_flops.hpp"
+#include "io/model_file.hpp"
+#include "io/sampler.hpp"
+#include "model/transformer.hpp"
+#include "ops/ops.hpp"
+#include "optim/adamw.hpp"
+#include "optim/lr_schedule.hpp"
+#include "train/batch.hpp"
+#include "train/evaluate.hpp"
+
+namespace tessera {
+
+namespace {
+std::string clock_string(double seconds) {
+  const auto s = static_cast<int64_t>(std::max(0.0, seconds));
+  return fmt::format("{}:{:02d}:{:02d}", s / 3600, (s / 60) % 60, s % 60);
+}
+}  // namespace
+
+void fit_model_to_data(ModelConfig& model, const TokenizerInfo& tok, const std::string& data_path) {
+  if (model.vocab_size == 0) model.vocab_size = static_cast<int>(tok.vocab_size);
+  if (tok.vocab_size > model.vocab_size)
+    raise("{}: the dataset's vocabulary ({} tokens, tokenizer {}) exceeds model.vocab_size = {}", data_path,
+          tok.vocab_size, tok.name, model.vocab_size);
+  if (model.objective == Objective::kMasked && model.mask_token_id < 0) {
+    if (tok.mask_id < 0) raise("{}: model.objective = \"mlm\" but the dataset's tokenizer has no mask token", data_path);
+    model.mask_token_id = static_cast<int>(tok.mask_id);
+  }
+}
+
+int set_compute_threads(int threads, const ProcessGroup& world) {
+  if (threads == 0) {
+    MPI_Comm local = MPI_COMM_NULL;  // ranks sharing this machine
+    MPI_Comm_split_type(world.comm(), MPI_COMM_TYPE_SHARED, world.rank(), MPI_INFO_NULL, &local);
+    int local_size = 1;
+    MPI_Comm_size(local, &local_size);
+    MPI_Comm_free(&local);
+    const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+    threads = std::max(1, cores / local_size);
+  }
+  omp_set_num_threads(threads);
+  set_blas_threads(threads);
+  return threads;
+}
+
+struct Trainer::Impl {
+  RunConfig cfg;
+  const ParallelState& ps;
+  std::unique_ptr<TokenDataset> train_data, val_data;
+  std::unique_ptr<Sampler> train_sampler, val_sampler;
+  std::unique_ptr<Transformer<float>> model;
+  std::unique_ptr<AdamW> optimizer;
+  LrSchedule schedule;
+  std::unique_ptr<BatchBuilder> batches;
+  int T = 0, mb = 0, dp = 1, grad_accum = 1, global_batch = 0;
+  double peak_flops = 0;
+  int threads = 1;
+  // this rank's micro-batches of one step: inputs and targets, (grad_accum, mb, T)
+  std::vector<int32_t> inputs, targets, seq;
+  std::FILE* metrics = nullptr;
+
+  Impl(RunConfig c, const ParallelState& p) : cfg(std::move(c)), ps(p) {}
+  ~Impl() {
+    if (metrics != nullptr) std::fclose(metrics);
+  }
+
+  bool main() const { return ps.is_main(); }
+
+  void setup();
+  double evaluate();
+  void save(int64_t step);
+  void write_metrics(const nlohmann::json& j) const;
+  TrainResult run();
+};
+
+void Trainer::Impl::setup() {
+  if (cfg.data.path.empty()) raise("data.path: no dataset given (--data DIR)");
+  if (cfg.parallel.tp != 1 || cfg.parallel.pp != 1)
+    raise("parallel: tensor and pipeline parallelism (tp = {}, pp = {}) are not available in this build yet; "
+          "use data parallelism (dp)",
+          cfg.parallel.tp, cfg.parallel.pp);
+  threads = set_compute_threads(cfg.train.threads, ps.world);
+  train_data = std::make_unique<TokenDataset>(cfg.data.path, "train");
+  val_data = std::make_unique<TokenDataset>(cfg.data.path, "val");
+  fit_model_to_data(cfg.model, train_data->tokenizer(), cfg.data.path);
+  cfg.model.finalize();
+
+  dp = ps.dp.size();
+  mb = cfg.train.micro_batch;
+  T = cfg.train.seq_len == 0 ? cfg.model.max_seq_len : cfg.train.seq_len;
+  if (T > cfg.model.max_seq_len)
+    raise("train.seq_len = {} exceeds model.max_seq_len = {}", T, cfg.model.max_seq_len);
+  cfg.train.seq_len = T;
+  global_batch = cfg.train.global_batch == 0 ? mb * dp : cfg.train.global_batch;
+  cfg.train.global_batch = global_batch;
+  if (global_batch % (mb * dp) != 0)
+    raise("train.global_batch = {} is not a multiple of micro_batch * dp = {} * {}", global_batch, mb, dp);
+  grad_accum = global_batch / (mb * dp);
+  cfg.parallel.dp = dp;
+
+  train_sampler = std::make_unique<Sampler>(*train_data, T, cfg.train.seed, cfg.data.shuffle);
+  val_sampler = std::make_unique<Sampler>(*val_data, T, cfg.train.seed, false);
+
+  model = std::make_unique<Transformer<float>>(cfg.model, mb);
+  model->init_weights(cfg.train.seed);
+  AdamWConfig oc;
+  oc.beta1 = cfg.train.beta1;
+  oc.beta2 = cfg.train.beta2;
+  oc.eps = cfg.train.eps;
+  oc.weight_decay = cfg.train.weight_decay;
+  oc.decay_embeddings = cfg.train.decay_embeddings;
+  optimizer = std::make_unique<AdamW>(model->table(), oc);
+  schedule.max_lr = cfg.train.lr;
+  schedule.min_lr = cfg.train.min_lr;
+  schedule.warmup_steps = cfg.train.warmup_steps;
+  schedule.total_steps = cfg.train.decay_steps == 0 ? cfg.train.steps : cfg.train.decay_steps;
+  schedule.decay = parse_decay(cfg.train.lr_decay);
+  MlmMasking masking;
+  masking.mask_id = cfg.model.mask_token_id;
+  masking.random_vocab = static_cast<int32_t>(train_data->tokenizer().regular_vocab_size);
+  batches = std::make_unique<BatchBuilder>(cfg.model.objective, masking, cfg.train.seed);
+
+  const size_t n = static_cast<size_t>(grad_accum) * mb * T;
+  inputs.assign(n, 0);
+  targets.assign(n, -1);
+  seq.assign(static_cast<size_t>(T) + 1, 0);
+
+  peak_flops = cfg.log.peak_flops;
+  if (peak_flops == 0) {
+    peak_flops = measure_sgemm_flops();
+    ps.world.all_reduce_sum(&peak_flops, 1);  // the job's peak: every rank's share of the machine, together
+  } else {
+    peak_flops *= ps.world.size();
+  }
+  if (main() && !cfg.log.metrics.empty()) {
+    metrics = std::fopen(cfg.log.metrics.c_str(), "w");
+    if (metrics == nullptr) raise("{}: cannot open the metrics file for writing", cfg.log.metrics);
+  }
+}
+
+double Trainer::Impl::evaluate() {
+  const int64_t max_samples = cfg.eval.batches > 0 ? int64_t{cfg.eval.batches} * mb * dp : 0;
+  return evaluate_loss(*model, *val_sampler, *batches, kValStream, ps.dp, max_samples).loss;
+}
+
+void Trainer::Impl::save(int64_t step) {
+  if (cfg.checkpoint.dir.empty() || !main()) return;
+  ModelFileMeta meta;
+  meta.config_toml = to_toml(cfg);
+  meta.step = step;
+  meta.consumed_samples = step * global_batch;
+  meta.tokenizer = train_data->tokenizer();
+  const std::string path = cfg.checkpoint.dir + "/model.h5";
+  save_model(path, model->table(), model->params(), meta);
+  fmt::print("saved {} (step {})\n", path, step);
+}
+
+void Trainer::Impl::write_metrics(const nlohmann::json& j) const {
+  if (metrics == nullptr) return;
+  const std::string line = j.dump() + "\n";
+  std::fwrite(line.data(), 1, line.size(), metrics);
+  std::fflush(metrics);
+}
+
+TrainResult Trainer::Impl::run() {
+  using clock = std::chrono::steady_clock;
+  const TokenizerInfo& tok = train_data->tokenizer();
+  if (main()) {
+    fmt::print("# resolved config ({})\n{}\n\n", cfg.source, to_toml(cfg));
+    fmt::print("data: {} | tokenizer {} (vocab {}) | train {} tokens in {} shards, {} sequences of {} + 1 | "
+               "val {} tokens\n",
+               cfg.data.path, tok.name, tok.vocab_size, train_data->tokens(), train_data->shards(),
+               train_sampler->samples_per_epoch(), T, val_data->tokens());
+    fmt::print("model: {} {} | {} parameters ({:.2f} M) | vocab {} padded to {} | {} layers, d_model {}, {} heads "
+               "({} kv), d_ff {}\n",
+               cfg.model.family, to_string(cfg.model.objective), model->table().count(),
+               static_cast<double>(model->table().count()) / 1e6, cfg.model.vocab_size, cfg.model.padded_vocab(),
+               cfg.model.n_layer, cfg.model.d_model, cfg.model.n_head, cfg.model.n_kv_head, cfg.model.d_ff);
+    fmt::print("layout: world {} (tp {}, pp {}, dp {}) | {} threads per rank | global batch {} = micro {} x accum {} "
+               "x dp {} | {} tokens per step\n",
+               ps.world.size(), ps.layout.tp, ps.layout.pp, dp, threads, global_batch, mb, grad_accum, dp,
+               static_cast<int64_t>(global_batch) * T);
+    fmt::print("MFU denominator: {:.1f} GFLOP/s ({}) | {:.3g} model FLOPs per token\n", peak_flops / 1e9,
+               cfg.log.peak_flops > 0 ? "log.peak_flops" : "measured sgemm", model->flops_per_token(T));
+    std::fflush(stdout);
+  }
+
+  TrainResult result;
+  const int64_t steps = cfg.train.steps;
+  const double tokens_per_step = static_cast<double>(global_batch) * T;
+  const auto start = clock::now();
+  double train_seconds = 0;  // step time only (no evaluation or saving)
+  for (int64_t step = 0; step < steps; ++step) {
+    const auto t0 = clock::now();
+    // 1. this rank's micro-batches: sample k = step * GB + (m * mb + i) * dp + dp_rank
+    double counts[2] = {0, 0};  // loss sum, targeted positions (over the global batch after the reduction)
+    for (int m = 0; m < grad_accum; ++m) {
+      for (int i = 0; i < mb; ++i) {
+        const int64_t k = step * global_batch + (static_cast<int64_t>(m) * mb + i) * dp + ps.dp.rank();
+        const int64_t off = (static_cast<int64_t>(m) * mb + i) * T;
+        train_sampler->read(k, seq.data());
+        counts[1] += static_cast<double>(batches->make(seq.data(), T, kTrainStream ^ static_cast<uint64_t>(k),
+                                                       inputs.data() + off, targets.data() + off));
+      }
+    }
+    ps.dp.all_reduce_sum(&counts[1], 1);
+    const auto dloss = static_cast<float>(1.0 / counts[1]);
+    // 2. forward and backward per micro-batch, gradients accumulating
+    model->zero_grads();
+    for (int m = 0; m < grad_accum; ++m) {
+      const int64_t off = static_cast<int64_t>(m) * mb * T;
+      counts[0] += model->forward(inputs.data() + off, targets.data() + off, mb, T);
+      model->backward(dloss);
+    }
+    // 3. data-parallel reduction: the sum over ranks is the gradient of the global mean loss
+    ps.dp.all_reduce_sum(model->grads(), model->flat_size());
+    ps.dp.all_reduce_sum(&counts[0], 1);
+    const double loss = counts[0] / counts[1];
+    // 4. global gradient norm, non-finite check, clipping, update
+    const double grad_norm = std::sqrt(ops::sum_squares(model->grads(), model->flat_size()));
+    const float lr = schedule.at(step);
+    StepRecord rec{step + 1, loss, grad_norm, lr, false};
+    if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
+      const std::string what = fmt::format("step {}: non-finite {} (loss {}, grad norm {})", step + 1,
+                                           std::isfinite(loss) ? "gradient norm" : "loss", loss, grad_norm);
+      if (cfg.train.on_nonfinite == "stop")
+        raise("{}; stopping (train.on_nonfinite = \"skip\" skips such steps instead)", what);
+      if (main()) fmt::print("warning: {}; step skipped\n", what);
+      rec.skipped = true;
+    } else {
+      if (cfg.train.grad_clip > 0 && grad_norm > cfg.train.grad_clip)
+        ops::scale(model->grads(), static_cast<float>(cfg.train.grad_clip / grad_norm), model->flat_size());
+      optimizer->step(model->params(), model->grads(), lr);
+    }
+    result.steps.push_back(rec);
+    const double step_s = std::chrono::duration<double>(clock::now() - t0).count();
+    train_seconds += step_s;
+
+    const int64_t done = step + 1;
+    if (done % cfg.log.interval == 0 || done == steps || done == 1) {
+      const double tps = tokens_per_step / step_s;
+      const double mfu = model->flops_per_token(T) * tps / peak_flops;
+      const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
+      const double eta = train_seconds / static_cast<double>(done) * static_cast<double>(steps - done);
+      if (main()) {
+        fmt::print("step {:>{}}/{} | loss {:.4f} | lr {:.3e} | grad norm {:.3f} | {:.0f} tok/s | MFU {:.1f}% | "
+                   "{:.0f} ms | elapsed {} | ETA {}\n",
+                   done, std::to_string(steps).size(), steps, loss, lr, grad_norm, tps, 100 * mfu, step_s * 1e3,
+                   clock_string(elapsed), clock_string(eta));
+        std::fflush(stdout);
+      }
+      write_metrics({{"step", done},
+                     {"loss", loss},
+                     {"lr", lr},
+                     {"grad_norm", grad_norm},
+                     {"tokens", static_cast<int64_t>(tokens_per_step) * done},
+                     {"tokens_per_s", tps},
+                     {"mfu", mfu},
+                     {"step_ms", step_s * 1e3}});
+    }
+    if ((cfg.eval.interval > 0 && done % cfg.eval.interval == 0) || done == steps) {
+      const double val = evaluate();
+      result.val_losses.emplace_back(done, val);
+      if (main()) {
+        fmt::print("step {} | val loss {:.4f} | val ppl {:.2f}\n", done, val, std::exp(val));
+        std::fflush(stdout);
+      }
+      write_metrics({{"step", done}, {"val_loss", val}});
+    }
+    if ((cfg.checkpoint.interval > 0 && done % cfg.checkpoint.interval == 0) || done == steps) save(done);
+  }
+  return result;
+}
+
+Trainer::Trainer(RunConfig config, const ParallelState& parallel)
+    : impl_(std::make_unique<Impl>(std::move(config), parallel)) {
+  impl_->setup();
+}
+
+Trainer::~Trainer() = default;
+
+const RunConfig& Trainer::config() const { return impl_->cfg; }
+
+TrainResult Trainer::run() { return impl_->run(); }
+
+}  // namespace tessera

@@ -1,0 +1,56 @@
+// The training loop: data -> micro-batches -> forward/backward -> data-parallel reduction -> clip -> AdamW.
+//
+// One optimizer step consumes `global_batch` sequences. Data-parallel rank r takes every dp-th sample of the
+// global order, in micro-batches of `micro_batch`; gradients accumulate over the micro-batches and are summed over
+// the data-parallel group. Each position's loss is weighted by 1 / (targeted positions in the whole global batch),
+// so every layout computes the gradient of the same mean loss.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/run_config.hpp"
+#include "io/token_dataset.hpp"
+#include "parallel/parallel_state.hpp"
+
+namespace tessera {
+
+struct StepRecord {
+  int64_t step = 0;  // 1-based
+  double loss = 0;
+  double grad_norm = 0;
+  float lr = 0;
+  bool skipped = false;
+};
+
+struct TrainResult {
+  std::vector<StepRecord> steps;
+  std::vector<std::pair<int64_t, double>> val_losses;  // (step, validation loss)
+};
+
+// Fills the model's vocabulary and mask id from the dataset where the config leaves them open, and checks that the
+// dataset fits the model. Throws tessera::Error naming the dataset.
+void fit_model_to_data(ModelConfig& model, const TokenizerInfo& tokenizer, const std::string& data_path);
+
+class Trainer {
+ public:
+  Trainer(RunConfig config, const ParallelState& parallel);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  const RunConfig& config() const;
+  // Trains for train.steps. Throws tessera::Error on a non-finite loss or gradient norm with on_nonfinite = "stop".
+  TrainResult run();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Sets OpenMP's and OpenBLAS's thread count (0: the cores of this machine divided among the ranks on it).
+int set_compute_threads(int threads, const ProcessGroup& world);
+
+}  // namespace tessera

@@ -1,0 +1,91 @@
+// The whole model's gradient against finite differences (double precision), both families, both objectives.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "core/rng.hpp"
+#include "gradcheck.hpp"
+#include "model/transformer.hpp"
+
+namespace tessera {
+namespace {
+
+ModelConfig tiny(const std::string& family, Objective objective) {
+  ModelConfig m;
+  m.family = family;
+  m.apply_family_defaults();
+  m.vocab_size = 37;  // padded to 128: the padding rows are checked too
+  m.max_seq_len = 6;
+  m.n_layer = 2;
+  m.n_head = 4;
+  m.n_kv_head = family == "llama" ? 2 : 4;
+  m.d_model = 8;
+  m.d_ff = family == "llama" ? 12 : 0;
+  m.objective = objective;
+  m.mask_token_id = 36;
+  m.init_std = 0.3F;  // larger than in training, so every path carries a visible gradient
+  return m;
+}
+
+void check_model_gradient(const std::string& family, Objective objective) {
+  const int B = 2, Tn = 5;
+  Transformer<double> model(tiny(family, objective), B);
+  model.init_weights(7);
+  // perturb the unit norm weights and zero biases, so their gradients are exercised away from the trivial point
+  Rng rng(3, 0);
+  for (int64_t i = 0; i < model.flat_size(); ++i) model.params()[i] += 0.05 * rng.normal();
+  std::vector<int32_t> tokens(B * Tn), targets(B * Tn);
+  for (int i = 0; i < B * Tn; ++i) {
+    tokens[i] = static_cast<int32_t>(rng.below(37));
+    targets[i] = static_cast<int32_t>(rng.below(37));
+  }
+  targets[3] = -1;  // a position without loss (as MLM has)
+  const double dloss = 1.0 / 9;
+  auto loss = [&] { return dloss * model.forward(tokens.data(), targets.data(), B, Tn); };
+  model.zero_grads();
+  loss();
+  model.backward(dloss);
+  std::vector<double> analytic(model.grads(), model.grads() + model.flat_size());
+  for (const TensorInfo& info : model.table().entries()) {
+    testing::expect_gradient(family + " " + info.name, model.params() + info.offset, static_cast<size_t>(info.numel),
+                             analytic.data() + info.offset, loss, 1e-6, 200);
+  }
+}
+
+TEST(ModelGrad, Gpt2Causal) { check_model_gradient("gpt2", Objective::kCausal); }
+TEST(ModelGrad, Gpt2Masked) { check_model_gradient("gpt2", Objective::kMasked); }
+TEST(ModelGrad, LlamaCausal) { check_model_gradient("llama", Objective::kCausal); }
+TEST(ModelGrad, LlamaMasked) { check_model_gradient("llama", Objective::kMasked); }
+
+TEST(Model, CausalOutputDoesNotSeeTheFuture) {
+  Transformer<double> model(tiny("llama", Objective::kCausal), 1);
+  model.init_weights(1);
+  std::vector<int32_t> a = {1, 2, 3, 4, 5}, b = {1, 2, 3, 9, 9};
+  model.forward(a.data(), nullptr, 1, 5);
+  const int Vp = model.config().padded_vocab();
+  std::vector<double> la(model.logits(), model.logits() + 5 * Vp);
+  model.forward(b.data(), nullptr, 1, 5);
+  for (int i = 0; i < 3 * Vp; ++i) EXPECT_DOUBLE_EQ(model.logits()[i], la[static_cast<size_t>(i)]);
+  bool later_differs = false;
+  for (int i = 3 * Vp; i < 5 * Vp; ++i) later_differs |= model.logits()[i] != la[static_cast<size_t>(i)];
+  EXPECT_TRUE(later_differs);
+}
+
+TEST(Model, ParameterCountsMatchTheArchitecture) {
+  ModelConfig m;
+  m.vocab_size = 50257;
+  m.max_seq_len = 1024;  // GPT-2 small: 124,439,808 parameters with the vocabulary padded to 50304
+  Transformer<float> gpt2(m, 1);
+  EXPECT_EQ(gpt2.table().count(), 124475904 - 50304 * 768 + 50304 * 768);
+  EXPECT_EQ(gpt2.table().find("head.weight"), -1);  // tied
+  ModelConfig l = tiny("llama", Objective::kCausal);
+  Transformer<float> llama(l, 1);
+  EXPECT_GE(llama.table().find("head.weight"), 0);
+  EXPECT_EQ(llama.table().find("layers.0.attn.qkv.bias"), -1);
+  // qkv: (NH + 2 NKV) * HS rows = (4 + 4) * 2
+  EXPECT_EQ(llama.table()[llama.table().find("layers.0.attn.qkv.weight")].shape, (Shape{16, 8}));
+}
+
+}  // namespace
+}  // namespace tessera
