@@ -20,7 +20,7 @@ Sampler::Sampler(const TokenDataset& data, int seq_len, uint64_t seed, bool shuf
     raise("{}: {} tokens hold no sequence of seq_len + 1 = {} tokens", data.path(0), data.tokens(), seq_len + 1);
 }
 
-void Sampler::read(int64_t k, int32_t* out) {
+int64_t Sampler::sequence_of(int64_t k) {
   TESSERA_CHECK(k >= 0, "sample {}", k);
   const int64_t epoch = k / total_;
   if (epoch != epoch_) {
@@ -35,7 +35,11 @@ void Sampler::read(int64_t k, int32_t* out) {
     }
     epoch_ = epoch;
   }
-  const int64_t sample = order_[static_cast<size_t>(k % total_)];
+  return order_[static_cast<size_t>(k % total_)];
+}
+
+void Sampler::read(int64_t k, int32_t* out) {
+  const int64_t sample = sequence_of(k);
   const auto it = std::upper_bound(first_sample_.begin(), first_sample_.end(), sample);
   const int shard = static_cast<int>(it - first_sample_.begin()) - 1;
   const int64_t local = sample - first_sample_[static_cast<size_t>(shard)];

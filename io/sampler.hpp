@@ -20,6 +20,8 @@ class Sampler {
   int seq_len() const { return seq_len_; }
   // T + 1 tokens of global sample k (k may run past one epoch).
   void read(int64_t k, int32_t* out);
+  // Which sequence of the split global sample k is: its epoch's permutation at k mod samples_per_epoch.
+  int64_t sequence_of(int64_t k);
 
  private:
   const TokenDataset& data_;

@@ -32,17 +32,15 @@ ProcessGroup::ProcessGroup(MPI_Comm comm, bool owned) : comm_(comm), owned_(owne
   check_mpi(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
 }
 
-ProcessGroup ProcessGroup::world() { return ProcessGroup(MPI_COMM_WORLD, false); }
+ProcessGroup ProcessGroup::borrow(MPI_Comm comm) { return ProcessGroup(comm, false); }
 
-ProcessGroup ProcessGroup::split(const ProcessGroup& parent, const std::vector<int>& world_ranks) {
-  TESSERA_CHECK(!world_ranks.empty(), "empty process group");
-  int world_rank = 0;
-  check_mpi(MPI_Comm_rank(MPI_COMM_WORLD, &world_rank), "MPI_Comm_rank");
-  const auto it = std::find(world_ranks.begin(), world_ranks.end(), world_rank);
-  TESSERA_CHECK(it != world_ranks.end(), "rank {} is not in its own group", world_rank);
+ProcessGroup ProcessGroup::split(const ProcessGroup& parent, const std::vector<int>& parent_ranks) {
+  TESSERA_CHECK(!parent_ranks.empty(), "empty process group");
+  const auto it = std::find(parent_ranks.begin(), parent_ranks.end(), parent.rank());
+  TESSERA_CHECK(it != parent_ranks.end(), "rank {} is not in its own group", parent.rank());
   // colour: the group's first rank; key: the position in the group
   MPI_Comm comm = MPI_COMM_NULL;
-  check_mpi(MPI_Comm_split(parent.comm(), world_ranks.front(), static_cast<int>(it - world_ranks.begin()), &comm),
+  check_mpi(MPI_Comm_split(parent.comm(), parent_ranks.front(), static_cast<int>(it - parent_ranks.begin()), &comm),
             "MPI_Comm_split");
   return ProcessGroup(comm, true);
 }

@@ -6,8 +6,8 @@
 
 namespace tessera {
 
-ParallelState ParallelState::create(const Layout& layout) {
-  ProcessGroup world = ProcessGroup::world();
+ParallelState ParallelState::create(const Layout& layout, MPI_Comm base) {
+  ProcessGroup world = ProcessGroup::borrow(base);
   if (layout.tp < 1 || layout.pp < 1 || layout.dp < 1)
     raise("parallel: tp, pp and dp must be at least 1 (got tp={} pp={} dp={})", layout.tp, layout.pp, layout.dp);
   if (layout.world() != world.size())

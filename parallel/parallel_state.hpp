@@ -15,8 +15,9 @@ struct ParallelState {
   ProcessGroup pp;
   ProcessGroup dp;
 
-  // Collective over the world. Throws tessera::Error if the layout does not match the world size.
-  static ParallelState create(const Layout& layout);
+  // Collective over `base` (the job's world by default; MPI_COMM_SELF gives a single-rank run inside a multi-rank
+  // job, as the parity tests need). Throws tessera::Error if the layout does not match base's size.
+  static ParallelState create(const Layout& layout, MPI_Comm base = MPI_COMM_WORLD);
   bool is_main() const { return world.rank() == 0; }
 };
 

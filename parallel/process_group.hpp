@@ -11,11 +11,11 @@ namespace tessera {
 
 class ProcessGroup {
  public:
-  // The world group (not freed on destruction).
-  static ProcessGroup world();
-  // The group of these world ranks, created collectively by every rank of `parent` (each rank passes its own list;
-  // ranks with the same list end up in the same group).
-  static ProcessGroup split(const ProcessGroup& parent, const std::vector<int>& world_ranks);
+  // A group over an existing communicator that the caller keeps (MPI_COMM_SELF: a world of one).
+  static ProcessGroup borrow(MPI_Comm comm);
+  // The group of these ranks of `parent`, created collectively by every rank of `parent` (each rank passes its own
+  // list; ranks with the same list end up in the same group).
+  static ProcessGroup split(const ProcessGroup& parent, const std::vector<int>& parent_ranks);
 
   ProcessGroup(ProcessGroup&& other) noexcept;
   ProcessGroup& operator=(ProcessGroup&& other) noexcept;

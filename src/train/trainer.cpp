@@ -97,7 +97,11 @@ void Trainer::Impl::setup() {
           cfg.parallel.tp, cfg.parallel.pp);
   threads = set_compute_threads(cfg.train.threads, ps.world);
   train_data = std::make_unique<TokenDataset>(cfg.data.path, "train");
-  val_data = std::make_unique<TokenDataset>(cfg.data.path, "val");
+  if (shard_paths(cfg.data.path, "val").empty()) {
+    if (main()) fmt::print("note: {} has no val split: no validation loss\n", cfg.data.path);
+  } else {
+    val_data = std::make_unique<TokenDataset>(cfg.data.path, "val");
+  }
   fit_model_to_data(cfg.model, train_data->tokenizer(), cfg.data.path);
   cfg.model.finalize();
 
@@ -115,7 +119,7 @@ void Trainer::Impl::setup() {
   cfg.parallel.dp = dp;
 
   train_sampler = std::make_unique<Sampler>(*train_data, T, cfg.train.seed, cfg.data.shuffle);
-  val_sampler = std::make_unique<Sampler>(*val_data, T, cfg.train.seed, false);
+  if (val_data) val_sampler = std::make_unique<Sampler>(*val_data, T, cfg.train.seed, false);
 
   model = std::make_unique<Transformer<float>>(cfg.model, mb);
   model->init_weights(cfg.train.seed);
@@ -186,7 +190,7 @@ TrainResult Trainer::Impl::run() {
     fmt::print("data: {} | tokenizer {} (vocab {}) | train {} tokens in {} shards, {} sequences of {} + 1 | "
                "val {} tokens\n",
                cfg.data.path, tok.name, tok.vocab_size, train_data->tokens(), train_data->shards(),
-               train_sampler->samples_per_epoch(), T, val_data->tokens());
+               train_sampler->samples_per_epoch(), T, val_data ? val_data->tokens() : 0);
     fmt::print("model: {} {} | {} parameters ({:.2f} M) | vocab {} padded to {} | {} layers, d_model {}, {} heads "
                "({} kv), d_ff {}\n",
                cfg.model.family, to_string(cfg.model.objective), model->table().count(),
@@ -274,7 +278,7 @@ TrainResult Trainer::Impl::run() {
                      {"mfu", mfu},
                      {"step_ms", step_s * 1e3}});
     }
-    if ((cfg.eval.interval > 0 && done % cfg.eval.interval == 0) || done == steps) {
+    if (val_sampler && ((cfg.eval.interval > 0 && done % cfg.eval.interval == 0) || done == steps)) {
       const double val = evaluate();
       result.val_losses.emplace_back(done, val);
       if (main()) {

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Bad input to the CLI: one clear line on stderr that names the problem, a non-zero exit, nothing overwritten.
+# Usage: cli_errors.sh path/to/tessera
+set -u
+tessera=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+passed=0
+
+# expect_error "what" "text the line must contain" command...
+expect_error() {
+  local what=$1 needle=$2
+  shift 2
+  local err rc
+  err=$("$@" 2>&1 >/dev/null)
+  rc=$?
+  local lines
+  lines=$(printf '%s\n' "$err" | grep -c .)
+  if [[ $rc -eq 0 ]]; then
+    echo "FAIL $what: exit code 0"; failures=$((failures + 1)); return
+  fi
+  if [[ $lines -ne 1 ]]; then
+    echo "FAIL $what: expected one line on stderr, got $lines:"; printf '%s\n' "$err"; failures=$((failures + 1)); return
+  fi
+  if [[ $err != *"$needle"* ]]; then
+    echo "FAIL $what: '$err' does not mention '$needle'"; failures=$((failures + 1)); return
+  fi
+  passed=$((passed + 1))
+}
+
+printf 'Some text for a dataset.\n\nAnother paragraph of it.\n\nAnd a third one here.\n' > "$work/corpus.txt"
+"$tessera" prepare "$work/corpus.txt" -o "$work/ds" --tokenizer byte --doc-boundary blank --val-fraction 0.3 >/dev/null ||
+  { echo "FAIL: prepare of a good corpus"; exit 1; }
+cat > "$work/bad.toml" <<'TOML'
+[model]
+n_layers = 2
+TOML
+cat > "$work/broken.toml" <<'TOML'
+[model
+TOML
+
+expect_error "missing config file" "no-such.toml" "$tessera" train -c "$work/no-such.toml" --data "$work/ds"
+expect_error "unknown preset" 'unknown preset "gpt9"' "$tessera" train -c gpt9
+expect_error "unknown key" "unknown key model.n_layers" "$tessera" train -c "$work/bad.toml" --data "$work/ds"
+expect_error "malformed TOML" "broken.toml:1" "$tessera" train -c "$work/broken.toml"
+expect_error "wrong type" "train.lr must be a number" "$tessera" train -c tiny-gpt2 --data "$work/ds" --set train.lr=fast
+expect_error "unknown override" "unknown key train.nope" "$tessera" train -c tiny-gpt2 --set train.nope=1
+expect_error "heads into width" "model.n_head" "$tessera" train -c tiny-gpt2 --data "$work/ds" --set model.n_head=5
+expect_error "kv heads into heads" "model.n_kv_head" "$tessera" train -c tiny-llama --data "$work/ds" --set model.n_kv_head=3
+expect_error "vocabulary too large" "exceeds model.vocab_size" "$tessera" train -c tiny-gpt2 --data "$work/ds" --set model.vocab_size=128
+expect_error "missing dataset" "no such dataset directory" "$tessera" train -c tiny-gpt2 --data "$work/nowhere"
+expect_error "no dataset" "data.path" "$tessera" train -c tiny-gpt2
+expect_error "layout vs world" "does not match" "$tessera" train -c tiny-gpt2 --data "$work/ds" --dp 2
+expect_error "missing input" "missing.txt" "$tessera" prepare "$work/missing.txt" -o "$work/other"
+: > "$work/empty.txt"
+expect_error "empty input" "empty file" "$tessera" prepare "$work/empty.txt" -o "$work/other"
+expect_error "existing output" "already exists" "$tessera" prepare "$work/corpus.txt" -o "$work/ds" --tokenizer byte
+expect_error "missing vocabulary" "encoder.json" "$tessera" prepare "$work/corpus.txt" -o "$work/other" --tokenizer-files "$work"
+expect_error "missing model" "no such file" "$tessera" generate -m "$work/none.h5"
+echo "not hdf5" > "$work/fake.h5"
+expect_error "foreign model file" "not an HDF5 file" "$tessera" generate -m "$work/fake.h5"
+expect_error "info without target" "--data" "$tessera" info
+[[ -d "$work/other" ]] && { echo "FAIL: a failed prepare left $work/other behind"; failures=$((failures + 1)); }
+ls "$work" | grep -q partial && { echo "FAIL: a .partial directory was left behind"; failures=$((failures + 1)); }
+
+echo "$passed passed, $failures failed"
+[[ $failures -eq 0 ]]

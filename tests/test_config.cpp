@@ -1,0 +1,102 @@
+// The run config: defaults, presets, overrides, and one clear error for each kind of bad input.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "config/run_config.hpp"
+#include "core/check.hpp"
+
+namespace tessera {
+namespace {
+
+std::string error_of(const std::string& text, const std::vector<std::string>& overrides = {}) {
+  try {
+    parse_run_config(text, "test.toml", overrides);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Config, DefaultsAndFamilies) {
+  RunConfig c = parse_run_config("[model]\nfamily = \"llama\"\nn_kv_head = 4\n", "test.toml", {});
+  EXPECT_EQ(c.model.norm, Norm::kRMSNorm);
+  EXPECT_EQ(c.model.activation, Activation::kSwiGLU);
+  EXPECT_EQ(c.model.position, Position::kRope);
+  EXPECT_FALSE(c.model.tie_embeddings);
+  EXPECT_FALSE(c.model.bias);
+  EXPECT_EQ(c.model.n_kv_head, 4);
+  // a family default can be overridden key by key
+  c = parse_run_config("[model]\nfamily = \"gpt2\"\nposition = \"rope\"\n", "test.toml", {});
+  EXPECT_EQ(c.model.position, Position::kRope);
+  EXPECT_EQ(c.model.norm, Norm::kLayerNorm);
+}
+
+TEST(Config, OverridesTakeTomlValuesAndStrings) {
+  RunConfig c = parse_run_config("[train]\nlr = 1e-3\n", "test.toml",
+                                 {"train.lr=2.5e-4", "train.steps=7", "data.path=some/dir", "model.bias=false"});
+  EXPECT_FLOAT_EQ(c.train.lr, 2.5e-4F);
+  EXPECT_EQ(c.train.steps, 7);
+  EXPECT_EQ(c.data.path, "some/dir");
+  EXPECT_FALSE(c.model.bias);
+}
+
+TEST(Config, BadInputNamesTheKey) {
+  EXPECT_NE(error_of("[model]\nn_layers = 3\n").find("unknown key model.n_layers"), std::string::npos);
+  EXPECT_NE(error_of("[modle]\n").find("unknown section [modle]"), std::string::npos);
+  EXPECT_NE(error_of("[train]\nlr = \"fast\"\n").find("train.lr must be a number"), std::string::npos);
+  EXPECT_NE(error_of("[train]\nsteps = 1.5\n").find("train.steps must be an integer"), std::string::npos);
+  EXPECT_NE(error_of("[model]\nnorm = \"batchnorm\"\n").find("model.norm"), std::string::npos);
+  EXPECT_NE(error_of("[model]\nfamily = \"bert\"\n").find("model.family"), std::string::npos);
+  EXPECT_NE(error_of("[train\n").find("test.toml:1"), std::string::npos);
+  EXPECT_NE(error_of("", {"train.nope=1"}).find("unknown key train.nope"), std::string::npos);
+  EXPECT_NE(error_of("", {"bogus"}).find("section.key=value"), std::string::npos);
+  EXPECT_NE(error_of("[train]\nsteps = 0\n").find("train.steps must be positive"), std::string::npos);
+  EXPECT_NE(error_of("[train]\nbeta2 = 1.0\n").find("train.beta2"), std::string::npos);
+}
+
+TEST(Config, SizesThatDoNotDivide) {
+  auto finalize_error = [](const std::string& text) -> std::string {
+    RunConfig c = parse_run_config(text, "test.toml", {});
+    c.model.vocab_size = 100;
+    try {
+      c.model.finalize();
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_NE(finalize_error("[model]\nd_model = 64\nn_head = 5\n").find("model.n_head"), std::string::npos);
+  EXPECT_NE(finalize_error("[model]\nd_model = 64\nn_head = 4\nn_kv_head = 3\n").find("model.n_kv_head"),
+            std::string::npos);
+  EXPECT_EQ(finalize_error("[model]\nd_model = 64\nn_head = 4\nn_kv_head = 2\n"), "");
+}
+
+TEST(Config, PresetsLoadAndUnknownPresetsAreNamed) {
+  for (const std::string& name : {"gpt2-124m", "gpt2-350m", "llama-small", "tiny-gpt2", "tiny-llama"}) {
+    EXPECT_NO_THROW(load_run_config(name, {})) << name;
+  }
+  EXPECT_EQ(load_run_config("gpt2-124m", {}).model.n_layer, 12);
+  EXPECT_EQ(load_run_config("gpt2-350m", {}).model.d_model, 1024);
+  try {
+    load_run_config("gpt5", {});
+    FAIL() << "no error for an unknown preset";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown preset \"gpt5\""), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("tiny-gpt2"), std::string::npos);
+  }
+  EXPECT_THROW(load_run_config("/nonexistent/run.toml", {}), Error);
+}
+
+TEST(Config, ResolvedConfigRoundTrips) {
+  RunConfig a = load_run_config("tiny-llama", {"train.lr=0.0123", "data.path=x y"});
+  RunConfig b = parse_run_config(to_toml(a), "resolved", {});
+  EXPECT_EQ(to_toml(a), to_toml(b));
+  EXPECT_FLOAT_EQ(b.train.lr, 0.0123F);
+  EXPECT_EQ(b.data.path, "x y");
+  EXPECT_EQ(b.model.n_kv_head, 2);
+  EXPECT_NE(to_toml(a).find("lr = 0.0123"), std::string::npos);  // floats print in their shortest form
+}
+
+}  // namespace
+}  // namespace tessera

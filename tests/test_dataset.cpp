@@ -1,0 +1,179 @@
+// tessera prepare and the HDF5 dataset: contents, attributes, sampling, and bad input that loses nothing.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "core/check.hpp"
+#include "io/hdf5_file.hpp"
+#include "io/prepare.hpp"
+#include "io/sampler.hpp"
+#include "io/token_dataset.hpp"
+#include "temp_dir.hpp"
+
+namespace tessera {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+std::string write_corpus(const TempDir& dir, int paragraphs) {
+  const std::string path = dir / "corpus.txt";
+  std::ofstream out(path);
+  for (int i = 0; i < paragraphs; ++i) out << "Paragraph " << i << " says hello.\nSecond line " << i << ".\n\n";
+  return path;
+}
+
+PrepareOptions byte_options(const std::string& input, const std::string& output) {
+  PrepareOptions o;
+  o.inputs = {input};
+  o.output = output;
+  o.tokenizer = "byte";
+  o.doc_boundary = "blank";
+  o.val_fraction = 0.1;
+  o.quiet = true;
+  return o;
+}
+
+TEST(Prepare, WritesBothSplitsWithTokenizerAttributes) {
+  TempDir dir;
+  const PrepareSummary s = prepare_dataset(byte_options(write_corpus(dir, 200), dir / "ds"));
+  EXPECT_EQ(s.train_documents + s.val_documents, 200);
+  EXPECT_GT(s.val_documents, 5);
+  EXPECT_LT(s.val_documents, 40);
+  TokenDataset train(dir / "ds", "train"), val(dir / "ds", "val");
+  EXPECT_EQ(train.tokenizer().name, "byte");
+  EXPECT_EQ(train.tokenizer().eot_id, 256);
+  EXPECT_EQ(train.tokens(), s.train_tokens);
+  EXPECT_EQ(val.documents(), s.val_documents);
+  // every document ends with end-of-text; the bytes in between are the text
+  std::vector<int32_t> head(30);
+  train.read(0, 0, 30, head.data());
+  std::string text;
+  for (int32_t t : head) text.push_back(static_cast<char>(t));
+  EXPECT_TRUE(text.starts_with("Paragraph ")) << text;
+  // uint16 storage for a small vocabulary
+  h5::File f(train.path(0), h5::Mode::kRead);
+  EXPECT_EQ(f.element_size("/tokens"), 2U);
+  EXPECT_EQ(f.read<uint64_t>("/doc_offsets").back(), static_cast<uint64_t>(train.tokens()));
+}
+
+TEST(Prepare, ShardsSplitAtDocuments) {
+  TempDir dir;
+  PrepareOptions o = byte_options(write_corpus(dir, 100), dir / "ds");
+  o.shard_tokens = 500;
+  const PrepareSummary s = prepare_dataset(o);
+  EXPECT_GT(s.train_shards, 3);
+  TokenDataset train(dir / "ds", "train");
+  EXPECT_EQ(train.shards(), s.train_shards);
+  for (int i = 0; i < train.shards(); ++i) {
+    EXPECT_LE(train.shard_tokens(i), 500);
+    std::vector<int32_t> last(1);
+    train.read(i, train.shard_tokens(i) - 1, 1, last.data());
+    EXPECT_EQ(last[0], 256) << "shard " << i << " does not end at a document boundary";
+  }
+}
+
+TEST(Prepare, BadInputIsAClearErrorAndLosesNothing) {
+  TempDir dir;
+  const std::string corpus = write_corpus(dir, 50);
+  prepare_dataset(byte_options(corpus, dir / "ds"));
+  const auto before = fs::last_write_time(dir / "ds/train-00000.h5");
+  // existing output without --force
+  EXPECT_THROW(prepare_dataset(byte_options(corpus, dir / "ds")), Error);
+  // a failing run with --force leaves the old dataset as it was
+  std::ofstream(dir / "empty.txt").close();
+  PrepareOptions bad = byte_options(dir / "empty.txt", dir / "ds");
+  bad.force = true;
+  try {
+    prepare_dataset(bad);
+    FAIL() << "an empty file must be an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("empty.txt: empty file"), std::string::npos);
+  }
+  EXPECT_EQ(fs::last_write_time(dir / "ds/train-00000.h5"), before);
+  EXPECT_NO_THROW(TokenDataset(dir / "ds", "train"));
+  bad.inputs = {dir / "missing.txt"};
+  EXPECT_THROW(prepare_dataset(bad), Error);
+  // nothing half-written stays behind
+  for (const auto& e : fs::directory_iterator(dir.path()))
+    EXPECT_EQ(e.path().filename().string().find(".partial"), std::string::npos) << e.path();
+}
+
+TEST(Prepare, InvalidUtf8IsReplacedAndCounted) {
+  TempDir dir;
+  std::ofstream(dir / "bad.txt") << "good text\n\nbad \xff\xfe text\n\nmore good text\n";
+  PrepareOptions o = byte_options(dir / "bad.txt", dir / "ds");
+  o.val_fraction = 0;
+  EXPECT_EQ(prepare_dataset(o).replaced_bytes, 2);
+}
+
+TEST(TokenDataset, ForeignAndTruncatedFilesAreRejected) {
+  TempDir dir;
+  fs::create_directories(dir / "foreign");
+  {
+    h5::File f(dir / "foreign/train-00000.h5", h5::Mode::kCreate);
+    const std::vector<float> x = {1, 2, 3};
+    f.write("/weights", x.data(), {3});
+  }
+  try {
+    TokenDataset d(dir / "foreign", "train");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a tessera token dataset"), std::string::npos);
+  }
+  prepare_dataset(byte_options(write_corpus(dir, 50), dir / "ds"));
+  const std::string shard = dir / "ds/train-00000.h5";
+  fs::resize_file(shard, fs::file_size(shard) / 2);
+  EXPECT_THROW(TokenDataset(dir / "ds", "train"), Error);
+  EXPECT_THROW(TokenDataset(dir / "nowhere", "train"), Error);
+}
+
+TEST(Sampler, EpochIsAPermutationAndDeterministic) {
+  TempDir dir;
+  prepare_dataset(byte_options(write_corpus(dir, 300), dir / "ds"));
+  TokenDataset data(dir / "ds", "train");
+  Sampler a(data, 16, 7, true), b(data, 16, 7, true), c(data, 16, 8, true);
+  const int64_t n = a.samples_per_epoch();
+  EXPECT_EQ(n, (data.tokens() - 1) / 16);
+  std::set<int64_t> seen;
+  std::vector<int32_t> sa(17), sb(17), sc(17);
+  bool differs = false, shuffled = false;
+  for (int64_t k = 0; k < n; ++k) {
+    a.read(k, sa.data());
+    b.read(k, sb.data());
+    c.read(k, sc.data());
+    EXPECT_EQ(sa, sb);
+    differs |= a.sequence_of(k) != c.sequence_of(k);
+    shuffled |= a.sequence_of(k) != k;
+    seen.insert(a.sequence_of(k));
+  }
+  EXPECT_TRUE(differs) << "another seed must give another order";
+  EXPECT_TRUE(shuffled);
+  EXPECT_EQ(static_cast<int64_t>(seen.size()), n);  // every sequence once per epoch
+  // the next epoch is another permutation of the same sequences
+  std::set<int64_t> second;
+  bool reordered = false;
+  for (int64_t k = n; k < 2 * n; ++k) {
+    second.insert(a.sequence_of(k));
+    reordered |= a.sequence_of(k) != a.sequence_of(k - n);
+  }
+  EXPECT_EQ(second, seen);
+  EXPECT_TRUE(reordered);
+  // and the first epoch again gives the same order (the state is only the sample count)
+  EXPECT_EQ(a.sequence_of(3), b.sequence_of(3));
+}
+
+TEST(Sampler, TooShortForOneSequence) {
+  TempDir dir;
+  std::ofstream(dir / "short.txt") << "tiny\n\nstuff\n";
+  PrepareOptions o = byte_options(dir / "short.txt", dir / "ds");
+  o.val_fraction = 0;
+  prepare_dataset(o);
+  TokenDataset data(dir / "ds", "train");
+  EXPECT_THROW(Sampler(data, 64, 1, true), Error);
+}
+
+}  // namespace
+}  // namespace tessera
