@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian package that tessera's build, tests and main job need.
-# Usage: bash jobs/setup-debian.sh [--bench]   (--bench adds PyTorch for bench/peers/)
+# Usage: bash jobs/setup-debian.sh [--bench | --corpus]
+#   --bench adds PyTorch for bench/peers/; --corpus adds the King James Bible (bible-kjv) for machines without
+#   ../shared/data.
 set -euo pipefail
 
 packages=(
@@ -14,9 +16,12 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy cppcheck
 )
-if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(python3 python3-torch python3-numpy)
-fi
+case "${1:-}" in
+  --bench) packages+=(python3 python3-torch python3-numpy) ;;
+  --corpus) packages+=(bible-kjv) ;;
+  "") ;;
+  *) echo "setup-debian.sh: unknown option $1" >&2; exit 2 ;;
+esac
 
 sudo_cmd=()
 if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi

@@ -33,7 +33,7 @@ void add_eval(CLI::App& app, const MpiRuntime& mpi) {
   cmd->add_option("--threads", f->threads, "Threads per rank (0: the cores, shared among ranks)");
   cmd->callback([f, &mpi] {
     ParallelState ps = ParallelState::create({1, 1, mpi.size()});  // every rank a data-parallel share
-    set_compute_threads(f->threads, ps.world);
+    set_compute_threads(f->threads);
     LoadedModel lm = load_trained_model(f->model, f->micro_batch);
     const std::string data = f->data.empty() ? lm.config.data.path : f->data;
     TokenDataset dataset(data, f->split);

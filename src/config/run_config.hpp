@@ -57,7 +57,7 @@ struct LogConfig {
 
 struct EvalConfig {
   int64_t interval = 0;  // validation loss every N steps (0: only at the end)
-  int batches = 0;       // micro-batches of the validation split per evaluation (0: all of it)
+  int batches = 0;       // global batches of the validation split per evaluation (0: all of it)
 };
 
 struct RunConfig {

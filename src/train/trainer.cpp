@@ -44,10 +44,11 @@ void fit_model_to_data(ModelConfig& model, const TokenizerInfo& tok, const std::
   }
 }
 
-int set_compute_threads(int threads, const ProcessGroup& world) {
+int set_compute_threads(int threads) {
   if (threads == 0) {
-    MPI_Comm local = MPI_COMM_NULL;  // ranks sharing this machine
-    MPI_Comm_split_type(world.comm(), MPI_COMM_TYPE_SHARED, world.rank(), MPI_INFO_NULL, &local);
+    // the processes of the job on this machine share its cores (also when a run uses a subgroup of the job)
+    MPI_Comm local = MPI_COMM_NULL;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
     int local_size = 1;
     MPI_Comm_size(local, &local_size);
     MPI_Comm_free(&local);
@@ -95,7 +96,7 @@ void Trainer::Impl::setup() {
     raise("parallel: tensor and pipeline parallelism (tp = {}, pp = {}) are not available in this build yet; "
           "use data parallelism (dp)",
           cfg.parallel.tp, cfg.parallel.pp);
-  threads = set_compute_threads(cfg.train.threads, ps.world);
+  threads = set_compute_threads(cfg.train.threads);
   train_data = std::make_unique<TokenDataset>(cfg.data.path, "train");
   if (shard_paths(cfg.data.path, "val").empty()) {
     if (main()) fmt::print("note: {} has no val split: no validation loss\n", cfg.data.path);
@@ -159,7 +160,8 @@ void Trainer::Impl::setup() {
 }
 
 double Trainer::Impl::evaluate() {
-  const int64_t max_samples = cfg.eval.batches > 0 ? int64_t{cfg.eval.batches} * mb * dp : 0;
+  // global batches, so that every layout evaluates the same samples
+  const int64_t max_samples = cfg.eval.batches > 0 ? int64_t{cfg.eval.batches} * global_batch : 0;
   return evaluate_loss(*model, *val_sampler, *batches, kValStream, ps.dp, max_samples).loss;
 }
 

@@ -50,7 +50,8 @@ class Trainer {
   std::unique_ptr<Impl> impl_;
 };
 
-// Sets OpenMP's and OpenBLAS's thread count (0: the cores of this machine divided among the ranks on it).
-int set_compute_threads(int threads, const ProcessGroup& world);
+// Sets OpenMP's and OpenBLAS's thread count (0: the cores of this machine divided among the job's ranks on it).
+// Collective over MPI_COMM_WORLD when threads is 0.
+int set_compute_threads(int threads);
 
 }  // namespace tessera
