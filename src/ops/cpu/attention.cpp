@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "core/blas.hpp"
+#include "ops/cpu/fast_math.hpp"
 #include "ops/ops.hpp"
 
 namespace tessera::ops {
@@ -39,7 +40,7 @@ void attention_forward(T* out, T* probs, const T* qkv, int B, int Tn, int NH, in
       for (int j = 0; j < n; ++j) mx = std::max(mx, row[j]);
       T sum = 0;
       for (int j = 0; j < n; ++j) {
-        row[j] = std::exp(row[j] - mx);
+        row[j] = cpu::exp(row[j] - mx);
         sum += row[j];
       }
       const T inv = T(1) / sum;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "ops/cpu/fast_math.hpp"
 #include "ops/ops.hpp"
 
 namespace tessera::ops {
@@ -16,7 +17,7 @@ double cross_entropy_forward(T* losses, T* lse, const T* logits, const int32_t* 
     T mx = -std::numeric_limits<T>::infinity();
     for (int j = 0; j < V; ++j) mx = std::max(mx, row[j]);
     T sum = 0;
-    for (int j = 0; j < V; ++j) sum += std::exp(row[j] - mx);
+    for (int j = 0; j < V; ++j) sum += cpu::exp(row[j] - mx);
     lse[i] = mx + std::log(sum);
     losses[i] = targets[i] >= 0 ? lse[i] - row[targets[i]] : T(0);
   }
@@ -35,7 +36,7 @@ void cross_entropy_backward(T* logits, const T* lse, const int32_t* targets, T d
       continue;
     }
     const T l = lse[i];
-    for (int j = 0; j < V; ++j) row[j] = std::exp(row[j] - l) * dloss;
+    for (int j = 0; j < V; ++j) row[j] = cpu::exp(row[j] - l) * dloss;
     row[targets[i]] -= dloss;
     std::fill(row + V, row + Vp, T(0));
   }

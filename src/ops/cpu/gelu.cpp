@@ -1,6 +1,7 @@
 // GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
 #include <cmath>
 
+#include "ops/cpu/fast_math.hpp"
 #include "ops/ops.hpp"
 
 namespace tessera::ops {
@@ -16,7 +17,7 @@ void gelu_forward(T* out, const T* inp, int64_t n) {
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) {
     const T x = inp[i];
-    out[i] = T(0.5) * x * (T(1) + std::tanh(s * (x + k * x * x * x)));
+    out[i] = T(0.5) * x * (T(1) + cpu::tanh(s * (x + k * x * x * x)));
   }
 }
 
@@ -27,7 +28,7 @@ void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n) {
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) {
     const T x = inp[i];
-    const T th = std::tanh(s * (x + k * x * x * x));
+    const T th = cpu::tanh(s * (x + k * x * x * x));
     const T sech2 = T(1) - th * th;
     const T grad = T(0.5) * (T(1) + th) + T(0.5) * x * sech2 * s * (T(1) + T(3) * k * x * x);
     dinp[i] = grad * dout[i];

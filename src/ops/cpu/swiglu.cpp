@@ -1,6 +1,7 @@
 // SwiGLU feed-forward activation (LLaMA): silu(gate) * up, with gate and up produced by one fused linear layer.
 #include <cmath>
 
+#include "ops/cpu/fast_math.hpp"
 #include "ops/ops.hpp"
 
 namespace tessera::ops {
@@ -14,7 +15,7 @@ void swiglu_forward(T* out, const T* inp, int N, int F) {
     T* o = out + static_cast<int64_t>(i) * F;
     for (int f = 0; f < F; ++f) {
       const T g = gate[f];
-      o[f] = g / (T(1) + std::exp(-g)) * up[f];
+      o[f] = g / (T(1) + cpu::exp(-g)) * up[f];
     }
   }
 }
@@ -31,7 +32,7 @@ void swiglu_backward(T* dinp, const T* inp, const T* dout, int N, int F) {
     T* dup = dgate + F;
     for (int f = 0; f < F; ++f) {
       const T g = gate[f];
-      const T sig = T(1) / (T(1) + std::exp(-g));
+      const T sig = T(1) / (T(1) + cpu::exp(-g));
       dgate[f] = d[f] * up[f] * sig * (T(1) + g * (T(1) - sig));
       dup[f] = d[f] * g * sig;
     }
