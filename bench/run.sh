@@ -5,10 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
+source jobs/blas-env.sh
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j"$(nproc)" --target bench_ops bench_train_step >/dev/null
 
-echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $(date -u +%Y-%m-%d)"
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto}; $(date -u +%Y-%m-%d)"
 echo
 echo "## Ops (Google Benchmark)"
 "$build/bin/bench_ops" --benchmark_min_time=0.2

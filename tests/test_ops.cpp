@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "gradcheck.hpp"
+#include "core/blas.hpp"
+#include "ops/cpu/fast_math.hpp"
 #include "ops/ops.hpp"
 
 namespace tessera {
@@ -234,6 +236,45 @@ TEST(OpsReductions, SumSquaresIsDeterministicAndExact) {
   EXPECT_FALSE(ops::has_nonfinite(x.data(), static_cast<int64_t>(x.size())));
   x[5000] = std::nanf("");
   EXPECT_TRUE(ops::has_nonfinite(x.data(), static_cast<int64_t>(x.size())));
+}
+
+}  // namespace
+}  // namespace tessera
+
+namespace tessera {
+namespace {
+
+// The BLAS kernel OpenBLAS picked for this CPU (possibly forced by OPENBLAS_CORETYPE) against plain loops, for
+// every transpose combination and odd sizes.
+template <typename T>
+void check_gemm(double tol) {
+  const int M = 37, N = 29, K = 53;
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      const auto a = testing::random_vector(M * K, 1), b = testing::random_vector(K * N, 2),
+                 c0 = testing::random_vector(M * N, 3);
+      std::vector<T> A(a.begin(), a.end()), Bm(b.begin(), b.end()), C(c0.begin(), c0.end());
+      const int lda = ta ? M : K, ldb = tb ? K : N;
+      gemm<T>(ta, tb, M, N, K, T(0.5), A.data(), lda, Bm.data(), ldb, T(2), C.data(), N);
+      for (int i = 0; i < M; ++i)
+        for (int j = 0; j < N; ++j) {
+          double s = 0;
+          for (int k = 0; k < K; ++k) s += a[ta ? k * M + i : i * K + k] * b[tb ? j * K + k : k * N + j];
+          const double expected = 0.5 * s + 2 * c0[i * N + j];
+          ASSERT_NEAR(C[i * N + j], expected, tol) << "ta=" << ta << " tb=" << tb << " (" << i << "," << j << ")";
+        }
+    }
+}
+
+TEST(Blas, SgemmMatchesPlainLoops) { check_gemm<float>(1e-4); }
+TEST(Blas, DgemmMatchesPlainLoops) { check_gemm<double>(1e-12); }
+
+TEST(FastMath, ExpAndTanhAreAccurate) {
+  for (float x = -80.0F; x <= 80.0F; x += 0.37F) {
+    EXPECT_NEAR(ops::cpu::exp(x) / std::exp(x), 1.0F, 1e-6F) << x;
+    EXPECT_NEAR(ops::cpu::tanh(x / 16), std::tanh(x / 16), 2e-7F) << x;
+  }
+  EXPECT_EQ(ops::cpu::exp(-1000.0F) < 1e-37F, true);
 }
 
 }  // namespace

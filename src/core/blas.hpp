@@ -5,6 +5,8 @@
 // products in attention nest safely inside our own parallel loops.
 #pragma once
 
+#include <string>
+
 namespace tessera {
 
 template <typename T>
@@ -14,5 +16,9 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, 
 // Threads OpenBLAS uses outside parallel regions.
 int blas_threads();
 void set_blas_threads(int threads);
+// The kernel OpenBLAS chose ("SkylakeX", "Haswell", ... or the generic "Prescott").
+const char* blas_core_name();
+// A one-line warning if OpenBLAS runs a generic kernel on a CPU that has AVX2 or AVX-512 ("" otherwise).
+std::string blas_kernel_warning();
 
 }  // namespace tessera

@@ -202,8 +202,10 @@ TrainResult Trainer::Impl::run() {
                "x dp {} | {} tokens per step\n",
                ps.world.size(), ps.layout.tp, ps.layout.pp, dp, threads, global_batch, mb, grad_accum, dp,
                static_cast<int64_t>(global_batch) * T);
-    fmt::print("MFU denominator: {:.1f} GFLOP/s ({}) | {:.3g} model FLOPs per token\n", peak_flops / 1e9,
-               cfg.log.peak_flops > 0 ? "log.peak_flops" : "measured sgemm", model->flops_per_token(T));
+    fmt::print("MFU denominator: {:.1f} GFLOP/s ({}, OpenBLAS {} kernel) | {:.3g} model FLOPs per token\n",
+               peak_flops / 1e9, cfg.log.peak_flops > 0 ? "log.peak_flops" : "measured sgemm", blas_core_name(),
+               model->flops_per_token(T));
+    if (const std::string w = blas_kernel_warning(); !w.empty()) fmt::print("warning: {}\n", w);
     std::fflush(stdout);
   }
 

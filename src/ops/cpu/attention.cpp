@@ -37,13 +37,16 @@ void attention_forward(T* out, T* probs, const T* qkv, int B, int Tn, int NH, in
       T* row = p + static_cast<int64_t>(i) * Tn;
       const int n = causal ? i + 1 : Tn;  // keys that take part
       T mx = -std::numeric_limits<T>::infinity();
+#pragma omp simd reduction(max : mx)
       for (int j = 0; j < n; ++j) mx = std::max(mx, row[j]);
       T sum = 0;
+#pragma omp simd reduction(+ : sum)
       for (int j = 0; j < n; ++j) {
         row[j] = cpu::exp(row[j] - mx);
         sum += row[j];
       }
       const T inv = T(1) / sum;
+#pragma omp simd
       for (int j = 0; j < n; ++j) row[j] *= inv;
       std::fill(row + n, row + Tn, T(0));
     }
@@ -82,7 +85,9 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* probs, in
         const T* prow = p + static_cast<int64_t>(i) * Tn;
         T* drow = ds + static_cast<int64_t>(i) * Tn;
         T dot = 0;
+#pragma omp simd reduction(+ : dot)
         for (int j = 0; j < Tn; ++j) dot += prow[j] * drow[j];
+#pragma omp simd
         for (int j = 0; j < Tn; ++j) drow[j] = prow[j] * (drow[j] - dot);  // masked keys have P = 0, so dS = 0
       }
       gemm<T>(false, false, Tn, HS, Tn, scale, ds, Tn, k, QKV, T(0), dq, QKV);  // dq = dS k

@@ -1,4 +1,5 @@
 // GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+#include <algorithm>
 #include <cmath>
 
 #include "ops/cpu/fast_math.hpp"
@@ -8,16 +9,21 @@ namespace tessera::ops {
 namespace {
 constexpr double kSqrt2OverPi = 0.7978845608028654;
 constexpr double kCubic = 0.044715;
+constexpr int64_t kChunk = 1 << 14;  // elements per task: threads split chunks, the vector units a chunk
 }  // namespace
 
 template <typename T>
 void gelu_forward(T* out, const T* inp, int64_t n) {
   const T s = static_cast<T>(kSqrt2OverPi);
   const T k = static_cast<T>(kCubic);
-#pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    const T x = inp[i];
-    out[i] = T(0.5) * x * (T(1) + cpu::tanh(s * (x + k * x * x * x)));
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < n; c += kChunk) {
+    const int64_t end = std::min(n, c + kChunk);
+#pragma omp simd
+    for (int64_t i = c; i < end; ++i) {
+      const T x = inp[i];
+      out[i] = T(0.5) * x * (T(1) + cpu::tanh(s * (x + k * x * x * x)));
+    }
   }
 }
 
@@ -25,13 +31,17 @@ template <typename T>
 void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n) {
   const T s = static_cast<T>(kSqrt2OverPi);
   const T k = static_cast<T>(kCubic);
-#pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    const T x = inp[i];
-    const T th = cpu::tanh(s * (x + k * x * x * x));
-    const T sech2 = T(1) - th * th;
-    const T grad = T(0.5) * (T(1) + th) + T(0.5) * x * sech2 * s * (T(1) + T(3) * k * x * x);
-    dinp[i] = grad * dout[i];
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < n; c += kChunk) {
+    const int64_t end = std::min(n, c + kChunk);
+#pragma omp simd
+    for (int64_t i = c; i < end; ++i) {
+      const T x = inp[i];
+      const T th = cpu::tanh(s * (x + k * x * x * x));
+      const T sech2 = T(1) - th * th;
+      const T grad = T(0.5) * (T(1) + th) + T(0.5) * x * sech2 * s * (T(1) + T(3) * k * x * x);
+      dinp[i] = grad * dout[i];
+    }
   }
 }
 

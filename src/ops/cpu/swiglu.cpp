@@ -13,6 +13,7 @@ void swiglu_forward(T* out, const T* inp, int N, int F) {
     const T* gate = inp + static_cast<int64_t>(i) * 2 * F;  // (F)
     const T* up = gate + F;                                  // (F)
     T* o = out + static_cast<int64_t>(i) * F;
+#pragma omp simd
     for (int f = 0; f < F; ++f) {
       const T g = gate[f];
       o[f] = g / (T(1) + cpu::exp(-g)) * up[f];
@@ -30,6 +31,7 @@ void swiglu_backward(T* dinp, const T* inp, const T* dout, int N, int F) {
     const T* d = dout + static_cast<int64_t>(i) * F;
     T* dgate = dinp + static_cast<int64_t>(i) * 2 * F;
     T* dup = dgate + F;
+#pragma omp simd
     for (int f = 0; f < F; ++f) {
       const T g = gate[f];
       const T sig = T(1) / (T(1) + cpu::exp(-g));
