@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -154,6 +155,8 @@ void Trainer::Impl::setup() {
     peak_flops *= ps.world.size();
   }
   if (main() && !cfg.log.metrics.empty()) {
+    const std::filesystem::path parent = std::filesystem::path(cfg.log.metrics).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent);
     metrics = std::fopen(cfg.log.metrics.c_str(), "w");
     if (metrics == nullptr) raise("{}: cannot open the metrics file for writing", cfg.log.metrics);
   }
