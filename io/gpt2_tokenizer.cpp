@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <sstream>
 
@@ -14,6 +13,7 @@
 
 #include "core/check.hpp"
 #include "core/rng.hpp"
+#include "io/read_file.hpp"
 #include "io/utf8.hpp"
 
 namespace tessera {
@@ -22,14 +22,6 @@ namespace {
 // GPT-2's pre-tokenisation pattern (encoder.py).
 constexpr const char* kPattern =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) raise("{}: cannot read tokenizer file", path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // GPT-2's bytes_to_unicode: printable bytes map to themselves, the others to code points from 256 up.
 std::vector<uint32_t> byte_to_codepoint() {

@@ -203,17 +203,6 @@ int64_t File::attr_int(const std::string& object, const std::string& name) const
   return v[0];
 }
 
-std::vector<std::string> File::list(const std::string& group) const {
-  std::vector<std::string> names;
-  auto visit = [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
-    static_cast<std::vector<std::string>*>(data)->emplace_back(name);
-    return 0;
-  };
-  if (H5Literate_by_name(id(), group.c_str(), H5_INDEX_NAME, H5_ITER_INC, nullptr, visit, &names, H5P_DEFAULT) < 0)
-    raise("{}: cannot list group {}", path_, group);
-  return names;
-}
-
 void File::flush() {
   if (H5Fflush(id(), H5F_SCOPE_GLOBAL) < 0) raise("{}: cannot flush (disk full?)", path_);
 }

@@ -62,8 +62,6 @@ class File {
   int64_t attr_int(const std::string& object, const std::string& name) const;
   std::vector<int64_t> attr_ints(const std::string& object, const std::string& name) const;
 
-  // Names of the objects directly under a group.
-  std::vector<std::string> list(const std::string& group) const;
   void flush();
 
  private:

@@ -9,18 +9,6 @@
 namespace tessera {
 namespace fs = std::filesystem;
 
-namespace {
-void write_tokenizer(h5::File& f, const TokenizerInfo& t) {
-  f.set_attr("/", "tokenizer", t.name);
-  f.set_attr("/", "tokenizer_hash", t.hash);
-  f.set_attr("/", "tokenizer_files", t.files);
-  f.set_attr("/", "vocab_size", t.vocab_size);
-  f.set_attr("/", "regular_vocab_size", t.regular_vocab_size);
-  f.set_attr("/", "eot_id", t.eot_id);
-  f.set_attr("/", "mask_id", t.mask_id);
-  f.set_attr("/", "pad_id", t.pad_id);
-}
-}  // namespace
 
 void save_model(const std::string& path, const TensorTable& table, const float* params, const ModelFileMeta& meta) {
   const fs::path final_path(path);
@@ -33,7 +21,7 @@ void save_model(const std::string& path, const TensorTable& table, const float* 
     f.set_attr("/", "config", meta.config_toml);
     f.set_attr("/", "step", meta.step);
     f.set_attr("/", "consumed_samples", meta.consumed_samples);
-    write_tokenizer(f, meta.tokenizer);
+    write_tokenizer_attributes(f, meta.tokenizer);
     f.create_group("/params");
     for (const TensorInfo& info : table.entries()) {
       const std::string name = "/params/" + info.name;
@@ -60,14 +48,7 @@ ModelFileMeta read_model_meta(const std::string& path) {
   meta.config_toml = f.attr_string("/", "config");
   meta.step = f.attr_int("/", "step");
   meta.consumed_samples = f.attr_int("/", "consumed_samples");
-  meta.tokenizer.name = f.attr_string("/", "tokenizer");
-  meta.tokenizer.hash = f.attr_string("/", "tokenizer_hash");
-  meta.tokenizer.files = f.attr_string("/", "tokenizer_files");
-  meta.tokenizer.vocab_size = f.attr_int("/", "vocab_size");
-  meta.tokenizer.regular_vocab_size = f.attr_int("/", "regular_vocab_size");
-  meta.tokenizer.eot_id = f.attr_int("/", "eot_id");
-  meta.tokenizer.mask_id = f.attr_int("/", "mask_id");
-  meta.tokenizer.pad_id = f.attr_int("/", "pad_id");
+  meta.tokenizer = read_tokenizer_attributes(f);
   return meta;
 }
 

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <unistd.h>
 
@@ -11,6 +10,7 @@
 
 #include "core/check.hpp"
 #include "core/rng.hpp"
+#include "io/read_file.hpp"
 #include "io/token_dataset.hpp"
 #include "io/tokenizer.hpp"
 #include "io/utf8.hpp"
@@ -39,14 +39,6 @@ std::vector<std::string> list_inputs(const std::vector<std::string>& inputs) {
   }
   if (files.empty()) raise("prepare: no input files given");
   return files;
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) raise("{}: cannot read", path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 }  // namespace
@@ -92,7 +84,7 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt) {
   PrepareSummary sum;
   std::vector<std::string> docs;
   for (const std::string& f : files) {
-    std::string raw = read_text(f);
+    std::string raw = read_file(f);
     if (raw.empty()) raise("{}: empty file", f);
     sum.bytes += static_cast<int64_t>(raw.size());
     std::string text = sanitize_utf8(raw, &sum.replaced_bytes);

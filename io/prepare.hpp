@@ -17,7 +17,6 @@ struct PrepareOptions {
   uint64_t seed = 1234;             // which documents are held out
   int64_t shard_tokens = int64_t{1} << 27;
   bool force = false;               // replace an existing output directory
-  bool quiet = false;
 };
 
 struct PrepareSummary {

@@ -51,14 +51,7 @@ void ShardWriter::flush_shard() {
   f.set_attr("/", "format_version", kDatasetFormatVersion);
   f.set_attr("/", "split", split_);
   f.set_attr("/", "shard_index", static_cast<int64_t>(shard_index_));
-  f.set_attr("/", "tokenizer", tokenizer_.name);
-  f.set_attr("/", "tokenizer_hash", tokenizer_.hash);
-  f.set_attr("/", "tokenizer_files", tokenizer_.files);
-  f.set_attr("/", "vocab_size", tokenizer_.vocab_size);
-  f.set_attr("/", "regular_vocab_size", tokenizer_.regular_vocab_size);
-  f.set_attr("/", "eot_id", tokenizer_.eot_id);
-  f.set_attr("/", "mask_id", tokenizer_.mask_id);
-  f.set_attr("/", "pad_id", tokenizer_.pad_id);
+  write_tokenizer_attributes(f, tokenizer_);
   f.set_attr("/", "num_tokens", static_cast<int64_t>(tokens_.size()));
   f.set_attr("/", "num_documents", static_cast<int64_t>(offsets_.size() - 1));
   f.set_attr("/", "sources", sources_);
@@ -80,6 +73,21 @@ TokenizerInfo read_tokenizer_info(const h5::File& f) {
   if (version != kDatasetFormatVersion)
     raise("{}: dataset format version {} is not supported (this build reads {})", f.path(), version,
           kDatasetFormatVersion);
+  return read_tokenizer_attributes(f);
+}
+
+void write_tokenizer_attributes(h5::File& f, const TokenizerInfo& t) {
+  f.set_attr("/", "tokenizer", t.name);
+  f.set_attr("/", "tokenizer_hash", t.hash);
+  f.set_attr("/", "tokenizer_files", t.files);
+  f.set_attr("/", "vocab_size", t.vocab_size);
+  f.set_attr("/", "regular_vocab_size", t.regular_vocab_size);
+  f.set_attr("/", "eot_id", t.eot_id);
+  f.set_attr("/", "mask_id", t.mask_id);
+  f.set_attr("/", "pad_id", t.pad_id);
+}
+
+TokenizerInfo read_tokenizer_attributes(const h5::File& f) {
   TokenizerInfo t;
   t.name = f.attr_string("/", "tokenizer");
   t.hash = f.attr_string("/", "tokenizer_hash");

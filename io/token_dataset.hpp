@@ -78,6 +78,9 @@ class TokenDataset {
 
 // Reads the tokenizer attributes of a shard (and checks the format attributes).
 TokenizerInfo read_tokenizer_info(const h5::File& file);
+// The tokenizer attributes on the root of any tessera file (datasets and model files).
+void write_tokenizer_attributes(h5::File& file, const TokenizerInfo& tokenizer);
+TokenizerInfo read_tokenizer_attributes(const h5::File& file);
 // Shard paths of a split in a dataset directory, in order.
 std::vector<std::string> shard_paths(const std::string& dir, const std::string& split);
 

@@ -3,57 +3,37 @@
 namespace tessera {
 namespace {
 
-// Length of the valid UTF-8 sequence at s[i], or 0 if it is not valid (overlong, surrogate, > U+10FFFF, truncated).
-size_t valid_sequence(std::string_view s, size_t i) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  if (b0 < 0x80) return 1;
-  size_t len = 0;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    len = 2;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    len = 3;
-    if (b0 == 0xE0) lo = 0xA0;
-    if (b0 == 0xED) hi = 0x9F;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    len = 4;
-    if (b0 == 0xF0) lo = 0x90;
-    if (b0 == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  for (size_t k = 1; k < len; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) return 0;
-  }
-  return len;
+// What a lead byte allows: the sequence length (0: never a lead byte) and the range of the second byte, which
+// excludes overlong forms, surrogates and code points above U+10FFFF.
+struct Lead {
+  size_t len;
+  unsigned char lo, hi;
+};
+
+Lead lead(unsigned char b0) {
+  if (b0 < 0x80) return {1, 0x80, 0xBF};
+  if (b0 >= 0xC2 && b0 <= 0xDF) return {2, 0x80, 0xBF};
+  if (b0 >= 0xE0 && b0 <= 0xEF) return {3, static_cast<unsigned char>(b0 == 0xE0 ? 0xA0 : 0x80),
+                                         static_cast<unsigned char>(b0 == 0xED ? 0x9F : 0xBF)};
+  if (b0 >= 0xF0 && b0 <= 0xF4) return {4, static_cast<unsigned char>(b0 == 0xF0 ? 0x90 : 0x80),
+                                         static_cast<unsigned char>(b0 == 0xF4 ? 0x8F : 0xBF)};
+  return {0, 0, 0};
 }
 
-// Bytes of the maximal prefix of an invalid sequence at s[i] (at least 1), as the Unicode "substitution of
-// maximal subparts" practice counts them.
-size_t invalid_span(std::string_view s, size_t i) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  size_t len = 0;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    len = 2;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    len = 3;
-    if (b0 == 0xE0) lo = 0xA0;
-    if (b0 == 0xED) hi = 0x9F;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    len = 4;
-    if (b0 == 0xF0) lo = 0x90;
-    if (b0 == 0xF4) hi = 0x8F;
-  } else {
+// Bytes of the well-formed prefix of the sequence at s[i] (at least 1), and whether it is complete. An invalid
+// sequence is replaced as one unit up to where it breaks ("substitution of maximal subparts").
+size_t scan(std::string_view s, size_t i, bool* complete) {
+  const Lead l = lead(static_cast<unsigned char>(s[i]));
+  if (l.len <= 1) {
+    *complete = l.len == 1;
     return 1;
   }
   size_t k = 1;
-  for (; k < len && i + k < s.size(); ++k) {
+  for (; k < l.len && i + k < s.size(); ++k) {
     const auto b = static_cast<unsigned char>(s[i + k]);
-    if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) break;
+    if (b < (k == 1 ? l.lo : 0x80) || b > (k == 1 ? l.hi : 0xBF)) break;
   }
+  *complete = k == l.len;
   return k;
 }
 
@@ -64,24 +44,24 @@ std::string sanitize_utf8(std::string_view text, int64_t* replaced) {
   out.reserve(text.size());
   size_t i = 0;
   while (i < text.size()) {
-    const size_t n = valid_sequence(text, i);
-    if (n > 0) {
+    bool complete = false;
+    const size_t n = scan(text, i, &complete);
+    if (complete) {
       out.append(text.substr(i, n));
-      i += n;
     } else {
       out.append("\xEF\xBF\xBD");
       if (replaced != nullptr) ++*replaced;
-      i += invalid_span(text, i);
     }
+    i += n;
   }
   return out;
 }
 
 bool is_valid_utf8(std::string_view text) {
   for (size_t i = 0; i < text.size();) {
-    const size_t n = valid_sequence(text, i);
-    if (n == 0) return false;
-    i += n;
+    bool complete = false;
+    i += scan(text, i, &complete);
+    if (!complete) return false;
   }
   return true;
 }

@@ -32,7 +32,6 @@ PrepareOptions byte_options(const std::string& input, const std::string& output)
   o.tokenizer = "byte";
   o.doc_boundary = "blank";
   o.val_fraction = 0.1;
-  o.quiet = true;
   return o;
 }
 

@@ -30,7 +30,6 @@ inline std::string byte_shakespeare(MPI_Comm comm = MPI_COMM_WORLD) {
     o.tokenizer = "byte";
     o.doc_boundary = "blank";
     o.val_fraction = 0.05;
-    o.quiet = true;
     prepare_dataset(o);
   }
   MPI_Barrier(comm);
