@@ -49,7 +49,8 @@ void BM_matmul_backward(benchmark::State& state) {
   auto inp = random_floats(static_cast<size_t>(N) * C, 1), w = random_floats(static_cast<size_t>(oc) * C, 2),
        dout = random_floats(static_cast<size_t>(N) * oc, 3);
   std::vector<float> dinp(static_cast<size_t>(N) * C), dw(static_cast<size_t>(oc) * C), db(static_cast<size_t>(oc));
-  for (auto _ : state) ops::matmul_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), N, C, oc);
+  for (auto _ : state)
+    ops::matmul_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), N, C, oc);
   flops(state, 4.0 * N * C * static_cast<double>(oc));
 }
 BENCHMARK(BM_matmul_backward)->Arg(3 * C)->Arg(4 * C)->Arg(V)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -33,17 +33,28 @@ Options parse(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const char* v = argv[i + 1];
-    if (k == "--layers") o.layers = std::atoi(v);
-    else if (k == "--width") o.width = std::atoi(v);
-    else if (k == "--heads") o.heads = std::atoi(v);
-    else if (k == "--seq") o.seq = std::atoi(v);
-    else if (k == "--batch") o.batch = std::atoi(v);
-    else if (k == "--vocab") o.vocab = std::atoi(v);
-    else if (k == "--steps") o.steps = std::atoi(v);
-    else if (k == "--warmup") o.warmup = std::atoi(v);
-    else if (k == "--threads") o.threads = std::atoi(v);
-    else if (k == "--family") o.family = v;
-    else std::fprintf(stderr, "bench_train_step: ignoring unknown option %s\n", k.c_str());
+    if (k == "--layers")
+      o.layers = std::atoi(v);
+    else if (k == "--width")
+      o.width = std::atoi(v);
+    else if (k == "--heads")
+      o.heads = std::atoi(v);
+    else if (k == "--seq")
+      o.seq = std::atoi(v);
+    else if (k == "--batch")
+      o.batch = std::atoi(v);
+    else if (k == "--vocab")
+      o.vocab = std::atoi(v);
+    else if (k == "--steps")
+      o.steps = std::atoi(v);
+    else if (k == "--warmup")
+      o.warmup = std::atoi(v);
+    else if (k == "--threads")
+      o.threads = std::atoi(v);
+    else if (k == "--family")
+      o.family = v;
+    else
+      std::fprintf(stderr, "bench_train_step: ignoring unknown option %s\n", k.c_str());
   }
   return o;
 }
@@ -101,8 +112,9 @@ int main(int argc, char** argv) {
   const double tps = n / step;
   const double peak = std::max(peak_before, measure_sgemm_flops(2048, 1.0));
   const double mfu = model.flops_per_token(o.seq) * tps / peak;
-  std::printf("| tessera | %s L=%d C=%d NH=%d T=%d B=%d V=%d | %d | %.1f | %.1f | %.1f | %.1f | %.0f | %.1f | %.1f%% |\n",
-              o.family.c_str(), o.layers, o.width, o.heads, o.seq, o.batch, o.vocab, omp_get_max_threads(),
-              1e3 * fwd / o.steps, 1e3 * bwd / o.steps, 1e3 * upd / o.steps, 1e3 * step, tps, peak / 1e9, 100 * mfu);
+  std::printf(
+      "| tessera | %s L=%d C=%d NH=%d T=%d B=%d V=%d | %d | %.1f | %.1f | %.1f | %.1f | %.0f | %.1f | %.1f%% |\n",
+      o.family.c_str(), o.layers, o.width, o.heads, o.seq, o.batch, o.vocab, omp_get_max_threads(), 1e3 * fwd / o.steps,
+      1e3 * bwd / o.steps, 1e3 * upd / o.steps, 1e3 * step, tps, peak / 1e9, 100 * mfu);
   return 0;
 }

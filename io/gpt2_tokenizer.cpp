@@ -20,8 +20,7 @@ namespace tessera {
 namespace {
 
 // GPT-2's pre-tokenisation pattern (encoder.py).
-constexpr const char* kPattern =
-    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+constexpr const char* kPattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
 // GPT-2's bytes_to_unicode: printable bytes map to themselves, the others to code points from 256 up.
 std::vector<uint32_t> byte_to_codepoint() {
@@ -57,14 +56,16 @@ std::string unicode_to_bytes(const std::string& s, const std::unordered_map<uint
     }
     for (size_t k = 1; k < len && i + k < s.size(); ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
     const auto it = inverse.find(cp);
-    if (it == inverse.end()) raise("{}: token \"{}\" is outside GPT-2's byte alphabet", file, s);
+    if (it == inverse.end()) TESSERA_RAISE("{}: token \"{}\" is outside GPT-2's byte alphabet", file, s);
     out.push_back(static_cast<char>(it->second));
     i += len;
   }
   return out;
 }
 
-uint64_t pair_key(int32_t a, int32_t b) { return (static_cast<uint64_t>(a) << 32) | static_cast<uint32_t>(b); }
+uint64_t pair_key(int32_t a, int32_t b) {
+  return (static_cast<uint64_t>(a) << 32) | static_cast<uint32_t>(b);
+}
 
 }  // namespace
 
@@ -83,16 +84,16 @@ Gpt2Tokenizer::Gpt2Tokenizer(const std::string& dir) {
   try {
     encoder = nlohmann::json::parse(encoder_text);
   } catch (const nlohmann::json::exception& e) {
-    raise("{}: malformed JSON: {}", encoder_path, e.what());
+    TESSERA_RAISE("{}: malformed JSON: {}", encoder_path, e.what());
   }
-  if (!encoder.is_object() || encoder.empty()) raise("{}: expected an object of token -> id", encoder_path);
+  if (!encoder.is_object() || encoder.empty()) TESSERA_RAISE("{}: expected an object of token -> id", encoder_path);
   token_bytes_.resize(encoder.size());
   std::unordered_map<std::string, int32_t> bytes_to_id;
   eot_ = -1;
   for (const auto& [token, id_json] : encoder.items()) {
-    if (!id_json.is_number_integer()) raise("{}: id of \"{}\" is not an integer", encoder_path, token);
+    if (!id_json.is_number_integer()) TESSERA_RAISE("{}: id of \"{}\" is not an integer", encoder_path, token);
     const auto id = id_json.get<int64_t>();
-    if (id < 0 || id >= static_cast<int64_t>(encoder.size())) raise("{}: id {} out of range", encoder_path, id);
+    if (id < 0 || id >= static_cast<int64_t>(encoder.size())) TESSERA_RAISE("{}: id {} out of range", encoder_path, id);
     if (token == "<|endoftext|>") {
       eot_ = static_cast<int>(id);
       token_bytes_[static_cast<size_t>(id)] = token;
@@ -102,11 +103,10 @@ Gpt2Tokenizer::Gpt2Tokenizer(const std::string& dir) {
     bytes_to_id[bytes] = static_cast<int32_t>(id);
     token_bytes_[static_cast<size_t>(id)] = std::move(bytes);
   }
-  if (eot_ != static_cast<int>(encoder.size()) - 1)
-    raise("{}: expected <|endoftext|> as the last id", encoder_path);
+  if (eot_ != static_cast<int>(encoder.size()) - 1) TESSERA_RAISE("{}: expected <|endoftext|> as the last id", encoder_path);
   for (int b = 0; b < 256; ++b) {
     const auto it = bytes_to_id.find(std::string(1, static_cast<char>(b)));
-    if (it == bytes_to_id.end()) raise("{}: no token for byte {}", encoder_path, b);
+    if (it == bytes_to_id.end()) TESSERA_RAISE("{}: no token for byte {}", encoder_path, b);
     byte_id_[b] = it->second;
   }
 
@@ -116,15 +116,15 @@ Gpt2Tokenizer::Gpt2Tokenizer(const std::string& dir) {
   while (std::getline(lines, line)) {
     if (line.starts_with("#version") || line.empty()) continue;
     const size_t space = line.find(' ');
-    if (space == std::string::npos) raise("{}: malformed merge line \"{}\"", merges_path, line);
+    if (space == std::string::npos) TESSERA_RAISE("{}: malformed merge line \"{}\"", merges_path, line);
     const std::string a = unicode_to_bytes(line.substr(0, space), inverse, merges_path);
     const std::string b = unicode_to_bytes(line.substr(space + 1), inverse, merges_path);
     const auto ia = bytes_to_id.find(a), ib = bytes_to_id.find(b), im = bytes_to_id.find(a + b);
     if (ia == bytes_to_id.end() || ib == bytes_to_id.end() || im == bytes_to_id.end())
-      raise("{}: merge \"{}\" names a token missing from encoder.json", merges_path, line);
+      TESSERA_RAISE("{}: merge \"{}\" names a token missing from encoder.json", merges_path, line);
     merges_.emplace(pair_key(ia->second, ib->second), Merge{rank++, im->second});
   }
-  if (merges_.empty()) raise("{}: no merges", merges_path);
+  if (merges_.empty()) TESSERA_RAISE("{}: no merges", merges_path);
 
   int error = 0;
   PCRE2_SIZE offset = 0;
@@ -135,7 +135,9 @@ Gpt2Tokenizer::Gpt2Tokenizer(const std::string& dir) {
   regex_ = re;
 }
 
-Gpt2Tokenizer::~Gpt2Tokenizer() { pcre2_code_free(static_cast<pcre2_code*>(regex_)); }
+Gpt2Tokenizer::~Gpt2Tokenizer() {
+  pcre2_code_free(static_cast<pcre2_code*>(regex_));
+}
 
 void Gpt2Tokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& out) const {
   std::vector<int32_t> symbols;
@@ -161,7 +163,7 @@ void Gpt2Tokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& o
 }
 
 void Gpt2Tokenizer::encode(std::string_view text, std::vector<int32_t>& out) const {
-  if (!is_valid_utf8(text)) raise("GPT-2 tokenizer: input is not valid UTF-8");
+  if (!is_valid_utf8(text)) TESSERA_RAISE("GPT-2 tokenizer: input is not valid UTF-8");
   auto* re = static_cast<pcre2_code*>(regex_);
   pcre2_match_data* match = pcre2_match_data_create_from_pattern(re, nullptr);
   std::unordered_map<std::string_view, std::vector<int32_t>> cache;  // pieces repeat a lot in natural text

@@ -38,9 +38,9 @@ class Gpt2Tokenizer final : public Tokenizer {
     int32_t rank;
     int32_t merged;
   };
-  std::vector<std::string> token_bytes_;               // id -> bytes
-  int32_t byte_id_[256] = {};                          // byte -> id of its single-byte token
-  std::unordered_map<uint64_t, Merge> merges_;         // (left id << 32 | right id) -> rank, merged id
+  std::vector<std::string> token_bytes_;        // id -> bytes
+  int32_t byte_id_[256] = {};                   // byte -> id of its single-byte token
+  std::unordered_map<uint64_t, Merge> merges_;  // (left id << 32 | right id) -> rank, merged id
   int eot_ = 0;
   std::string hash_;
   void* regex_ = nullptr;  // pcre2_code_8*, owned

@@ -22,7 +22,9 @@ hid_t native_type() {
 
 }  // namespace
 
-void silence_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+void silence_errors() {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
 
 bool is_hdf5(const std::string& path) {
   silence_errors();
@@ -47,13 +49,13 @@ void Id::reset() {
 File::File(const std::string& path, Mode mode) : path_(path) {
   silence_errors();
   if (mode == Mode::kRead) {
-    if (!std::filesystem::exists(path)) raise("{}: no such file", path);
-    if (H5Fis_hdf5(path.c_str()) <= 0) raise("{}: not an HDF5 file (or truncated)", path);
+    if (!std::filesystem::exists(path)) TESSERA_RAISE("{}: no such file", path);
+    if (H5Fis_hdf5(path.c_str()) <= 0) TESSERA_RAISE("{}: not an HDF5 file (or truncated)", path);
     file_ = Id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   } else {
     file_ = Id(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
   }
-  if (!file_) raise("{}: cannot {} HDF5 file", path, mode == Mode::kRead ? "open" : "create");
+  if (!file_) TESSERA_RAISE("{}: cannot {} HDF5 file", path, mode == Mode::kRead ? "open" : "create");
 }
 
 bool File::has(const std::string& name) const {
@@ -69,7 +71,7 @@ bool File::has(const std::string& name) const {
 
 void File::create_group(const std::string& name) {
   Id g(H5Gcreate2(id(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
-  if (!g) raise("{}: cannot create group {}", path_, name);
+  if (!g) TESSERA_RAISE("{}: cannot create group {}", path_, name);
 }
 
 template <typename T>
@@ -84,18 +86,18 @@ void File::write(const std::string& name, const T* data, const std::vector<uint6
   }
   Id dset(H5Dcreate2(id(), name.c_str(), native_type<T>(), space.get(), H5P_DEFAULT, plist.get(), H5P_DEFAULT),
           H5Dclose);
-  if (!dset) raise("{}: cannot create dataset {}", path_, name);
+  if (!dset) TESSERA_RAISE("{}: cannot create dataset {}", path_, name);
   if (H5Dwrite(dset.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
-    raise("{}: cannot write dataset {} (disk full?)", path_, name);
+    TESSERA_RAISE("{}: cannot write dataset {} (disk full?)", path_, name);
 }
 
 std::vector<uint64_t> File::dims(const std::string& name) const {
-  if (!has(name)) raise("{}: no dataset {}", path_, name);
+  if (!has(name)) TESSERA_RAISE("{}: no dataset {}", path_, name);
   Id dset(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
-  if (!dset) raise("{}: cannot open dataset {}", path_, name);
+  if (!dset) TESSERA_RAISE("{}: cannot open dataset {}", path_, name);
   Id space(H5Dget_space(dset.get()), H5Sclose);
   const int rank = H5Sget_simple_extent_ndims(space.get());
-  if (rank < 0) raise("{}: unreadable dataspace of {}", path_, name);
+  if (rank < 0) TESSERA_RAISE("{}: unreadable dataspace of {}", path_, name);
   std::vector<hsize_t> hd(static_cast<size_t>(rank));
   H5Sget_simple_extent_dims(space.get(), hd.data(), nullptr);
   return {hd.begin(), hd.end()};
@@ -103,7 +105,7 @@ std::vector<uint64_t> File::dims(const std::string& name) const {
 
 size_t File::element_size(const std::string& name) const {
   Id dset(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
-  if (!dset) raise("{}: no dataset {}", path_, name);
+  if (!dset) TESSERA_RAISE("{}: no dataset {}", path_, name);
   Id type(H5Dget_type(dset.get()), H5Tclose);
   return H5Tget_size(type.get());
 }
@@ -115,27 +117,27 @@ std::vector<T> File::read(const std::string& name) const {
   std::vector<T> out(n);
   Id dset(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
   if (n > 0 && H5Dread(dset.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
-    raise("{}: cannot read dataset {} (corrupt file?)", path_, name);
+    TESSERA_RAISE("{}: cannot read dataset {} (corrupt file?)", path_, name);
   return out;
 }
 
 template <typename T>
 void File::read_range(const std::string& name, uint64_t start, uint64_t count, T* out) const {
   Id dset(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
-  if (!dset) raise("{}: no dataset {}", path_, name);
+  if (!dset) TESSERA_RAISE("{}: no dataset {}", path_, name);
   Id space(H5Dget_space(dset.get()), H5Sclose);
   const hsize_t hs = start, hc = count;
   if (H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, &hs, nullptr, &hc, nullptr) < 0)
-    raise("{}: range [{}, {}) outside dataset {}", path_, start, start + count, name);
+    TESSERA_RAISE("{}: range [{}, {}) outside dataset {}", path_, start, start + count, name);
   Id mem(H5Screate_simple(1, &hc, nullptr), H5Sclose);
   if (H5Dread(dset.get(), native_type<T>(), mem.get(), space.get(), H5P_DEFAULT, out) < 0)
-    raise("{}: cannot read [{}, {}) of dataset {} (corrupt file?)", path_, start, start + count, name);
+    TESSERA_RAISE("{}: cannot read [{}, {}) of dataset {} (corrupt file?)", path_, start, start + count, name);
 }
 
 namespace {
 Id open_object(hid_t file, const std::string& object, const std::string& path) {
   Id obj(H5Oopen(file, object.c_str(), H5P_DEFAULT), H5Oclose);
-  if (!obj) raise("{}: no object {}", path, object);
+  if (!obj) TESSERA_RAISE("{}: no object {}", path, object);
   return obj;
 }
 }  // namespace
@@ -148,7 +150,7 @@ void File::set_attr(const std::string& object, const std::string& name, const st
   Id space(H5Screate(H5S_SCALAR), H5Sclose);
   Id attr(H5Acreate2(obj.get(), name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
   const char* data = value.empty() ? "" : value.data();
-  if (!attr || H5Awrite(attr.get(), type.get(), data) < 0) raise("{}: cannot write attribute {}", path_, name);
+  if (!attr || H5Awrite(attr.get(), type.get(), data) < 0) TESSERA_RAISE("{}: cannot write attribute {}", path_, name);
 }
 
 void File::set_attr(const std::string& object, const std::string& name, int64_t value) {
@@ -161,7 +163,7 @@ void File::set_attr(const std::string& object, const std::string& name, const st
   Id space(n == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, nullptr), H5Sclose);
   Id attr(H5Acreate2(obj.get(), name.c_str(), H5T_NATIVE_INT64, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
   if (!attr || H5Awrite(attr.get(), H5T_NATIVE_INT64, value.data()) < 0)
-    raise("{}: cannot write attribute {}", path_, name);
+    TESSERA_RAISE("{}: cannot write attribute {}", path_, name);
 }
 
 bool File::has_attr(const std::string& object, const std::string& name) const {
@@ -169,49 +171,51 @@ bool File::has_attr(const std::string& object, const std::string& name) const {
 }
 
 std::string File::attr_string(const std::string& object, const std::string& name) const {
-  if (!has_attr(object, name)) raise("{}: missing attribute {} (not a tessera file?)", path_, name);
+  if (!has_attr(object, name)) TESSERA_RAISE("{}: missing attribute {} (not a tessera file?)", path_, name);
   Id attr(H5Aopen_by_name(id(), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
   Id type(H5Aget_type(attr.get()), H5Tclose);
-  if (H5Tget_class(type.get()) != H5T_STRING) raise("{}: attribute {} is not a string", path_, name);
-  if (H5Tis_variable_str(type.get()) > 0) raise("{}: attribute {} is a variable-length string", path_, name);
+  if (H5Tget_class(type.get()) != H5T_STRING) TESSERA_RAISE("{}: attribute {} is not a string", path_, name);
+  if (H5Tis_variable_str(type.get()) > 0) TESSERA_RAISE("{}: attribute {} is a variable-length string", path_, name);
   const size_t size = H5Tget_size(type.get());
   std::string out(size, '\0');
   Id mem(H5Tcopy(H5T_C_S1), H5Tclose);
   H5Tset_size(mem.get(), size);
   H5Tset_strpad(mem.get(), H5T_STR_NULLPAD);
-  if (H5Aread(attr.get(), mem.get(), out.data()) < 0) raise("{}: cannot read attribute {}", path_, name);
+  if (H5Aread(attr.get(), mem.get(), out.data()) < 0) TESSERA_RAISE("{}: cannot read attribute {}", path_, name);
   out.resize(out.find('\0') == std::string::npos ? out.size() : out.find('\0'));
   return out;
 }
 
 std::vector<int64_t> File::attr_ints(const std::string& object, const std::string& name) const {
-  if (!has_attr(object, name)) raise("{}: missing attribute {} (not a tessera file?)", path_, name);
+  if (!has_attr(object, name)) TESSERA_RAISE("{}: missing attribute {} (not a tessera file?)", path_, name);
   Id attr(H5Aopen_by_name(id(), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
   Id space(H5Aget_space(attr.get()), H5Sclose);
   const hssize_t n = H5Sget_simple_extent_npoints(space.get());
   std::vector<int64_t> out(static_cast<size_t>(std::max<hssize_t>(n, 0)));
   Id type(H5Aget_type(attr.get()), H5Tclose);
-  if (H5Tget_class(type.get()) != H5T_INTEGER) raise("{}: attribute {} is not an integer", path_, name);
+  if (H5Tget_class(type.get()) != H5T_INTEGER) TESSERA_RAISE("{}: attribute {} is not an integer", path_, name);
   if (!out.empty() && H5Aread(attr.get(), H5T_NATIVE_INT64, out.data()) < 0)
-    raise("{}: cannot read attribute {}", path_, name);
+    TESSERA_RAISE("{}: cannot read attribute {}", path_, name);
   return out;
 }
 
 int64_t File::attr_int(const std::string& object, const std::string& name) const {
   const auto v = attr_ints(object, name);
-  if (v.size() != 1) raise("{}: attribute {} is not a single integer", path_, name);
+  if (v.size() != 1) TESSERA_RAISE("{}: attribute {} is not a single integer", path_, name);
   return v[0];
 }
 
 void File::flush() {
-  if (H5Fflush(id(), H5F_SCOPE_GLOBAL) < 0) raise("{}: cannot flush (disk full?)", path_);
+  if (H5Fflush(id(), H5F_SCOPE_GLOBAL) < 0) TESSERA_RAISE("{}: cannot flush (disk full?)", path_);
 }
 
+// NOLINTBEGIN(bugprone-macro-parentheses): T is a type name here
 #define TESSERA_H5_TYPES(X) X(float) X(double) X(uint16_t) X(uint32_t) X(int32_t) X(uint64_t) X(int64_t) X(uint8_t)
-#define TESSERA_H5_INSTANTIATE(T)                                                                           \
-  template void File::write<T>(const std::string&, const T*, const std::vector<uint64_t>&, uint64_t);       \
-  template std::vector<T> File::read<T>(const std::string&) const;                                          \
+#define TESSERA_H5_INSTANTIATE(T)                                                                     \
+  template void File::write<T>(const std::string&, const T*, const std::vector<uint64_t>&, uint64_t); \
+  template std::vector<T> File::read<T>(const std::string&) const;                                    \
   template void File::read_range<T>(const std::string&, uint64_t, uint64_t, T*) const;
 TESSERA_H5_TYPES(TESSERA_H5_INSTANTIATE)
+// NOLINTEND(bugprone-macro-parentheses)
 
 }  // namespace tessera::h5

@@ -1,14 +1,13 @@
 #include "io/model_file.hpp"
 
-#include <filesystem>
 #include <unistd.h>
+#include <filesystem>
 
 #include "core/check.hpp"
 #include "io/hdf5_file.hpp"
 
 namespace tessera {
 namespace fs = std::filesystem;
-
 
 void save_model(const std::string& path, const TensorTable& table, const float* params, const ModelFileMeta& meta) {
   const fs::path final_path(path);
@@ -41,9 +40,9 @@ void save_model(const std::string& path, const TensorTable& table, const float* 
 ModelFileMeta read_model_meta(const std::string& path) {
   h5::File f(path, h5::Mode::kRead);
   if (!f.has_attr("/", "format") || f.attr_string("/", "format") != kModelFormat)
-    raise("{}: not a tessera model file", path);
+    TESSERA_RAISE("{}: not a tessera model file", path);
   if (f.attr_int("/", "format_version") != kModelFormatVersion)
-    raise("{}: model format version {} is not supported", path, f.attr_int("/", "format_version"));
+    TESSERA_RAISE("{}: model format version {} is not supported", path, f.attr_int("/", "format_version"));
   ModelFileMeta meta;
   meta.config_toml = f.attr_string("/", "config");
   meta.step = f.attr_int("/", "step");
@@ -56,11 +55,11 @@ void load_model(const std::string& path, const TensorTable& table, float* params
   h5::File f(path, h5::Mode::kRead);
   for (const TensorInfo& info : table.entries()) {
     const std::string name = "/params/" + info.name;
-    if (!f.has(name)) raise("{}: tensor {} is missing", path, info.name);
+    if (!f.has(name)) TESSERA_RAISE("{}: tensor {} is missing", path, info.name);
     const std::vector<uint64_t> dims = f.dims(name);
     const Shape stored(dims.begin(), dims.end());
     if (stored != info.shape)
-      raise("{}: tensor {} has shape {}, the model expects {}", path, info.name, shape_string(stored),
+      TESSERA_RAISE("{}: tensor {} has shape {}, the model expects {}", path, info.name, shape_string(stored),
             shape_string(info.shape));
     std::vector<float> data = f.read<float>(name);
     std::copy(data.begin(), data.end(), params + info.offset);

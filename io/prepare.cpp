@@ -1,10 +1,10 @@
 #include "io/prepare.hpp"
 
+#include <unistd.h>
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <sstream>
-#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -29,15 +29,15 @@ std::vector<std::string> list_inputs(const std::vector<std::string>& inputs) {
         if (e.is_regular_file()) found.push_back(e.path().string());
       }
       std::sort(found.begin(), found.end());
-      if (found.empty()) raise("{}: directory holds no files", in);
+      if (found.empty()) TESSERA_RAISE("{}: directory holds no files", in);
       files.insert(files.end(), found.begin(), found.end());
     } else if (fs::is_regular_file(in)) {
       files.push_back(in);
     } else {
-      raise("{}: no such file or directory", in);
+      TESSERA_RAISE("{}: no such file or directory", in);
     }
   }
-  if (files.empty()) raise("prepare: no input files given");
+  if (files.empty()) TESSERA_RAISE("prepare: no input files given");
   return files;
 }
 
@@ -50,7 +50,7 @@ std::vector<std::string> split_documents(const std::string& text, const std::str
     return docs;
   }
   if (boundary != "line" && boundary != "blank")
-    raise("prepare: unknown document boundary \"{}\" (expected file, line or blank)", boundary);
+    TESSERA_RAISE("prepare: unknown document boundary \"{}\" (expected file, line or blank)", boundary);
   std::string current;
   std::istringstream lines(text);
   std::string line;
@@ -73,11 +73,10 @@ std::vector<std::string> split_documents(const std::string& text, const std::str
 
 PrepareSummary prepare_dataset(const PrepareOptions& opt) {
   const auto start = std::chrono::steady_clock::now();
-  if (opt.output.empty()) raise("prepare: no output directory (--output)");
+  if (opt.output.empty()) TESSERA_RAISE("prepare: no output directory (--output)");
   if (opt.val_fraction < 0 || opt.val_fraction >= 1)
-    raise("prepare: --val-fraction must be in [0, 1), got {}", opt.val_fraction);
-  if (fs::exists(opt.output) && !opt.force)
-    raise("{}: already exists (pass --force to replace it)", opt.output);
+    TESSERA_RAISE("prepare: --val-fraction must be in [0, 1), got {}", opt.val_fraction);
+  if (fs::exists(opt.output) && !opt.force) TESSERA_RAISE("{}: already exists (pass --force to replace it)", opt.output);
   const std::unique_ptr<Tokenizer> tokenizer = make_tokenizer(opt.tokenizer, opt.tokenizer_files);
   const std::vector<std::string> files = list_inputs(opt.inputs);
 
@@ -85,11 +84,11 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt) {
   std::vector<std::string> docs;
   for (const std::string& f : files) {
     std::string raw = read_file(f);
-    if (raw.empty()) raise("{}: empty file", f);
+    if (raw.empty()) TESSERA_RAISE("{}: empty file", f);
     sum.bytes += static_cast<int64_t>(raw.size());
     std::string text = sanitize_utf8(raw, &sum.replaced_bytes);
     std::vector<std::string> d = split_documents(text, opt.doc_boundary);
-    if (d.empty()) raise("{}: holds only whitespace", f);
+    if (d.empty()) TESSERA_RAISE("{}: holds only whitespace", f);
     for (auto& s : d) docs.push_back(std::move(s));
     ++sum.files;
   }
@@ -111,8 +110,10 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt) {
     n_val += is_val[i] ? 1 : 0;
   }
   if (opt.val_fraction > 0 && n_val == 0) {
-    if (docs.size() < 2) raise("prepare: one document cannot give both a train and a validation split "
-                               "(use --doc-boundary line or blank, or --val-fraction 0)");
+    if (docs.size() < 2)
+      TESSERA_RAISE(
+          "prepare: one document cannot give both a train and a validation split "
+          "(use --doc-boundary line or blank, or --val-fraction 0)");
     is_val.back() = true;
   }
   if (n_val == docs.size()) is_val.front() = false;
@@ -120,11 +121,11 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt) {
   TokenizerInfo info;
   info.name = tokenizer->name();
   info.hash = tokenizer->hash();
-  info.files = opt.tokenizer == "gpt2" ? fs::absolute(opt.tokenizer_files.empty() ? default_gpt2_dir()
-                                                                                  : opt.tokenizer_files)
-                                             .lexically_normal()
-                                             .string()
-                                       : "";
+  info.files = opt.tokenizer == "gpt2"
+                   ? fs::absolute(opt.tokenizer_files.empty() ? default_gpt2_dir() : opt.tokenizer_files)
+                         .lexically_normal()
+                         .string()
+                   : "";
   info.vocab_size = tokenizer->vocab_size();
   info.regular_vocab_size = tokenizer->regular_vocab_size();
   info.eot_id = tokenizer->eot_id();

@@ -11,12 +11,12 @@ struct PrepareOptions {
   std::vector<std::string> inputs;  // files, or directories searched recursively (sorted by path)
   std::string output;               // dataset directory
   std::string tokenizer = "gpt2";
-  std::string tokenizer_files;      // directory of the vocabulary files ("" = default)
+  std::string tokenizer_files;        // directory of the vocabulary files ("" = default)
   std::string doc_boundary = "file";  // "file" | "line" | "blank": where one document ends
-  double val_fraction = 0.05;       // fraction of documents held out for validation
-  uint64_t seed = 1234;             // which documents are held out
+  double val_fraction = 0.05;         // fraction of documents held out for validation
+  uint64_t seed = 1234;               // which documents are held out
   int64_t shard_tokens = int64_t{1} << 27;
-  bool force = false;               // replace an existing output directory
+  bool force = false;  // replace an existing output directory
 };
 
 struct PrepareSummary {

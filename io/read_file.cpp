@@ -9,10 +9,10 @@ namespace tessera {
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) raise("{}: cannot read (no such file, or no permission)", path);
+  if (!in) TESSERA_RAISE("{}: cannot read (no such file, or no permission)", path);
   std::ostringstream ss;
   ss << in.rdbuf();
-  if (in.bad()) raise("{}: read error", path);
+  if (in.bad()) TESSERA_RAISE("{}: read error", path);
   return ss.str();
 }
 

@@ -68,10 +68,10 @@ int ShardWriter::finish() {
 
 TokenizerInfo read_tokenizer_info(const h5::File& f) {
   if (!f.has_attr("/", "format") || f.attr_string("/", "format") != kDatasetFormat)
-    raise("{}: not a tessera token dataset (no format = \"{}\" attribute)", f.path(), kDatasetFormat);
+    TESSERA_RAISE("{}: not a tessera token dataset (no format = \"{}\" attribute)", f.path(), kDatasetFormat);
   const int64_t version = f.attr_int("/", "format_version");
   if (version != kDatasetFormatVersion)
-    raise("{}: dataset format version {} is not supported (this build reads {})", f.path(), version,
+    TESSERA_RAISE("{}: dataset format version {} is not supported (this build reads {})", f.path(), version,
           kDatasetFormatVersion);
   return read_tokenizer_attributes(f);
 }
@@ -101,7 +101,7 @@ TokenizerInfo read_tokenizer_attributes(const h5::File& f) {
 }
 
 std::vector<std::string> shard_paths(const std::string& dir, const std::string& split) {
-  if (!fs::is_directory(dir)) raise("{}: no such dataset directory", dir);
+  if (!fs::is_directory(dir)) TESSERA_RAISE("{}: no such dataset directory", dir);
   std::vector<std::string> paths;
   for (int i = 0;; ++i) {
     const fs::path p = fs::path(dir) / fmt::format("{}-{:05d}.h5", split, i);
@@ -113,23 +113,23 @@ std::vector<std::string> shard_paths(const std::string& dir, const std::string& 
 
 TokenDataset::TokenDataset(const std::string& dir, const std::string& split) {
   const std::vector<std::string> paths = shard_paths(dir, split);
-  if (paths.empty()) raise("{}: no {} shards ({}-00000.h5 missing)", dir, split, split);
+  if (paths.empty()) TESSERA_RAISE("{}: no {} shards ({}-00000.h5 missing)", dir, split, split);
   for (const std::string& p : paths) {
     auto f = std::make_unique<h5::File>(p, h5::Mode::kRead);
     TokenizerInfo t = read_tokenizer_info(*f);
     if (files_.empty()) {
       tokenizer_ = t;
     } else if (t.name != tokenizer_.name || t.hash != tokenizer_.hash || t.vocab_size != tokenizer_.vocab_size) {
-      raise("{}: made with tokenizer {} ({}), but {} was made with {} ({})", p, t.name, t.hash, path(0),
+      TESSERA_RAISE("{}: made with tokenizer {} ({}), but {} was made with {} ({})", p, t.name, t.hash, path(0),
             tokenizer_.name, tokenizer_.hash);
     }
     const std::vector<uint64_t> dims = f->dims("/tokens");
-    if (dims.size() != 1) raise("{}: /tokens is not 1-D", p);
+    if (dims.size() != 1) TESSERA_RAISE("{}: /tokens is not 1-D", p);
     const auto n = static_cast<int64_t>(dims[0]);
-    if (n != f->attr_int("/", "num_tokens")) raise("{}: /tokens holds {} tokens, attributes say {} (truncated?)", p, n,
-                                                   f->attr_int("/", "num_tokens"));
+    if (n != f->attr_int("/", "num_tokens"))
+      TESSERA_RAISE("{}: /tokens holds {} tokens, attributes say {} (truncated?)", p, n, f->attr_int("/", "num_tokens"));
     const size_t width = f->element_size("/tokens");
-    if (width != 2 && width != 4) raise("{}: /tokens has {}-byte elements (expected uint16 or uint32)", p, width);
+    if (width != 2 && width != 4) TESSERA_RAISE("{}: /tokens has {}-byte elements (expected uint16 or uint32)", p, width);
     documents_ += f->attr_int("/", "num_documents");
     shard_tokens_.push_back(n);
     narrow_.push_back(width == 2);
@@ -157,7 +157,7 @@ void TokenDataset::read(int shard, int64_t start, int64_t count, int32_t* out) c
   }
   for (int64_t i = 0; i < count; ++i) {
     if (out[i] < 0 || out[i] >= tokenizer_.vocab_size)
-      raise("{}: token {} at {} outside the vocabulary of {} (corrupt file?)", f.path(), out[i], start + i,
+      TESSERA_RAISE("{}: token {} at {} outside the vocabulary of {} (corrupt file?)", f.path(), out[i], start + i,
             tokenizer_.vocab_size);
   }
 }

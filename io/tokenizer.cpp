@@ -17,7 +17,7 @@ std::string default_gpt2_dir() {
 std::unique_ptr<Tokenizer> make_tokenizer(const std::string& name, const std::string& files_dir) {
   if (name == "byte") return std::make_unique<ByteTokenizer>();
   if (name == "gpt2") return std::make_unique<Gpt2Tokenizer>(files_dir.empty() ? default_gpt2_dir() : files_dir);
-  raise("unknown tokenizer \"{}\" (expected \"gpt2\" or \"byte\")", name);
+  TESSERA_RAISE("unknown tokenizer \"{}\" (expected \"gpt2\" or \"byte\")", name);
 }
 
 }  // namespace tessera

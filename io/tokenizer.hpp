@@ -20,9 +20,9 @@ class Tokenizer {
   // Concatenated bytes of the tokens (may be invalid UTF-8 when a multi-byte character is cut).
   virtual std::string decode(std::span<const int32_t> ids) const = 0;
 
-  virtual std::string name() const = 0;  // "gpt2", "byte"
-  virtual std::string hash() const = 0;  // hex digest of the vocabulary files ("" for none)
-  virtual int vocab_size() const = 0;    // ids are in [0, vocab_size), special tokens included
+  virtual std::string name() const = 0;        // "gpt2", "byte"
+  virtual std::string hash() const = 0;        // hex digest of the vocabulary files ("" for none)
+  virtual int vocab_size() const = 0;          // ids are in [0, vocab_size), special tokens included
   virtual int regular_vocab_size() const = 0;  // ids below this are ordinary tokens (random MLM replacements)
   virtual int eot_id() const = 0;
   virtual int mask_id() const = 0;

@@ -13,10 +13,12 @@ struct Lead {
 Lead lead(unsigned char b0) {
   if (b0 < 0x80) return {1, 0x80, 0xBF};
   if (b0 >= 0xC2 && b0 <= 0xDF) return {2, 0x80, 0xBF};
-  if (b0 >= 0xE0 && b0 <= 0xEF) return {3, static_cast<unsigned char>(b0 == 0xE0 ? 0xA0 : 0x80),
-                                         static_cast<unsigned char>(b0 == 0xED ? 0x9F : 0xBF)};
-  if (b0 >= 0xF0 && b0 <= 0xF4) return {4, static_cast<unsigned char>(b0 == 0xF0 ? 0x90 : 0x80),
-                                         static_cast<unsigned char>(b0 == 0xF4 ? 0x8F : 0xBF)};
+  if (b0 >= 0xE0 && b0 <= 0xEF)
+    return {3, static_cast<unsigned char>(b0 == 0xE0 ? 0xA0 : 0x80),
+            static_cast<unsigned char>(b0 == 0xED ? 0x9F : 0xBF)};
+  if (b0 >= 0xF0 && b0 <= 0xF4)
+    return {4, static_cast<unsigned char>(b0 == 0xF0 ? 0x90 : 0x80),
+            static_cast<unsigned char>(b0 == 0xF4 ? 0x8F : 0xBF)};
   return {0, 0, 0};
 }
 

@@ -32,7 +32,9 @@ ProcessGroup::ProcessGroup(MPI_Comm comm, bool owned) : comm_(comm), owned_(owne
   check_mpi(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
 }
 
-ProcessGroup ProcessGroup::borrow(MPI_Comm comm) { return ProcessGroup(comm, false); }
+ProcessGroup ProcessGroup::borrow(MPI_Comm comm) {
+  return ProcessGroup(comm, false);
+}
 
 ProcessGroup ProcessGroup::split(const ProcessGroup& parent, const std::vector<int>& parent_ranks) {
   TESSERA_CHECK(!parent_ranks.empty(), "empty process group");

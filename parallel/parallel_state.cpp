@@ -9,9 +9,9 @@ namespace tessera {
 ParallelState ParallelState::create(const Layout& layout, MPI_Comm base) {
   ProcessGroup world = ProcessGroup::borrow(base);
   if (layout.tp < 1 || layout.pp < 1 || layout.dp < 1)
-    raise("parallel: tp, pp and dp must be at least 1 (got tp={} pp={} dp={})", layout.tp, layout.pp, layout.dp);
+    TESSERA_RAISE("parallel: tp, pp and dp must be at least 1 (got tp={} pp={} dp={})", layout.tp, layout.pp, layout.dp);
   if (layout.world() != world.size())
-    raise("parallel: tp * pp * dp = {} * {} * {} = {} does not match the {} MPI ranks of this job", layout.tp,
+    TESSERA_RAISE("parallel: tp * pp * dp = {} * {} * {} = {} does not match the {} MPI ranks of this job", layout.tp,
           layout.pp, layout.dp, layout.world(), world.size());
   const int r = world.rank();
   ProcessGroup tp = ProcessGroup::split(world, tp_group_ranks(r, layout));
@@ -21,7 +21,9 @@ ParallelState ParallelState::create(const Layout& layout, MPI_Comm base) {
 }
 
 namespace {
-void abort_world() { MPI_Abort(MPI_COMM_WORLD, 1); }
+void abort_world() {
+  MPI_Abort(MPI_COMM_WORLD, 1);
+}
 }  // namespace
 
 MpiRuntime::MpiRuntime(int* argc, char*** argv) {

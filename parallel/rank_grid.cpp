@@ -5,8 +5,8 @@
 namespace tessera {
 
 int rank_of(const Coord& c, const Layout& layout) {
-  TESSERA_CHECK(c.tp_rank >= 0 && c.tp_rank < layout.tp && c.pp_rank >= 0 && c.pp_rank < layout.pp &&
-                    c.dp_rank >= 0 && c.dp_rank < layout.dp,
+  TESSERA_CHECK(c.tp_rank >= 0 && c.tp_rank < layout.tp && c.pp_rank >= 0 && c.pp_rank < layout.pp && c.dp_rank >= 0 &&
+                    c.dp_rank < layout.dp,
                 "coordinate (tp {}, pp {}, dp {}) outside the layout", c.tp_rank, c.pp_rank, c.dp_rank);
   return c.tp_rank + layout.tp * (c.dp_rank + layout.dp * c.pp_rank);
 }

@@ -73,7 +73,7 @@ TEST(Config, SizesThatDoNotDivide) {
 }
 
 TEST(Config, PresetsLoadAndUnknownPresetsAreNamed) {
-  for (const std::string& name : {"gpt2-124m", "gpt2-350m", "llama-small", "tiny-gpt2", "tiny-llama"}) {
+  for (const char* name : {"gpt2-124m", "gpt2-350m", "llama-small", "tiny-gpt2", "tiny-llama"}) {
     EXPECT_NO_THROW(load_run_config(name, {})) << name;
   }
   EXPECT_EQ(load_run_config("gpt2-124m", {}).model.n_layer, 12);

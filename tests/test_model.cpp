@@ -53,10 +53,18 @@ void check_model_gradient(const std::string& family, Objective objective) {
   }
 }
 
-TEST(ModelGrad, Gpt2Causal) { check_model_gradient("gpt2", Objective::kCausal); }
-TEST(ModelGrad, Gpt2Masked) { check_model_gradient("gpt2", Objective::kMasked); }
-TEST(ModelGrad, LlamaCausal) { check_model_gradient("llama", Objective::kCausal); }
-TEST(ModelGrad, LlamaMasked) { check_model_gradient("llama", Objective::kMasked); }
+TEST(ModelGrad, Gpt2Causal) {
+  check_model_gradient("gpt2", Objective::kCausal);
+}
+TEST(ModelGrad, Gpt2Masked) {
+  check_model_gradient("gpt2", Objective::kMasked);
+}
+TEST(ModelGrad, LlamaCausal) {
+  check_model_gradient("llama", Objective::kCausal);
+}
+TEST(ModelGrad, LlamaMasked) {
+  check_model_gradient("llama", Objective::kMasked);
+}
 
 TEST(Model, CausalOutputDoesNotSeeTheFuture) {
   Transformer<double> model(tiny("llama", Objective::kCausal), 1);

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <vector>
 
-#include "gradcheck.hpp"
 #include "core/blas.hpp"
+#include "gradcheck.hpp"
 #include "ops/cpu/fast_math.hpp"
 #include "ops/ops.hpp"
 
@@ -166,10 +166,18 @@ void check_attention(int NH, int NKV, bool causal) {
   }
 }
 
-TEST(OpsGrad, AttentionCausal) { check_attention(2, 2, true); }
-TEST(OpsGrad, AttentionBidirectional) { check_attention(2, 2, false); }
-TEST(OpsGrad, AttentionGroupedQuery) { check_attention(4, 2, true); }
-TEST(OpsGrad, AttentionMultiQuery) { check_attention(3, 1, false); }
+TEST(OpsGrad, AttentionCausal) {
+  check_attention(2, 2, true);
+}
+TEST(OpsGrad, AttentionBidirectional) {
+  check_attention(2, 2, false);
+}
+TEST(OpsGrad, AttentionGroupedQuery) {
+  check_attention(4, 2, true);
+}
+TEST(OpsGrad, AttentionMultiQuery) {
+  check_attention(3, 1, false);
+}
 
 TEST(OpsGrad, CrossEntropy) {
   const int N = 4, V = 5, Vp = 8;
@@ -179,7 +187,9 @@ TEST(OpsGrad, CrossEntropy) {
   std::vector<int32_t> targets = {0, 4, -1, 2};
   Vec losses(N), lse(N);
   const double dloss = 0.7;
-  auto loss = [&] { return dloss * ops::cross_entropy_forward(losses.data(), lse.data(), logits.data(), targets.data(), N, V, Vp); };
+  auto loss = [&] {
+    return dloss * ops::cross_entropy_forward(losses.data(), lse.data(), logits.data(), targets.data(), N, V, Vp);
+  };
   const double total = loss() / dloss;
   // reference: log-sum-exp over the real vocabulary only
   double expected = 0;
@@ -266,8 +276,12 @@ void check_gemm(double tol) {
     }
 }
 
-TEST(Blas, SgemmMatchesPlainLoops) { check_gemm<float>(1e-4); }
-TEST(Blas, DgemmMatchesPlainLoops) { check_gemm<double>(1e-12); }
+TEST(Blas, SgemmMatchesPlainLoops) {
+  check_gemm<float>(1e-4);
+}
+TEST(Blas, DgemmMatchesPlainLoops) {
+  check_gemm<double>(1e-12);
+}
 
 TEST(FastMath, ExpAndTanhAreAccurate) {
   for (float x = -80.0F; x <= 80.0F; x += 0.37F) {

@@ -22,11 +22,11 @@ TEST(LrSchedule, WarmupThenCosineToTheFloor) {
   s.decay = Decay::kCosine;
   EXPECT_FLOAT_EQ(s.at(0), 0.25F);
   EXPECT_FLOAT_EQ(s.at(3), 1.0F);
-  EXPECT_FLOAT_EQ(s.at(4), 1.0F);                                 // decay starts at p = 0
-  EXPECT_NEAR(s.at(9), 0.1 + 0.9 * 0.5, 1e-6);                    // p = 0.5
+  EXPECT_FLOAT_EQ(s.at(4), 1.0F);               // decay starts at p = 0
+  EXPECT_NEAR(s.at(9), 0.1 + 0.9 * 0.5, 1e-6);  // p = 0.5
   EXPECT_NEAR(s.at(6), 0.1 + 0.9 * 0.5 * (1 + std::cos(std::numbers::pi * 0.2)), 1e-6);
   EXPECT_FLOAT_EQ(s.at(14), 0.1F);
-  EXPECT_FLOAT_EQ(s.at(100), 0.1F);                               // stays at the floor
+  EXPECT_FLOAT_EQ(s.at(100), 0.1F);  // stays at the floor
 }
 
 TEST(LrSchedule, LinearAndConstant) {

@@ -17,9 +17,12 @@ TEST(Parity, DataParallelMatchesOneRank) {
   const std::string data = byte_shakespeare();
   for (const char* preset : {"tiny-gpt2", "tiny-llama"}) {
     for (const char* objective : {"clm", "mlm"}) {
-      const std::vector<std::string> o = {"data.path=" + data, "train.steps=5", "train.micro_batch=2",
+      const std::vector<std::string> o = {"data.path=" + data,
+                                          "train.steps=5",
+                                          "train.micro_batch=2",
                                           "train.global_batch=" + std::to_string(4 * world),
-                                          std::string("model.objective=") + objective, "log.interval=100"};
+                                          std::string("model.objective=") + objective,
+                                          "log.interval=100"};
       const TrainResult one = train(preset, o, {1, 1, 1}, MPI_COMM_SELF);  // each rank alone
       const TrainResult all = train(preset, o, {1, 1, world});
       ASSERT_EQ(one.steps.size(), all.steps.size());

@@ -71,10 +71,10 @@ TEST(Training, EveryFamilyAndObjectiveLearns) {
   const std::string data = byte_shakespeare(MPI_COMM_SELF);
   for (const char* preset : {"tiny-gpt2", "tiny-llama"}) {
     for (const char* objective : {"clm", "mlm"}) {
-      const TrainResult r = train(preset,
-                                  {"data.path=" + data, "train.steps=40", std::string("model.objective=") + objective,
-                                   "log.interval=100"},
-                                  kOne, MPI_COMM_SELF);
+      const TrainResult r = train(
+          preset,
+          {"data.path=" + data, "train.steps=40", std::string("model.objective=") + objective, "log.interval=100"},
+          kOne, MPI_COMM_SELF);
       const double first = r.steps.front().loss, last = r.steps.back().loss;
       EXPECT_NEAR(first, std::log(259.0), 0.3) << preset << " " << objective << ": the first loss is ~log(V)";
       EXPECT_LT(last, first - 1.5) << preset << " " << objective;
@@ -84,7 +84,7 @@ TEST(Training, EveryFamilyAndObjectiveLearns) {
 
 TEST(Training, NonFiniteLossStopsOrSkips) {
   const std::string data = byte_shakespeare(MPI_COMM_SELF);
-  const std::vector<std::string> o = {"data.path=" + data, "train.steps=4", "train.lr=1e30", "train.warmup_steps=0",
+  const std::vector<std::string> o = {"data.path=" + data, "train.steps=4",   "train.lr=1e30",  "train.warmup_steps=0",
                                       "train.grad_clip=0", "train.beta1=0.0", "train.eps=1e-30"};
   try {
     train("tiny-gpt2", o, kOne, MPI_COMM_SELF);

@@ -13,7 +13,9 @@
 
 namespace tessera::testing {
 
-inline std::string shakespeare_path() { return std::string(TESSERA_SOURCE_DIR) + "/../shared/data/tinyshakespeare.txt"; }
+inline std::string shakespeare_path() {
+  return std::string(TESSERA_SOURCE_DIR) + "/../shared/data/tinyshakespeare.txt";
+}
 
 // The dataset is built by rank 0 of `comm` into a directory named after the process group's first pid.
 inline std::string byte_shakespeare(MPI_Comm comm = MPI_COMM_WORLD) {

@@ -39,7 +39,7 @@ void add_eval(CLI::App& app, const MpiRuntime& mpi) {
     TokenDataset dataset(data, f->split);
     const TokenizerInfo& t = dataset.tokenizer();
     if (t.name != lm.meta.tokenizer.name || t.hash != lm.meta.tokenizer.hash)
-      raise("{}: made with tokenizer {} ({}), but the model was trained with {} ({})", data, t.name, t.hash,
+      TESSERA_RAISE("{}: made with tokenizer {} ({}), but the model was trained with {} ({})", data, t.name, t.hash,
             lm.meta.tokenizer.name, lm.meta.tokenizer.hash);
     const int T = lm.config.train.seq_len > 0 ? lm.config.train.seq_len : lm.config.model.max_seq_len;
     Sampler sampler(dataset, T, lm.config.train.seed, false);
@@ -47,8 +47,8 @@ void add_eval(CLI::App& app, const MpiRuntime& mpi) {
     masking.mask_id = lm.config.model.mask_token_id;
     masking.random_vocab = static_cast<int32_t>(t.regular_vocab_size);
     BatchBuilder batches(lm.config.model.objective, masking, lm.config.train.seed);
-    const EvalResult r = evaluate_loss(*lm.model, sampler, batches, f->split == "val" ? kValStream : kTrainStream,
-                                       ps.dp, f->samples);
+    const EvalResult r =
+        evaluate_loss(*lm.model, sampler, batches, f->split == "val" ? kValStream : kTrainStream, ps.dp, f->samples);
     if (ps.is_main()) {
       fmt::print("model {} (step {}) on {} [{}]: {} sequences of {} tokens, {} targeted positions\n", f->model,
                  lm.meta.step, data, f->split, r.samples, T, r.positions);

@@ -38,7 +38,8 @@ int32_t sample_token(const float* logits, int V, double temperature, int top_k, 
   probs.resize(static_cast<size_t>(k));
   const double mx = logits[order[0]];
   double sum = 0;
-  for (int i = 0; i < k; ++i) sum += probs[static_cast<size_t>(i)] = std::exp((logits[order[static_cast<size_t>(i)]] - mx) / temperature);
+  for (int i = 0; i < k; ++i)
+    sum += probs[static_cast<size_t>(i)] = std::exp((logits[order[static_cast<size_t>(i)]] - mx) / temperature);
   double u = rng.uniform() * sum;
   for (int i = 0; i < k; ++i) {
     u -= probs[static_cast<size_t>(i)];
@@ -65,7 +66,7 @@ void add_generate(CLI::App& app, const MpiRuntime& mpi) {
     if (mpi.rank() != 0) return;  // one process samples
     LoadedModel lm = load_trained_model(f->model, 1);
     if (lm.config.model.objective != Objective::kCausal)
-      raise("{}: generate needs a causal (clm) model; this one was trained with objective = \"mlm\"", f->model);
+      TESSERA_RAISE("{}: generate needs a causal (clm) model; this one was trained with objective = \"mlm\"", f->model);
     std::unique_ptr<Tokenizer> tok = load_model_tokenizer(lm.meta, f->tokenizer_files);
     int64_t replaced = 0;
     const std::string prompt = sanitize_utf8(f->prompt, &replaced);

@@ -29,7 +29,7 @@ void print_dataset(const std::string& dir) {
     }
     fmt::print("  {:5}: {} documents, {} tokens, {} shards\n", split, d.documents(), d.tokens(), d.shards());
   }
-  if (!any) raise("{}: holds no train or val shards", dir);
+  if (!any) TESSERA_RAISE("{}: holds no train or val shards", dir);
 }
 }  // namespace
 
@@ -40,7 +40,7 @@ void add_info(CLI::App& app, const MpiRuntime& mpi) {
   cmd->add_option("--model", f->model, "Model file or checkpoint directory");
   cmd->callback([f, &mpi] {
     if (mpi.rank() != 0) return;
-    if (f->data.empty() && f->model.empty()) raise("info: give --data DIR or --model PATH");
+    if (f->data.empty() && f->model.empty()) TESSERA_RAISE("info: give --data DIR or --model PATH");
     if (!f->data.empty()) print_dataset(f->data);
     if (!f->model.empty()) {
       LoadedModel lm = load_trained_model(f->model, 1);
@@ -48,8 +48,8 @@ void add_info(CLI::App& app, const MpiRuntime& mpi) {
       fmt::print("model {}: step {}, {} consumed samples, tokenizer {}\n", f->model, lm.meta.step,
                  lm.meta.consumed_samples, lm.meta.tokenizer.name);
       fmt::print("  {} {} | {} parameters | {} layers, d_model {}, {} heads ({} kv), d_ff {}, context {}\n", m.family,
-                 to_string(m.objective), lm.model->table().count(), m.n_layer, m.d_model, m.n_head, m.n_kv_head,
-                 m.d_ff, m.max_seq_len);
+                 to_string(m.objective), lm.model->table().count(), m.n_layer, m.d_model, m.n_head, m.n_kv_head, m.d_ff,
+                 m.max_seq_len);
       for (const TensorInfo& t : lm.model->table().entries()) fmt::print("  {:40} {}\n", t.name, shape_string(t.shape));
     }
   });

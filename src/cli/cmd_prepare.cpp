@@ -13,8 +13,7 @@ void add_prepare(CLI::App& app, const MpiRuntime& mpi) {
   CLI::App* cmd = app.add_subcommand("prepare", "Tokenize text files into an HDF5 dataset (train and val splits)");
   cmd->add_option("inputs", o->inputs, "Text files, or directories of them")->required();
   cmd->add_option("-o,--output", o->output, "Dataset directory to create")->required();
-  cmd->add_option("--tokenizer", o->tokenizer, "gpt2 (byte-level BPE) or byte")
-      ->check(CLI::IsMember({"gpt2", "byte"}));
+  cmd->add_option("--tokenizer", o->tokenizer, "gpt2 (byte-level BPE) or byte")->check(CLI::IsMember({"gpt2", "byte"}));
   cmd->add_option("--tokenizer-files", o->tokenizer_files, "Directory with encoder.json and vocab.bpe (gpt2)");
   cmd->add_option("--doc-boundary", o->doc_boundary, "Where a document ends: file, line or blank (blank lines)")
       ->check(CLI::IsMember({"file", "line", "blank"}));

@@ -6,17 +6,17 @@
 #include "cli/commands.hpp"
 #include "core/check.hpp"
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): every exception is caught below
   tessera::MpiRuntime mpi(&argc, &argv);
   CLI::App app{"tessera: pretrain transformer language models (GPT-2 and LLaMA families) on CPUs and GPUs"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", "tessera 0.1.0");
-  tessera::cli::add_prepare(app, mpi);
-  tessera::cli::add_train(app, mpi);
-  tessera::cli::add_generate(app, mpi);
-  tessera::cli::add_eval(app, mpi);
-  tessera::cli::add_info(app, mpi);
   try {
+    app.require_subcommand(1);
+    app.set_version_flag("--version", "tessera 0.1.0");
+    tessera::cli::add_prepare(app, mpi);
+    tessera::cli::add_train(app, mpi);
+    tessera::cli::add_generate(app, mpi);
+    tessera::cli::add_eval(app, mpi);
+    tessera::cli::add_info(app, mpi);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int code = 0;

@@ -31,7 +31,7 @@ class SectionReader {
   SectionReader(const toml::table& root, std::string section, std::string source)
       : section_(std::move(section)), source_(std::move(source)) {
     if (const toml::node* n = root.get(section_)) {
-      if (!n->is_table()) raise("{}: [{}] must be a table", source_, section_);
+      if (!n->is_table()) TESSERA_RAISE("{}: [{}] must be a table", source_, section_);
       table_ = n->as_table();
     }
   }
@@ -57,13 +57,13 @@ class SectionReader {
   void read(const std::string& key, int& v) {
     int64_t w = v;
     read(key, w);
-    if (w < INT32_MIN || w > INT32_MAX) raise("{}: {}.{} = {} is out of range", source_, section_, key, w);
+    if (w < INT32_MIN || w > INT32_MAX) TESSERA_RAISE("{}: {}.{} = {} is out of range", source_, section_, key, w);
     v = static_cast<int>(w);
   }
   void read(const std::string& key, uint64_t& v) {
     auto w = static_cast<int64_t>(v);
     read(key, w);
-    if (w < 0) raise("{}: {}.{} must not be negative", source_, section_, key);
+    if (w < 0) TESSERA_RAISE("{}: {}.{} must not be negative", source_, section_, key);
     v = static_cast<uint64_t>(w);
   }
   void read(const std::string& key, double& v) {
@@ -84,7 +84,7 @@ class SectionReader {
     if (std::find(choices.begin(), choices.end(), v) == choices.end()) {
       std::string list;
       for (const auto& c : choices) list += (list.empty() ? "" : ", ") + ("\"" + c + "\"");
-      raise("{}: {}.{} = \"{}\" is not one of {}", source_, section_, key, v, list);
+      TESSERA_RAISE("{}: {}.{} = \"{}\" is not one of {}", source_, section_, key, v, list);
     }
     return v;
   }
@@ -97,7 +97,7 @@ class SectionReader {
     if (table_ == nullptr) return;
     for (const auto& [k, v] : *table_) {
       if (!seen_.contains(std::string(k.str())))
-        raise("{}: unknown key {}.{}", source_, section_, std::string(k.str()));
+        TESSERA_RAISE("{}: unknown key {}.{}", source_, section_, std::string(k.str()));
     }
   }
 
@@ -105,7 +105,7 @@ class SectionReader {
   [[noreturn]] void wrong_type(const std::string& key, const char* expected, const toml::node& n) const {
     std::ostringstream got;
     got << n.type();
-    raise("{}: {}.{} must be {}, got {}", source_, section_, key, expected, got.str());
+    TESSERA_RAISE("{}: {}.{} must be {}, got {}", source_, section_, key, expected, got.str());
   }
   std::string section_, source_;
   const toml::table* table_ = nullptr;
@@ -116,14 +116,14 @@ void apply_override(toml::table& root, const std::string& assignment) {
   const size_t eq = assignment.find('=');
   const size_t dot = assignment.find('.');
   if (eq == std::string::npos || dot == std::string::npos || dot > eq)
-    raise("--set {}: expected section.key=value", assignment);
+    TESSERA_RAISE("--set {}: expected section.key=value", assignment);
   const std::string section = assignment.substr(0, dot);
   const std::string key = assignment.substr(dot + 1, eq - dot - 1);
   const std::string value = assignment.substr(eq + 1);
-  if (!kSections.contains(section)) raise("--set {}: unknown section [{}]", assignment, section);
+  if (!kSections.contains(section)) TESSERA_RAISE("--set {}: unknown section [{}]", assignment, section);
   if (!root.contains(section)) root.insert(section, toml::table{});
   toml::table* t = root[section].as_table();
-  if (t == nullptr) raise("--set {}: [{}] is not a table", assignment, section);
+  if (t == nullptr) TESSERA_RAISE("--set {}: [{}] is not a table", assignment, section);
   try {  // a TOML value (number, bool, quoted string, array), else the text itself as a string
     toml::table parsed = toml::parse("v = " + value);
     t->insert_or_assign(key, *parsed.get("v"));
@@ -135,7 +135,7 @@ void apply_override(toml::table& root, const std::string& assignment) {
 RunConfig from_table(const toml::table& root, const std::string& source) {
   for (const auto& [k, v] : root) {
     if (!kSections.contains(std::string(k.str())))
-      raise("{}: unknown section [{}] (sections: model, data, train, parallel, checkpoint, log, eval)", source,
+      TESSERA_RAISE("{}: unknown section [{}] (sections: model, data, train, parallel, checkpoint, log, eval)", source,
             std::string(k.str()));
   }
   RunConfig c;
@@ -153,20 +153,19 @@ RunConfig from_table(const toml::table& root, const std::string& source) {
   m.read("n_kv_head", mc.n_kv_head);
   m.read("d_model", mc.d_model);
   m.read("d_ff", mc.d_ff);
-  mc.norm = m.choice("norm", to_string(mc.norm), {"layernorm", "rmsnorm"}) == "layernorm" ? Norm::kLayerNorm
-                                                                                           : Norm::kRMSNorm;
-  mc.activation = m.choice("activation", to_string(mc.activation), {"gelu", "swiglu"}) == "gelu"
-                      ? Activation::kGelu
-                      : Activation::kSwiGLU;
+  mc.norm =
+      m.choice("norm", to_string(mc.norm), {"layernorm", "rmsnorm"}) == "layernorm" ? Norm::kLayerNorm : Norm::kRMSNorm;
+  mc.activation = m.choice("activation", to_string(mc.activation), {"gelu", "swiglu"}) == "gelu" ? Activation::kGelu
+                                                                                                 : Activation::kSwiGLU;
   mc.position = m.choice("position", to_string(mc.position), {"learned", "rope"}) == "learned" ? Position::kLearned
-                                                                                                : Position::kRope;
+                                                                                               : Position::kRope;
   m.read("tie_embeddings", mc.tie_embeddings);
   m.read("bias", mc.bias);
   m.read("norm_eps", mc.norm_eps);
   m.read("rope_theta", mc.rope_theta);
   m.read("init_std", mc.init_std);
-  mc.objective = m.choice("objective", to_string(mc.objective), {"clm", "mlm"}) == "clm" ? Objective::kCausal
-                                                                                          : Objective::kMasked;
+  mc.objective =
+      m.choice("objective", to_string(mc.objective), {"clm", "mlm"}) == "clm" ? Objective::kCausal : Objective::kMasked;
   m.read("mask_token_id", mc.mask_token_id);
   m.finish();
 
@@ -220,10 +219,10 @@ RunConfig from_table(const toml::table& root, const std::string& source) {
   e.finish();
 
   auto positive = [&](int64_t v, const char* key) {
-    if (v <= 0) raise("{}: {} must be positive, got {}", source, key, v);
+    if (v <= 0) TESSERA_RAISE("{}: {} must be positive, got {}", source, key, v);
   };
   auto non_negative = [&](double v, const char* key) {
-    if (v < 0) raise("{}: {} must not be negative, got {}", source, key, v);
+    if (v < 0) TESSERA_RAISE("{}: {} must not be negative, got {}", source, key, v);
   };
   positive(tc.steps, "train.steps");
   positive(tc.micro_batch, "train.micro_batch");
@@ -241,16 +240,18 @@ RunConfig from_table(const toml::table& root, const std::string& source) {
   non_negative(static_cast<double>(c.eval.interval), "eval.interval");
   non_negative(c.eval.batches, "eval.batches");
   non_negative(c.log.peak_flops, "log.peak_flops");
-  if (tc.beta1 < 0 || tc.beta1 >= 1) raise("{}: train.beta1 must be in [0, 1), got {}", source, tc.beta1);
-  if (tc.beta2 < 0 || tc.beta2 >= 1) raise("{}: train.beta2 must be in [0, 1), got {}", source, tc.beta2);
-  if (tc.eps <= 0) raise("{}: train.eps must be positive, got {}", source, tc.eps);
+  if (tc.beta1 < 0 || tc.beta1 >= 1) TESSERA_RAISE("{}: train.beta1 must be in [0, 1), got {}", source, tc.beta1);
+  if (tc.beta2 < 0 || tc.beta2 >= 1) TESSERA_RAISE("{}: train.beta2 must be in [0, 1), got {}", source, tc.beta2);
+  if (tc.eps <= 0) TESSERA_RAISE("{}: train.eps must be positive, got {}", source, tc.eps);
   if (c.parallel.tp < 1 || c.parallel.pp < 1 || c.parallel.dp < 0)
-    raise("{}: parallel.tp and parallel.pp must be at least 1 and parallel.dp at least 0", source);
+    TESSERA_RAISE("{}: parallel.tp and parallel.pp must be at least 1 and parallel.dp at least 0", source);
   return c;
 }
 
 // A float as the double with the same shortest decimal form (0.9F prints as 0.9, not 0.8999999761581421).
-double shortest(float v) { return std::strtod(fmt::format("{}", v).c_str(), nullptr); }
+double shortest(float v) {
+  return std::strtod(fmt::format("{}", v).c_str(), nullptr);
+}
 
 }  // namespace
 
@@ -270,7 +271,7 @@ std::string preset_path(const std::string& name) {
   if (fs::is_regular_file(p)) return p.string();
   std::string list;
   for (const auto& n : preset_names()) list += (list.empty() ? "" : ", ") + n;
-  raise("unknown preset \"{}\" (presets: {})", name, list);
+  TESSERA_RAISE("unknown preset \"{}\" (presets: {})", name, list);
 }
 
 RunConfig parse_run_config(const std::string& toml_text, const std::string& source,
@@ -280,7 +281,7 @@ RunConfig parse_run_config(const std::string& toml_text, const std::string& sour
     root = toml::parse(toml_text, source);
   } catch (const toml::parse_error& e) {
     const auto& b = e.source().begin;
-    raise("{}:{}:{}: malformed TOML: {}", source, b.line, b.column, std::string(e.description()));
+    TESSERA_RAISE("{}:{}:{}: malformed TOML: {}", source, b.line, b.column, std::string(e.description()));
   }
   for (const std::string& o : overrides) apply_override(root, o);
   return from_table(root, source);
@@ -291,7 +292,7 @@ RunConfig load_run_config(const std::string& config, const std::vector<std::stri
   // a path if it names a file or looks like one; otherwise a preset name
   const bool looks_like_path = config.find('/') != std::string::npos || config.ends_with(".toml");
   const std::string path = looks_like_path || fs::is_regular_file(config) ? config : preset_path(config);
-  if (!fs::is_regular_file(path)) raise("{}: no such config file", path);
+  if (!fs::is_regular_file(path)) TESSERA_RAISE("{}: no such config file", path);
   std::ifstream in(path);
   std::ostringstream ss;
   ss << in.rdbuf();

@@ -13,15 +13,15 @@
 namespace tessera {
 
 struct DataConfig {
-  std::string path;      // dataset directory (tessera prepare)
-  bool shuffle = true;   // permute the training samples every epoch
+  std::string path;     // dataset directory (tessera prepare)
+  bool shuffle = true;  // permute the training samples every epoch
 };
 
 struct TrainConfig {
   int64_t steps = 1000;
-  int micro_batch = 8;         // sequences per forward/backward on one rank
-  int global_batch = 0;        // sequences per optimizer step over all ranks (0: micro_batch * dp)
-  int seq_len = 0;             // 0: model.max_seq_len
+  int micro_batch = 8;   // sequences per forward/backward on one rank
+  int global_batch = 0;  // sequences per optimizer step over all ranks (0: micro_batch * dp)
+  int seq_len = 0;       // 0: model.max_seq_len
   float lr = 6e-4F;
   float min_lr = 6e-5F;
   int64_t warmup_steps = 100;
@@ -32,7 +32,7 @@ struct TrainConfig {
   float eps = 1e-8F;
   float weight_decay = 0.1F;
   bool decay_embeddings = true;
-  float grad_clip = 1.0F;           // clip the global gradient norm to this (0: no clipping)
+  float grad_clip = 1.0F;  // clip the global gradient norm to this (0: no clipping)
   uint64_t seed = 1234;
   std::string on_nonfinite = "stop";  // NaN/Inf loss or gradient norm: "stop" | "skip" the step
   int threads = 0;                    // OpenMP threads (0: all cores)
@@ -50,9 +50,9 @@ struct CheckpointConfig {
 };
 
 struct LogConfig {
-  int64_t interval = 1;     // a log line every N steps
-  std::string metrics;      // JSON-lines metrics file ("" = none)
-  double peak_flops = 0;    // MFU denominator in FLOP/s (0: measure this machine's sgemm rate at start-up)
+  int64_t interval = 1;   // a log line every N steps
+  std::string metrics;    // JSON-lines metrics file ("" = none)
+  double peak_flops = 0;  // MFU denominator in FLOP/s (0: measure this machine's sgemm rate at start-up)
 };
 
 struct EvalConfig {

@@ -8,7 +8,9 @@ namespace {
 AbortHook g_abort_hook;  // process-wide by nature: how this process ends on a broken invariant
 }  // namespace
 
-void set_abort_hook(AbortHook hook) { g_abort_hook = hook; }
+void set_abort_hook(AbortHook hook) {
+  g_abort_hook = hook;
+}
 
 void check_failed(const char* file, int line, const std::string& message) {
   if (g_abort_hook.rank >= 0) {

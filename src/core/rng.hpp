@@ -27,7 +27,7 @@ inline uint64_t stream_id(std::string_view name) {
 
 class Rng {
  public:
-  Rng(uint64_t seed, uint64_t stream) {
+  Rng(uint64_t seed, uint64_t stream) : s_{} {
     uint64_t x = seed ^ (stream * 0xD1342543DE82EF95ULL);
     for (auto& s : s_) s = splitmix64(x);
   }

@@ -25,8 +25,8 @@ int TensorTable::add(std::string name, Shape shape, bool weight_decay, bool in_m
 int TensorTable::add_shard(std::string name, Shape shape, Shape global_shape, Shape global_offset, bool weight_decay,
                            bool in_matmul) {
   TESSERA_CHECK(find(name) < 0, "tensor {} added twice", name);
-  TESSERA_CHECK(shape.size() == global_shape.size() && shape.size() == global_offset.size(),
-                "tensor {}: rank mismatch", name);
+  TESSERA_CHECK(shape.size() == global_shape.size() && shape.size() == global_offset.size(), "tensor {}: rank mismatch",
+                name);
   TensorInfo info;
   info.name = std::move(name);
   info.numel = numel(shape);

@@ -18,14 +18,14 @@ int64_t numel(const Shape& shape);
 std::string shape_string(const Shape& shape);
 
 struct TensorInfo {
-  std::string name;            // e.g. "layers.3.attn.qkv.weight"
-  Shape shape;                 // local shape (this rank's shard)
-  int64_t offset = 0;          // into the flat buffer, in elements
+  std::string name;    // e.g. "layers.3.attn.qkv.weight"
+  Shape shape;         // local shape (this rank's shard)
+  int64_t offset = 0;  // into the flat buffer, in elements
   int64_t numel = 0;
-  Shape global_shape;          // the unsharded tensor
-  Shape global_offset;         // where this shard starts in the global tensor, per dimension
-  bool weight_decay = false;   // AdamW decays it
-  bool in_matmul = false;      // takes part in a matrix multiply (counts in the MFU's N)
+  Shape global_shape;         // the unsharded tensor
+  Shape global_offset;        // where this shard starts in the global tensor, per dimension
+  bool weight_decay = false;  // AdamW decays it
+  bool in_matmul = false;     // takes part in a matrix multiply (counts in the MFU's N)
 };
 
 class TensorTable {

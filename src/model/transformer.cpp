@@ -60,10 +60,10 @@ void Transformer<T>::plan_activations() {
   const int64_t C = m.d_model, QKV = m.qkv_width(), F = m.d_ff, FI = m.ffn_in_width(), Vp = m.padded_vocab();
   const int64_t probs = static_cast<int64_t>(max_batch_) * m.n_head * m.max_seq_len * m.max_seq_len;
   const int64_t per_layer = BT * (C + 2 + QKV + C + C + C + 2 + FI + F + C) + probs;
-  const int64_t total = BT * C                         // encoded
-                        + per_layer * m.n_layer        // layers
-                        + BT * (C + 2) + BT * Vp       // final norm, logits
-                        + BT * 2                       // losses, lse
+  const int64_t total = BT * C                              // encoded
+                        + per_layer * m.n_layer             // layers
+                        + BT * (C + 2) + BT * Vp            // final norm, logits
+                        + BT * 2                            // losses, lse
                         + BT * (C + C + QKV + C + FI + F);  // backward scratch
   acts_.assign(static_cast<size_t>(total), T(0));
   T* p = acts_.data();
@@ -171,8 +171,8 @@ void Transformer<T>::norm_forward(T* out, T* mean, T* rstd, const T* inp, const 
 }
 
 template <typename T>
-void Transformer<T>::norm_backward(T* dinp_accum, T* dw, T* db, const T* dout, const T* inp, const T* w,
-                                   const T* mean, const T* rstd, int N) const {
+void Transformer<T>::norm_backward(T* dinp_accum, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean,
+                                   const T* rstd, int N) const {
   if (config_.norm == Norm::kLayerNorm) {
     ops::layernorm_backward(dinp_accum, dw, db, dout, inp, w, mean, rstd, N, config_.d_model);
   } else {
@@ -188,8 +188,8 @@ double Transformer<T>::forward(const int32_t* tokens, const int32_t* targets, in
   const int N = B * Tn, C = m.d_model, NH = m.n_head, NKV = m.n_kv_head, HS = m.head_size();
   const int QKV = m.qkv_width(), F = m.d_ff, FI = m.ffn_in_width(), V = m.vocab_size, Vp = m.padded_vocab();
   for (int i = 0; i < N; ++i) {
-    TESSERA_CHECK(tokens[i] >= 0 && tokens[i] < V, "token {} at position {} outside the vocabulary of {}", tokens[i],
-                  i, V);
+    TESSERA_CHECK(tokens[i] >= 0 && tokens[i] < V, "token {} at position {} outside the vocabulary of {}", tokens[i], i,
+                  V);
   }
   std::copy(tokens, tokens + N, tokens_.begin());
   if (targets != nullptr) {
@@ -264,7 +264,8 @@ void Transformer<T>::backward(T dloss) {
     // res2 = x + atty @ Wo^T + bo
     ops::matmul_backward(datty_, dw.proj_w, dw.proj_b, dres_, a.atty, w.proj_w, N, C, C);
     ops::attention_backward(dqkv_, datty_, a.qkv, a.probs, B, Tn, NH, NKV, HS, ctx_);
-    if (m.position == Position::kRope) ops::rope_backward(dqkv_, rope_cos_.data(), rope_sin_.data(), B, Tn, NH, NKV, HS);
+    if (m.position == Position::kRope)
+      ops::rope_backward(dqkv_, rope_cos_.data(), rope_sin_.data(), B, Tn, NH, NKV, HS);
     ops::matmul_backward(dln_, dw.qkv_w, dw.qkv_b, dqkv_, a.ln1, w.qkv_w, N, C, QKV);
     norm_backward(dres_, dw.ln1_w, dw.ln1_b, dln_, x, w.ln1_w, a.ln1_mean, a.ln1_rstd, N);  // now d(x)
   }

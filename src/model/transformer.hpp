@@ -74,8 +74,8 @@ class Transformer {
   LayerParams layer_view(T* base, int l) const;
   T* tensor(T* base, int index) const { return index < 0 ? nullptr : base + table_[index].offset; }
   void norm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int N) const;
-  void norm_backward(T* dinp_accum, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean,
-                     const T* rstd, int N) const;
+  void norm_backward(T* dinp_accum, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean, const T* rstd,
+                     int N) const;
 
   ModelConfig config_;
   int max_batch_;

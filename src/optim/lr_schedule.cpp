@@ -12,14 +12,17 @@ Decay parse_decay(const std::string& name) {
   if (name == "cosine") return Decay::kCosine;
   if (name == "linear") return Decay::kLinear;
   if (name == "constant") return Decay::kConstant;
-  raise("train.lr_decay: unknown schedule \"{}\" (expected \"cosine\", \"linear\" or \"constant\")", name);
+  TESSERA_RAISE("train.lr_decay: unknown schedule \"{}\" (expected \"cosine\", \"linear\" or \"constant\")", name);
 }
 
 const char* to_string(Decay d) {
   switch (d) {
-    case Decay::kCosine: return "cosine";
-    case Decay::kLinear: return "linear";
-    case Decay::kConstant: return "constant";
+    case Decay::kCosine:
+      return "cosine";
+    case Decay::kLinear:
+      return "linear";
+    case Decay::kConstant:
+      return "constant";
   }
   return "?";
 }

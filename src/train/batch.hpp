@@ -13,7 +13,7 @@ namespace tessera {
 
 class BatchBuilder {
  public:
-  BatchBuilder(Objective objective, MlmMasking masking, uint64_t seed)
+  BatchBuilder(Objective objective, const MlmMasking& masking, uint64_t seed)
       : objective_(objective), masking_(masking), seed_(seed) {}
 
   // seq: (T + 1); inputs, targets: (T). `stream` names the sample (its global index, salted per split).

@@ -9,11 +9,11 @@
 namespace tessera {
 
 struct MlmMasking {
-  float select = 0.15F;       // fraction of positions that carry a loss
-  float replace_mask = 0.8F;  // of the selected: replaced by mask_id
+  float select = 0.15F;         // fraction of positions that carry a loss
+  float replace_mask = 0.8F;    // of the selected: replaced by mask_id
   float replace_random = 0.1F;  // of the selected: replaced by a random token in [0, random_vocab); the rest kept
   int32_t mask_id = -1;
-  int32_t random_vocab = 0;   // random replacements are drawn from the ordinary tokens [0, random_vocab)
+  int32_t random_vocab = 0;  // random replacements are drawn from the ordinary tokens [0, random_vocab)
 };
 
 // In place on tokens (n); writes targets (n): the original token at selected positions, -1 elsewhere.

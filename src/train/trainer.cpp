@@ -37,10 +37,11 @@ std::string clock_string(double seconds) {
 void fit_model_to_data(ModelConfig& model, const TokenizerInfo& tok, const std::string& data_path) {
   if (model.vocab_size == 0) model.vocab_size = static_cast<int>(tok.vocab_size);
   if (tok.vocab_size > model.vocab_size)
-    raise("{}: the dataset's vocabulary ({} tokens, tokenizer {}) exceeds model.vocab_size = {}", data_path,
-          tok.vocab_size, tok.name, model.vocab_size);
+    TESSERA_RAISE("{}: the dataset's vocabulary ({} tokens, tokenizer {}) exceeds model.vocab_size = {}", data_path,
+                  tok.vocab_size, tok.name, model.vocab_size);
   if (model.objective == Objective::kMasked && model.mask_token_id < 0) {
-    if (tok.mask_id < 0) raise("{}: model.objective = \"mlm\" but the dataset's tokenizer has no mask token", data_path);
+    if (tok.mask_id < 0)
+      TESSERA_RAISE("{}: model.objective = \"mlm\" but the dataset's tokenizer has no mask token", data_path);
     model.mask_token_id = static_cast<int>(tok.mask_id);
   }
 }
@@ -92,11 +93,12 @@ struct Trainer::Impl {
 };
 
 void Trainer::Impl::setup() {
-  if (cfg.data.path.empty()) raise("data.path: no dataset given (--data DIR)");
+  if (cfg.data.path.empty()) TESSERA_RAISE("data.path: no dataset given (--data DIR)");
   if (cfg.parallel.tp != 1 || cfg.parallel.pp != 1)
-    raise("parallel: tensor and pipeline parallelism (tp = {}, pp = {}) are not available in this build yet; "
-          "use data parallelism (dp)",
-          cfg.parallel.tp, cfg.parallel.pp);
+    TESSERA_RAISE(
+        "parallel: tensor and pipeline parallelism (tp = {}, pp = {}) are not available in this build yet; "
+        "use data parallelism (dp)",
+        cfg.parallel.tp, cfg.parallel.pp);
   threads = set_compute_threads(cfg.train.threads);
   train_data = std::make_unique<TokenDataset>(cfg.data.path, "train");
   if (shard_paths(cfg.data.path, "val").empty()) {
@@ -111,13 +113,12 @@ void Trainer::Impl::setup() {
   mb = cfg.train.micro_batch;
   T = cfg.train.seq_len == 0 ? cfg.model.max_seq_len : cfg.train.seq_len;
   if (T > cfg.model.max_seq_len)
-    raise("train.seq_len = {} exceeds model.max_seq_len = {}", T, cfg.model.max_seq_len);
+    TESSERA_RAISE("train.seq_len = {} exceeds model.max_seq_len = {}", T, cfg.model.max_seq_len);
   cfg.train.seq_len = T;
   global_batch = cfg.train.global_batch == 0 ? mb * dp : cfg.train.global_batch;
   cfg.train.global_batch = global_batch;
-  if (global_batch % (mb * dp) != 0)
-    raise("train.global_batch = {} is not a multiple of micro_batch * dp = {} * {}", global_batch, mb, dp);
-  grad_accum = global_batch / (mb * dp);
+  grad_accum =
+      static_cast<int>(divide(global_batch, int64_t{mb} * dp, "train.global_batch (a multiple of micro_batch * dp)"));
   cfg.parallel.dp = dp;
 
   train_sampler = std::make_unique<Sampler>(*train_data, T, cfg.train.seed, cfg.data.shuffle);
@@ -158,7 +159,7 @@ void Trainer::Impl::setup() {
     const std::filesystem::path parent = std::filesystem::path(cfg.log.metrics).parent_path();
     if (!parent.empty()) std::filesystem::create_directories(parent);
     metrics = std::fopen(cfg.log.metrics.c_str(), "w");
-    if (metrics == nullptr) raise("{}: cannot open the metrics file for writing", cfg.log.metrics);
+    if (metrics == nullptr) TESSERA_RAISE("{}: cannot open the metrics file for writing", cfg.log.metrics);
   }
 }
 
@@ -192,19 +193,22 @@ TrainResult Trainer::Impl::run() {
   const TokenizerInfo& tok = train_data->tokenizer();
   if (main()) {
     fmt::print("# resolved config ({})\n{}\n\n", cfg.source, to_toml(cfg));
-    fmt::print("data: {} | tokenizer {} (vocab {}) | train {} tokens in {} shards, {} sequences of {} + 1 | "
-               "val {} tokens\n",
-               cfg.data.path, tok.name, tok.vocab_size, train_data->tokens(), train_data->shards(),
-               train_sampler->samples_per_epoch(), T, val_data ? val_data->tokens() : 0);
-    fmt::print("model: {} {} | {} parameters ({:.2f} M) | vocab {} padded to {} | {} layers, d_model {}, {} heads "
-               "({} kv), d_ff {}\n",
-               cfg.model.family, to_string(cfg.model.objective), model->table().count(),
-               static_cast<double>(model->table().count()) / 1e6, cfg.model.vocab_size, cfg.model.padded_vocab(),
-               cfg.model.n_layer, cfg.model.d_model, cfg.model.n_head, cfg.model.n_kv_head, cfg.model.d_ff);
-    fmt::print("layout: world {} (tp {}, pp {}, dp {}) | {} threads per rank | global batch {} = micro {} x accum {} "
-               "x dp {} | {} tokens per step\n",
-               ps.world.size(), ps.layout.tp, ps.layout.pp, dp, threads, global_batch, mb, grad_accum, dp,
-               static_cast<int64_t>(global_batch) * T);
+    fmt::print(
+        "data: {} | tokenizer {} (vocab {}) | train {} tokens in {} shards, {} sequences of {} + 1 | "
+        "val {} tokens\n",
+        cfg.data.path, tok.name, tok.vocab_size, train_data->tokens(), train_data->shards(),
+        train_sampler->samples_per_epoch(), T, val_data ? val_data->tokens() : 0);
+    fmt::print(
+        "model: {} {} | {} parameters ({:.2f} M) | vocab {} padded to {} | {} layers, d_model {}, {} heads "
+        "({} kv), d_ff {}\n",
+        cfg.model.family, to_string(cfg.model.objective), model->table().count(),
+        static_cast<double>(model->table().count()) / 1e6, cfg.model.vocab_size, cfg.model.padded_vocab(),
+        cfg.model.n_layer, cfg.model.d_model, cfg.model.n_head, cfg.model.n_kv_head, cfg.model.d_ff);
+    fmt::print(
+        "layout: world {} (tp {}, pp {}, dp {}) | {} threads per rank | global batch {} = micro {} x accum {} "
+        "x dp {} | {} tokens per step\n",
+        ps.world.size(), ps.layout.tp, ps.layout.pp, dp, threads, global_batch, mb, grad_accum, dp,
+        static_cast<int64_t>(global_batch) * T);
     fmt::print("MFU denominator: {:.1f} GFLOP/s ({}, OpenBLAS {} kernel) | {:.3g} model FLOPs per token\n",
                peak_flops / 1e9, cfg.log.peak_flops > 0 ? "log.peak_flops" : "measured sgemm", blas_core_name(),
                model->flops_per_token(T));
@@ -251,7 +255,7 @@ TrainResult Trainer::Impl::run() {
       const std::string what = fmt::format("step {}: non-finite {} (loss {}, grad norm {})", step + 1,
                                            std::isfinite(loss) ? "gradient norm" : "loss", loss, grad_norm);
       if (cfg.train.on_nonfinite == "stop")
-        raise("{}; stopping (train.on_nonfinite = \"skip\" skips such steps instead)", what);
+        TESSERA_RAISE("{}; stopping (train.on_nonfinite = \"skip\" skips such steps instead)", what);
       if (main()) fmt::print("warning: {}; step skipped\n", what);
       rec.skipped = true;
     } else {
@@ -270,10 +274,11 @@ TrainResult Trainer::Impl::run() {
       const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
       const double eta = train_seconds / static_cast<double>(done) * static_cast<double>(steps - done);
       if (main()) {
-        fmt::print("step {:>{}}/{} | loss {:.4f} | lr {:.3e} | grad norm {:.3f} | {:.0f} tok/s | MFU {:.1f}% | "
-                   "{:.0f} ms | elapsed {} | ETA {}\n",
-                   done, std::to_string(steps).size(), steps, loss, lr, grad_norm, tps, 100 * mfu, step_s * 1e3,
-                   clock_string(elapsed), clock_string(eta));
+        fmt::print(
+            "step {:>{}}/{} | loss {:.4f} | lr {:.3e} | grad norm {:.3f} | {:.0f} tok/s | MFU {:.1f}% | "
+            "{:.0f} ms | elapsed {} | ETA {}\n",
+            done, std::to_string(steps).size(), steps, loss, lr, grad_norm, tps, 100 * mfu, step_s * 1e3,
+            clock_string(elapsed), clock_string(eta));
         std::fflush(stdout);
       }
       write_metrics({{"step", done},
@@ -306,8 +311,12 @@ Trainer::Trainer(RunConfig config, const ParallelState& parallel)
 
 Trainer::~Trainer() = default;
 
-const RunConfig& Trainer::config() const { return impl_->cfg; }
+const RunConfig& Trainer::config() const {
+  return impl_->cfg;
+}
 
-TrainResult Trainer::run() { return impl_->run(); }
+TrainResult Trainer::run() {
+  return impl_->run();
+}
 
 }  // namespace tessera

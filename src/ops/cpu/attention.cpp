@@ -15,7 +15,9 @@
 
 namespace tessera::ops {
 
-int64_t attention_scratch_size(int Tn) { return static_cast<int64_t>(Tn) * Tn; }
+int64_t attention_scratch_size(int Tn) {
+  return static_cast<int64_t>(Tn) * Tn;
+}
 
 template <typename T>
 void attention_forward(T* out, T* probs, const T* qkv, int B, int Tn, int NH, int NKV, int HS, bool causal) {
@@ -101,7 +103,7 @@ template void attention_forward<float>(float*, float*, const float*, int, int, i
 template void attention_forward<double>(double*, double*, const double*, int, int, int, int, int, bool);
 template void attention_backward<float>(float*, const float*, const float*, const float*, int, int, int, int, int,
                                         Context<float>&);
-template void attention_backward<double>(double*, const double*, const double*, const double*, int, int, int, int,
-                                         int, Context<double>&);
+template void attention_backward<double>(double*, const double*, const double*, const double*, int, int, int, int, int,
+                                         Context<double>&);
 
 }  // namespace tessera::ops

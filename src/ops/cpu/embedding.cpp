@@ -11,7 +11,7 @@ void embedding_forward(T* out, const int32_t* tokens, const T* wte, const T* wpe
 #pragma omp parallel for schedule(static)
   for (int64_t bt = 0; bt < static_cast<int64_t>(B) * Tn; ++bt) {
     const int t = static_cast<int>(bt % Tn);
-    T* o = out + bt * C;                                     // (C)
+    T* o = out + bt * C;                                      // (C)
     const T* e = wte + static_cast<int64_t>(tokens[bt]) * C;  // (C)
     if (wpe != nullptr) {
       const T* p = wpe + static_cast<int64_t>(t) * C;

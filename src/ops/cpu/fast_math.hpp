@@ -1,5 +1,6 @@
 // exp and tanh that the compiler vectorises inside `#pragma omp simd` loops (std::expf and std::tanhf are scalar
-// library calls without -ffast-math). Float only: the double instantiations, which the finite-difference tests use, keep std::exp.
+// library calls without -ffast-math). Float only: the double instantiations, which the finite-difference tests use,
+// keep std::exp.
 //
 // exp: Cephes' expf. x = n ln2 + r with |r| <= ln2/2, e^r by a degree-6 polynomial, 2^n put into the exponent.
 // Relative error about 2e-7 over the clamped range [-87.3, 88.7] (below it the result is ~1e-38 instead of 0).

@@ -61,8 +61,8 @@ template void layernorm_forward<float>(float*, float*, float*, const float*, con
                                        float);
 template void layernorm_forward<double>(double*, double*, double*, const double*, const double*, const double*, int,
                                         int, float);
-template void layernorm_backward<float>(float*, float*, float*, const float*, const float*, const float*,
-                                        const float*, const float*, int, int);
+template void layernorm_backward<float>(float*, float*, float*, const float*, const float*, const float*, const float*,
+                                        const float*, int, int);
 template void layernorm_backward<double>(double*, double*, double*, const double*, const double*, const double*,
                                          const double*, const double*, int, int);
 

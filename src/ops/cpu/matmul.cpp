@@ -44,7 +44,7 @@ void matmul_backward(T* dinp, T* dw, T* dbias, const T* dout, const T* inp, cons
 template void matmul_forward<float>(float*, const float*, const float*, const float*, int, int, int, bool);
 template void matmul_forward<double>(double*, const double*, const double*, const double*, int, int, int, bool);
 template void matmul_backward<float>(float*, float*, float*, const float*, const float*, const float*, int, int, int);
-template void matmul_backward<double>(double*, double*, double*, const double*, const double*, const double*, int,
-                                      int, int);
+template void matmul_backward<double>(double*, double*, double*, const double*, const double*, const double*, int, int,
+                                      int);
 
 }  // namespace tessera::ops

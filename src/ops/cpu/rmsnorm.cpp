@@ -43,8 +43,7 @@ void rmsnorm_backward(T* dinp_accum, T* dw, const T* dout, const T* inp, const T
 
 template void rmsnorm_forward<float>(float*, float*, const float*, const float*, int, int, float);
 template void rmsnorm_forward<double>(double*, double*, const double*, const double*, int, int, float);
-template void rmsnorm_backward<float>(float*, float*, const float*, const float*, const float*, const float*, int,
-                                      int);
+template void rmsnorm_backward<float>(float*, float*, const float*, const float*, const float*, const float*, int, int);
 template void rmsnorm_backward<double>(double*, double*, const double*, const double*, const double*, const double*,
                                        int, int);
 

@@ -11,7 +11,7 @@ void swiglu_forward(T* out, const T* inp, int N, int F) {
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < N; ++i) {
     const T* gate = inp + static_cast<int64_t>(i) * 2 * F;  // (F)
-    const T* up = gate + F;                                  // (F)
+    const T* up = gate + F;                                 // (F)
     T* o = out + static_cast<int64_t>(i) * F;
 #pragma omp simd
     for (int f = 0; f < F; ++f) {
