@@ -66,6 +66,22 @@ TEST(ModelGrad, LlamaMasked) {
   check_model_gradient("llama", Objective::kMasked);
 }
 
+TEST(Model, ForwardBackwardInOneCallEqualsTheTwoCalls) {
+  for (const char* family : {"gpt2", "llama"}) {
+    Transformer<double> a(tiny(family, Objective::kCausal), 2), b(tiny(family, Objective::kCausal), 2);
+    a.init_weights(5);
+    b.init_weights(5);
+    std::vector<int32_t> tokens = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, targets = {2, 3, 4, 5, -1, 7, 8, 9, 10, 11};
+    a.zero_grads();
+    b.zero_grads();
+    const double la = a.forward(tokens.data(), targets.data(), 2, 5);
+    a.backward(0.1);
+    const double lb = b.forward_backward(tokens.data(), targets.data(), 2, 5, 0.1);
+    EXPECT_EQ(la, lb);
+    for (int64_t i = 0; i < a.flat_size(); ++i) ASSERT_EQ(a.grads()[i], b.grads()[i]) << family << " " << i;
+  }
+}
+
 TEST(Model, CausalOutputDoesNotSeeTheFuture) {
   Transformer<double> model(tiny("llama", Objective::kCausal), 1);
   model.init_weights(1);

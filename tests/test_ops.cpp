@@ -208,6 +208,20 @@ TEST(OpsGrad, CrossEntropy) {
   expect_gradient("logits", logits, d, loss);
 }
 
+TEST(OpsGrad, CrossEntropyFusedEqualsForwardThenBackward) {
+  const int N = 3, V = 5000, Vp = 5120;  // several chunks per row
+  Vec logits = random_vector(N * Vp, 4, 3.0);
+  std::vector<int32_t> targets = {17, -1, 4999};
+  Vec losses(N), lse(N), separate = logits, fused = logits, fused_losses(N);
+  const double a = ops::cross_entropy_forward(losses.data(), lse.data(), separate.data(), targets.data(), N, V, Vp);
+  ops::cross_entropy_backward(separate.data(), lse.data(), targets.data(), 0.25, N, V, Vp);
+  const double b =
+      ops::cross_entropy_forward_backward(fused.data(), fused_losses.data(), targets.data(), 0.25, N, V, Vp);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(separate, fused);
+  EXPECT_EQ(losses, fused_losses);
+}
+
 TEST(OpsGrad, AdamWMatchesHandComputedStep) {
   // two steps by hand: g = 0.5 then -0.25, p0 = 1, lr 0.1, b1 0.9, b2 0.99, eps 1e-8, wd 0.1
   std::vector<double> p = {1.0}, m = {0.0}, v = {0.0};

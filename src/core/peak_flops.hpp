@@ -3,7 +3,7 @@
 
 namespace tessera {
 
-// Best FLOP/s of repeated square sgemm of size n (fp32), measured for about `seconds`.
+// Median FLOP/s of repeated square sgemm of size n (fp32, at least 5 repetitions), measured for about `seconds`.
 double measure_sgemm_flops(int n = 1536, double seconds = 0.5);
 
 }  // namespace tessera

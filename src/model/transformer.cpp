@@ -182,6 +182,23 @@ void Transformer<T>::norm_backward(T* dinp_accum, T* dw, T* db, const T* dout, c
 
 template <typename T>
 double Transformer<T>::forward(const int32_t* tokens, const int32_t* targets, int B, int Tn) {
+  forward_to_logits(tokens, targets, B, Tn);
+  const ModelConfig& m = config_;
+  return ops::cross_entropy_forward(losses_, lse_, logits_, targets_.data(), B * Tn, m.vocab_size, m.padded_vocab());
+}
+
+template <typename T>
+double Transformer<T>::forward_backward(const int32_t* tokens, const int32_t* targets, int B, int Tn, T dloss) {
+  forward_to_logits(tokens, targets, B, Tn);
+  const ModelConfig& m = config_;
+  const double loss = ops::cross_entropy_forward_backward(logits_, losses_, targets_.data(), dloss, B * Tn,
+                                                          m.vocab_size, m.padded_vocab());
+  backward_from_dlogits();
+  return loss;
+}
+
+template <typename T>
+void Transformer<T>::forward_to_logits(const int32_t* tokens, const int32_t* targets, int B, int Tn) {
   const ModelConfig& m = config_;
   TESSERA_CHECK(B > 0 && B <= max_batch_ && Tn > 0 && Tn <= m.max_seq_len,
                 "forward shape ({}, {}) outside the planned ({}, {})", B, Tn, max_batch_, m.max_seq_len);
@@ -226,19 +243,24 @@ double Transformer<T>::forward(const int32_t* tokens, const int32_t* targets, in
   norm_forward(lnf_, lnf_mean_, lnf_rstd_, x, tensor(P, lnf_w_), tensor(P, lnf_b_), N);
   const T* head = m.tie_embeddings ? tensor(P, wte_) : tensor(P, head_);
   ops::matmul_forward(logits_, lnf_, head, static_cast<const T*>(nullptr), N, C, Vp, false);
-  return ops::cross_entropy_forward(losses_, lse_, logits_, targets_.data(), N, V, Vp);
 }
 
 template <typename T>
 void Transformer<T>::backward(T dloss) {
-  const ModelConfig& m = config_;
   TESSERA_CHECK(B_ > 0, "backward before forward");
+  ops::cross_entropy_backward(logits_, lse_, targets_.data(), dloss, B_ * T_, config_.vocab_size,
+                              config_.padded_vocab());  // logits_ now holds dlogits
+  backward_from_dlogits();
+}
+
+template <typename T>
+void Transformer<T>::backward_from_dlogits() {
+  const ModelConfig& m = config_;
   const int B = B_, Tn = T_, N = B * Tn, C = m.d_model, NH = m.n_head, NKV = m.n_kv_head, HS = m.head_size();
-  const int QKV = m.qkv_width(), F = m.d_ff, FI = m.ffn_in_width(), V = m.vocab_size, Vp = m.padded_vocab();
+  const int QKV = m.qkv_width(), F = m.d_ff, FI = m.ffn_in_width(), Vp = m.padded_vocab();
   T* P = params_.data();
   T* G = grads_.data();
 
-  ops::cross_entropy_backward(logits_, lse_, targets_.data(), dloss, N, V, Vp);  // logits_ now holds dlogits
   const T* head = m.tie_embeddings ? tensor(P, wte_) : tensor(P, head_);
   T* dhead = m.tie_embeddings ? tensor(G, wte_) : tensor(G, head_);
   ops::matmul_backward(dln_, dhead, static_cast<T*>(nullptr), logits_, lnf_, head, N, C, Vp);

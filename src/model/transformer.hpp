@@ -38,6 +38,8 @@ class Transformer {
   // After forward: grads += d(dloss * sum of losses)/dparams. dloss = 1 / (targeted positions in the whole batch)
   // makes the gradient that of the mean loss.
   void backward(T dloss);
+  // forward then backward in one call (training): the cross-entropy reads each row of logits once.
+  double forward_backward(const int32_t* tokens, const int32_t* targets, int B, int Tn, T dloss);
   // (B, T, Vp) logits of the last forward (overwritten by backward).
   const T* logits() const { return logits_; }
 
@@ -69,6 +71,8 @@ class Transformer {
     int ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, fc_w, fc_b, fcproj_w, fcproj_b;
   };
 
+  void forward_to_logits(const int32_t* tokens, const int32_t* targets, int B, int Tn);
+  void backward_from_dlogits();
   void plan_params();
   void plan_activations();
   LayerParams layer_view(T* base, int l) const;

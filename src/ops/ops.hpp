@@ -85,6 +85,10 @@ double cross_entropy_forward(T* losses, T* lse, const T* logits, const int32_t* 
 // In place: logits (N, Vp) become dlogits = (softmax - onehot(target)) * dloss, zero on ignored rows and padding.
 template <typename T>
 void cross_entropy_backward(T* logits, const T* lse, const int32_t* targets, T dloss, int N, int V, int Vp);
+// Both at once, for training: writes losses (N), turns logits into dlogits in place and returns the loss sum, with
+// one read of each row from memory instead of two.
+template <typename T>
+double cross_entropy_forward_backward(T* logits, T* losses, const int32_t* targets, T dloss, int N, int V, int Vp);
 
 // ---- reductions over flat buffers, deterministic for any thread count
 // sum of squares, accumulated in double over fixed chunks

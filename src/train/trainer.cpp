@@ -240,8 +240,7 @@ TrainResult Trainer::Impl::run() {
     model->zero_grads();
     for (int m = 0; m < grad_accum; ++m) {
       const int64_t off = static_cast<int64_t>(m) * mb * T;
-      counts[0] += model->forward(inputs.data() + off, targets.data() + off, mb, T);
-      model->backward(dloss);
+      counts[0] += model->forward_backward(inputs.data() + off, targets.data() + off, mb, T, dloss);
     }
     // 3. data-parallel reduction: the sum over ranks is the gradient of the global mean loss
     ps.dp.all_reduce_sum(model->grads(), model->flat_size());
