@@ -1,5 +1,7 @@
 // End-to-end throughput of a full training step (forward, backward, AdamW) on synthetic tokens, and the machine's
-// sgemm peak that is the MFU denominator. Prints one table row per configuration; never fails.
+// sgemm peak that is the MFU denominator. Prints one table row (medians over the timed steps); never fails.
+// Columns: forward and backward as two calls (the breakdown); update (clipping + AdamW); step = forward and
+// backward in one call, as the trainer runs them, + update.
 //
 //   bench_train_step [--layers 6] [--width 512] [--heads 8] [--seq 256] [--batch 8] [--vocab 50304]
 //                    [--family gpt2|llama] [--steps 5] [--warmup 2] [--threads 0]
@@ -24,7 +26,7 @@
 namespace {
 
 struct Options {
-  int layers = 6, width = 512, heads = 8, seq = 256, batch = 8, vocab = 50304, steps = 5, warmup = 2, threads = 0;
+  int layers = 6, width = 512, heads = 8, seq = 256, batch = 8, vocab = 50304, steps = 7, warmup = 1, threads = 0;
   std::string family = "gpt2";
 };
 
@@ -88,39 +90,43 @@ int main(int argc, char** argv) {
     targets[static_cast<size_t>(i)] = static_cast<int32_t>(rng.below(static_cast<uint64_t>(o.vocab)));
   }
   using clock = std::chrono::steady_clock;
-  // The machine may be shared: the peak is measured before and after the steps and the higher one kept.
-  const double peak_before = measure_sgemm_flops(2048, 1.0);
-  double fwd = 0, bwd = 0, fused = 0, upd = 0;
+  auto seconds = [](clock::time_point a, clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
+  // The machine may be shared and its speed drift: after every step the sgemm peak is measured again (a short
+  // median), each step's MFU is taken against the peak beside it, and the medians are reported.
+  std::vector<double> fwd, bwd, upd, step, peak, mfu;
   for (int s = 0; s < o.warmup + o.steps; ++s) {
-    const auto t0 = clock::now();
+    // forward and backward as two calls, for the breakdown
     model.zero_grads();
+    const auto t0 = clock::now();
     model.forward(tokens.data(), targets.data(), o.batch, o.seq);
     const auto t1 = clock::now();
     model.backward(1.0F / static_cast<float>(n));
     const auto t2 = clock::now();
-    // the trainer's path: forward and backward in one call (fused cross-entropy); timed as the step
+    // the step as the trainer runs it: forward and backward in one call (fused cross-entropy), clipping, AdamW
     model.zero_grads();
-    const auto t1b = clock::now();
+    const auto t3 = clock::now();
     model.forward_backward(tokens.data(), targets.data(), o.batch, o.seq, 1.0F / static_cast<float>(n));
-    const auto t2b = clock::now();
+    const auto t4 = clock::now();
     const double norm = ops::sum_squares(model.grads(), model.flat_size());
     if (norm > 1.0) ops::scale(model.grads(), static_cast<float>(1.0 / std::sqrt(norm)), model.flat_size());
     opt.step(model.params(), model.grads(), 1e-4F);
-    const auto t3 = clock::now();
-    if (s >= o.warmup) {
-      fwd += std::chrono::duration<double>(t1 - t0).count();
-      bwd += std::chrono::duration<double>(t2 - t1).count();
-      fused += std::chrono::duration<double>(t2b - t1b).count();
-      upd += std::chrono::duration<double>(t3 - t2b).count();
-    }
+    const auto t5 = clock::now();
+    if (s < o.warmup) continue;
+    fwd.push_back(seconds(t0, t1));
+    bwd.push_back(seconds(t1, t2));
+    upd.push_back(seconds(t4, t5));
+    step.push_back(seconds(t3, t5));
+    peak.push_back(measure_sgemm_flops(2048, 0.3));
+    mfu.push_back(model.flops_per_token(o.seq) * n / step.back() / peak.back());
   }
-  const double step = (fused + upd) / o.steps;  // forward + backward as the trainer runs them, + update
-  const double tps = n / step;
-  const double peak = std::max(peak_before, measure_sgemm_flops(2048, 1.0));
-  const double mfu = model.flops_per_token(o.seq) * tps / peak;
+  auto median = [](std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  const double step_s = median(step);
   std::printf(
       "| tessera | %s L=%d C=%d NH=%d T=%d B=%d V=%d | %d | %.1f | %.1f | %.1f | %.1f | %.0f | %.1f | %.1f%% |\n",
-      o.family.c_str(), o.layers, o.width, o.heads, o.seq, o.batch, o.vocab, omp_get_max_threads(), 1e3 * fwd / o.steps,
-      1e3 * bwd / o.steps, 1e3 * upd / o.steps, 1e3 * step, tps, peak / 1e9, 100 * mfu);
+      o.family.c_str(), o.layers, o.width, o.heads, o.seq, o.batch, o.vocab, omp_get_max_threads(), 1e3 * median(fwd),
+      1e3 * median(bwd), 1e3 * median(upd), 1e3 * step_s, n / step_s, median(peak) / 1e9, 100 * median(mfu));
   return 0;
 }
