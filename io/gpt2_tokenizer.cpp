@@ -103,7 +103,8 @@ Gpt2Tokenizer::Gpt2Tokenizer(const std::string& dir) {
     bytes_to_id[bytes] = static_cast<int32_t>(id);
     token_bytes_[static_cast<size_t>(id)] = std::move(bytes);
   }
-  if (eot_ != static_cast<int>(encoder.size()) - 1) TESSERA_RAISE("{}: expected <|endoftext|> as the last id", encoder_path);
+  if (eot_ != static_cast<int>(encoder.size()) - 1)
+    TESSERA_RAISE("{}: expected <|endoftext|> as the last id", encoder_path);
   for (int b = 0; b < 256; ++b) {
     const auto it = bytes_to_id.find(std::string(1, static_cast<char>(b)));
     if (it == bytes_to_id.end()) TESSERA_RAISE("{}: no token for byte {}", encoder_path, b);

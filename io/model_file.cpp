@@ -60,7 +60,7 @@ void load_model(const std::string& path, const TensorTable& table, float* params
     const Shape stored(dims.begin(), dims.end());
     if (stored != info.shape)
       TESSERA_RAISE("{}: tensor {} has shape {}, the model expects {}", path, info.name, shape_string(stored),
-            shape_string(info.shape));
+                    shape_string(info.shape));
     std::vector<float> data = f.read<float>(name);
     std::copy(data.begin(), data.end(), params + info.offset);
   }

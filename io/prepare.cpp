@@ -76,7 +76,8 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt) {
   if (opt.output.empty()) TESSERA_RAISE("prepare: no output directory (--output)");
   if (opt.val_fraction < 0 || opt.val_fraction >= 1)
     TESSERA_RAISE("prepare: --val-fraction must be in [0, 1), got {}", opt.val_fraction);
-  if (fs::exists(opt.output) && !opt.force) TESSERA_RAISE("{}: already exists (pass --force to replace it)", opt.output);
+  if (fs::exists(opt.output) && !opt.force)
+    TESSERA_RAISE("{}: already exists (pass --force to replace it)", opt.output);
   const std::unique_ptr<Tokenizer> tokenizer = make_tokenizer(opt.tokenizer, opt.tokenizer_files);
   const std::vector<std::string> files = list_inputs(opt.inputs);
 

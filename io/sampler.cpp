@@ -17,7 +17,8 @@ Sampler::Sampler(const TokenDataset& data, int seq_len, uint64_t seed, bool shuf
     first_sample_.push_back(total_);
   }
   if (total_ == 0)
-    TESSERA_RAISE("{}: {} tokens hold no sequence of seq_len + 1 = {} tokens", data.path(0), data.tokens(), seq_len + 1);
+    TESSERA_RAISE("{}: {} tokens hold no sequence of seq_len + 1 = {} tokens", data.path(0), data.tokens(),
+                  seq_len + 1);
 }
 
 int64_t Sampler::sequence_of(int64_t k) {

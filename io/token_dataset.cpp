@@ -72,7 +72,7 @@ TokenizerInfo read_tokenizer_info(const h5::File& f) {
   const int64_t version = f.attr_int("/", "format_version");
   if (version != kDatasetFormatVersion)
     TESSERA_RAISE("{}: dataset format version {} is not supported (this build reads {})", f.path(), version,
-          kDatasetFormatVersion);
+                  kDatasetFormatVersion);
   return read_tokenizer_attributes(f);
 }
 
@@ -121,15 +121,17 @@ TokenDataset::TokenDataset(const std::string& dir, const std::string& split) {
       tokenizer_ = t;
     } else if (t.name != tokenizer_.name || t.hash != tokenizer_.hash || t.vocab_size != tokenizer_.vocab_size) {
       TESSERA_RAISE("{}: made with tokenizer {} ({}), but {} was made with {} ({})", p, t.name, t.hash, path(0),
-            tokenizer_.name, tokenizer_.hash);
+                    tokenizer_.name, tokenizer_.hash);
     }
     const std::vector<uint64_t> dims = f->dims("/tokens");
     if (dims.size() != 1) TESSERA_RAISE("{}: /tokens is not 1-D", p);
     const auto n = static_cast<int64_t>(dims[0]);
     if (n != f->attr_int("/", "num_tokens"))
-      TESSERA_RAISE("{}: /tokens holds {} tokens, attributes say {} (truncated?)", p, n, f->attr_int("/", "num_tokens"));
+      TESSERA_RAISE("{}: /tokens holds {} tokens, attributes say {} (truncated?)", p, n,
+                    f->attr_int("/", "num_tokens"));
     const size_t width = f->element_size("/tokens");
-    if (width != 2 && width != 4) TESSERA_RAISE("{}: /tokens has {}-byte elements (expected uint16 or uint32)", p, width);
+    if (width != 2 && width != 4)
+      TESSERA_RAISE("{}: /tokens has {}-byte elements (expected uint16 or uint32)", p, width);
     documents_ += f->attr_int("/", "num_documents");
     shard_tokens_.push_back(n);
     narrow_.push_back(width == 2);
@@ -158,7 +160,7 @@ void TokenDataset::read(int shard, int64_t start, int64_t count, int32_t* out) c
   for (int64_t i = 0; i < count; ++i) {
     if (out[i] < 0 || out[i] >= tokenizer_.vocab_size)
       TESSERA_RAISE("{}: token {} at {} outside the vocabulary of {} (corrupt file?)", f.path(), out[i], start + i,
-            tokenizer_.vocab_size);
+                    tokenizer_.vocab_size);
   }
 }
 

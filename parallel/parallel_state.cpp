@@ -9,10 +9,11 @@ namespace tessera {
 ParallelState ParallelState::create(const Layout& layout, MPI_Comm base) {
   ProcessGroup world = ProcessGroup::borrow(base);
   if (layout.tp < 1 || layout.pp < 1 || layout.dp < 1)
-    TESSERA_RAISE("parallel: tp, pp and dp must be at least 1 (got tp={} pp={} dp={})", layout.tp, layout.pp, layout.dp);
+    TESSERA_RAISE("parallel: tp, pp and dp must be at least 1 (got tp={} pp={} dp={})", layout.tp, layout.pp,
+                  layout.dp);
   if (layout.world() != world.size())
     TESSERA_RAISE("parallel: tp * pp * dp = {} * {} * {} = {} does not match the {} MPI ranks of this job", layout.tp,
-          layout.pp, layout.dp, layout.world(), world.size());
+                  layout.pp, layout.dp, layout.world(), world.size());
   const int r = world.rank();
   ProcessGroup tp = ProcessGroup::split(world, tp_group_ranks(r, layout));
   ProcessGroup pp = ProcessGroup::split(world, pp_group_ranks(r, layout));

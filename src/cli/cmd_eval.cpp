@@ -40,7 +40,7 @@ void add_eval(CLI::App& app, const MpiRuntime& mpi) {
     const TokenizerInfo& t = dataset.tokenizer();
     if (t.name != lm.meta.tokenizer.name || t.hash != lm.meta.tokenizer.hash)
       TESSERA_RAISE("{}: made with tokenizer {} ({}), but the model was trained with {} ({})", data, t.name, t.hash,
-            lm.meta.tokenizer.name, lm.meta.tokenizer.hash);
+                    lm.meta.tokenizer.name, lm.meta.tokenizer.hash);
     const int T = lm.config.train.seq_len > 0 ? lm.config.train.seq_len : lm.config.model.max_seq_len;
     Sampler sampler(dataset, T, lm.config.train.seed, false);
     MlmMasking masking;

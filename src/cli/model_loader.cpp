@@ -22,7 +22,7 @@ std::unique_ptr<Tokenizer> load_model_tokenizer(const ModelFileMeta& meta, const
       make_tokenizer(meta.tokenizer.name, files_override.empty() ? meta.tokenizer.files : files_override);
   if (tok->hash() != meta.tokenizer.hash)
     TESSERA_RAISE("tokenizer {}: its files hash to {}, but the model was trained with {} (pass --tokenizer-files)",
-          meta.tokenizer.name, tok->hash(), meta.tokenizer.hash);
+                  meta.tokenizer.name, tok->hash(), meta.tokenizer.hash);
   return tok;
 }
 

@@ -136,7 +136,7 @@ RunConfig from_table(const toml::table& root, const std::string& source) {
   for (const auto& [k, v] : root) {
     if (!kSections.contains(std::string(k.str())))
       TESSERA_RAISE("{}: unknown section [{}] (sections: model, data, train, parallel, checkpoint, log, eval)", source,
-            std::string(k.str()));
+                    std::string(k.str()));
   }
   RunConfig c;
   c.source = source;

@@ -45,14 +45,16 @@ void ModelConfig::finalize() {
   positive(d_model, "d_model");
   positive(d_ff, "d_ff");
   if (d_model % n_head != 0) TESSERA_RAISE("model.n_head: {} heads do not divide d_model = {}", n_head, d_model);
-  if (n_head % n_kv_head != 0) TESSERA_RAISE("model.n_kv_head: {} KV heads do not divide n_head = {}", n_kv_head, n_head);
+  if (n_head % n_kv_head != 0)
+    TESSERA_RAISE("model.n_kv_head: {} KV heads do not divide n_head = {}", n_kv_head, n_head);
   if (position == Position::kRope && head_size() % 2 != 0)
     TESSERA_RAISE("model.position: RoPE needs an even head size, got d_model / n_head = {}", head_size());
   if (norm_eps <= 0) TESSERA_RAISE("model.norm_eps: must be positive, got {}", norm_eps);
   if (init_std <= 0) TESSERA_RAISE("model.init_std: must be positive, got {}", init_std);
   if (objective == Objective::kMasked && (mask_token_id < 0 || mask_token_id >= vocab_size))
-    TESSERA_RAISE("model.objective = \"mlm\" needs a mask token inside the vocabulary (mask_token_id = {}, vocab_size = {})",
-          mask_token_id, vocab_size);
+    TESSERA_RAISE(
+        "model.objective = \"mlm\" needs a mask token inside the vocabulary (mask_token_id = {}, vocab_size = {})",
+        mask_token_id, vocab_size);
 }
 
 const char* to_string(Norm v) {
