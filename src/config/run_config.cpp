@@ -4,8 +4,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #define TOML_EXCEPTIONS 1
 #include <toml++/toml.h>
@@ -77,17 +79,6 @@ class SectionReader {
     read(key, w);
     v = static_cast<float>(w);
   }
-  // A string key restricted to a set of choices.
-  std::string choice(const std::string& key, const std::string& fallback, const std::vector<std::string>& choices) {
-    std::string v = fallback;
-    read(key, v);
-    if (std::find(choices.begin(), choices.end(), v) == choices.end()) {
-      std::string list;
-      for (const auto& c : choices) list += (list.empty() ? "" : ", ") + ("\"" + c + "\"");
-      TESSERA_RAISE("{}: {}.{} = \"{}\" is not one of {}", source_, section_, key, v, list);
-    }
-    return v;
-  }
   const toml::node* get(const std::string& key) {
     seen_.insert(key);
     return table_ != nullptr ? table_->get(key) : nullptr;
@@ -132,6 +123,188 @@ void apply_override(toml::table& root, const std::string& assignment) {
   }
 }
 
+// A string key that names one of an enum's values.
+template <class E>
+struct Choice {
+  const char* name;
+  E value;
+};
+constexpr Choice<Norm> kNorms[] = {{"layernorm", Norm::kLayerNorm}, {"rmsnorm", Norm::kRMSNorm}};
+constexpr Choice<Activation> kActivations[] = {{"gelu", Activation::kGelu}, {"swiglu", Activation::kSwiGLU}};
+constexpr Choice<Position> kPositions[] = {{"learned", Position::kLearned}, {"rope", Position::kRope}};
+constexpr Choice<Objective> kObjectives[] = {{"clm", Objective::kCausal}, {"mlm", Objective::kMasked}};
+constexpr Choice<std::string_view> kDecays[] = {{"cosine", "cosine"}, {"linear", "linear"}, {"constant", "constant"}};
+constexpr Choice<std::string_view> kOnNonfinite[] = {{"stop", "stop"}, {"skip", "skip"}};
+
+// Every key of the run config, once, in the order it is printed. A visitor reads them from TOML (ConfigReader) or
+// writes them to TOML (ConfigWriter), so the two can never list different keys.
+template <class Visitor>
+void visit_keys(RunConfig& c, Visitor& v) {
+  ModelConfig& m = c.model;
+  v.section("model");
+  v.key("family", m.family);
+  v.family_defaults(m);  // the family sets the defaults of the architecture keys that follow
+  v.key("vocab_size", m.vocab_size);
+  v.key("vocab_multiple", m.vocab_multiple);
+  v.key("max_seq_len", m.max_seq_len);
+  v.key("n_layer", m.n_layer);
+  v.key("n_head", m.n_head);
+  v.key("n_kv_head", m.n_kv_head);
+  v.key("d_model", m.d_model);
+  v.key("d_ff", m.d_ff);
+  v.choice("norm", m.norm, kNorms);
+  v.choice("activation", m.activation, kActivations);
+  v.choice("position", m.position, kPositions);
+  v.key("tie_embeddings", m.tie_embeddings);
+  v.key("bias", m.bias);
+  v.key("norm_eps", m.norm_eps);
+  v.key("rope_theta", m.rope_theta);
+  v.key("init_std", m.init_std);
+  v.choice("objective", m.objective, kObjectives);
+  v.key("mask_token_id", m.mask_token_id);
+
+  v.section("data");
+  v.key("path", c.data.path);
+  v.key("shuffle", c.data.shuffle);
+
+  TrainConfig& t = c.train;
+  v.section("train");
+  v.key("steps", t.steps);
+  v.key("micro_batch", t.micro_batch);
+  v.key("global_batch", t.global_batch);
+  v.key("seq_len", t.seq_len);
+  v.key("lr", t.lr);
+  v.key("min_lr", t.min_lr);
+  v.key("warmup_steps", t.warmup_steps);
+  v.choice("lr_decay", t.lr_decay, kDecays);
+  v.key("decay_steps", t.decay_steps);
+  v.key("beta1", t.beta1);
+  v.key("beta2", t.beta2);
+  v.key("eps", t.eps);
+  v.key("weight_decay", t.weight_decay);
+  v.key("decay_embeddings", t.decay_embeddings);
+  v.key("grad_clip", t.grad_clip);
+  v.key("seed", t.seed);
+  v.choice("on_nonfinite", t.on_nonfinite, kOnNonfinite);
+  v.key("threads", t.threads);
+
+  v.section("parallel");
+  v.key("tp", c.parallel.tp);
+  v.key("pp", c.parallel.pp);
+  v.key("dp", c.parallel.dp);
+
+  v.section("checkpoint");
+  v.key("dir", c.checkpoint.dir);
+  v.key("interval", c.checkpoint.interval);
+
+  v.section("log");
+  v.key("interval", c.log.interval);
+  v.key("metrics", c.log.metrics);
+  v.key("peak_flops", c.log.peak_flops);
+
+  v.section("eval");
+  v.key("interval", c.eval.interval);
+  v.key("batches", c.eval.batches);
+  v.end();
+}
+
+class ConfigReader {
+ public:
+  ConfigReader(const toml::table& root, std::string source) : root_(root), source_(std::move(source)) {}
+  void section(const std::string& name) {
+    end();
+    section_name_ = name;
+    current_.emplace(root_, name, source_);
+  }
+  template <class T>
+  void key(const std::string& name, T& value) {
+    current_->read(name, value);
+  }
+  template <class E, size_t N>
+  void choice(const std::string& name, E& value, const Choice<E> (&choices)[N]) {
+    std::string text;
+    for (const auto& c : choices) {
+      if (c.value == value) text = c.name;
+    }
+    current_->read(name, text);
+    std::string list;
+    for (const auto& c : choices) {
+      if (text == c.name) {
+        value = c.value;
+        return;
+      }
+      list += (list.empty() ? "\"" : ", \"") + std::string(c.name) + "\"";
+    }
+    TESSERA_RAISE("{}: {}.{} = \"{}\" is not one of {}", source_, section_name_, name, text, list);
+  }
+  // string-valued choices (kept as strings in the config structs)
+  template <size_t N>
+  void choice(const std::string& name, std::string& value, const Choice<std::string_view> (&choices)[N]) {
+    std::string_view v = value;
+    choice(name, v, choices);
+    value = std::string(v);
+  }
+  void family_defaults(ModelConfig& m) { m.apply_family_defaults(); }
+  void end() {
+    if (current_) current_->finish();
+    current_.reset();
+  }
+
+ private:
+  const toml::table& root_;
+  std::string source_, section_name_;
+  std::optional<SectionReader> current_;
+};
+
+// Writes TOML text in the visitor's order; numbers in their shortest exact form (0.9F prints as 0.9).
+class ConfigWriter {
+ public:
+  void section(const std::string& name) { out_ += (out_.empty() ? "[" : "\n[") + name + "]\n"; }
+  void key(const std::string& name, const std::string& v) { line(name, quote(v)); }
+  void key(const std::string& name, bool v) { line(name, v ? "true" : "false"); }
+  void key(const std::string& name, int v) { line(name, std::to_string(v)); }
+  void key(const std::string& name, int64_t v) { line(name, std::to_string(v)); }
+  void key(const std::string& name, uint64_t v) { line(name, std::to_string(v)); }
+  void key(const std::string& name, float v) { line(name, number(fmt::format("{}", v))); }
+  void key(const std::string& name, double v) { line(name, number(fmt::format("{}", v))); }
+  template <class E, size_t N>
+  void choice(const std::string& name, const E& value, const Choice<E> (&choices)[N]) {
+    for (const auto& c : choices) {
+      if (c.value == value) key(name, std::string(c.name));
+    }
+  }
+  template <size_t N>
+  void choice(const std::string& name, const std::string& value, const Choice<std::string_view> (&)[N]) {
+    key(name, value);
+  }
+  void family_defaults(const ModelConfig&) {}
+  void end() {}
+  const std::string& text() const { return out_; }
+
+ private:
+  void line(const std::string& name, const std::string& value) { out_ += name + " = " + value + "\n"; }
+  // TOML floats need a decimal point or an exponent ("1e+09" and "0.5" are fine, "3" is not)
+  static std::string number(std::string s) {
+    if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+    return s;
+  }
+  static std::string quote(const std::string& s) {
+    std::string out = "\"";
+    for (char ch : s) {
+      if (ch == '"' || ch == '\\') {
+        out += '\\';
+        out += ch;
+      } else if (static_cast<unsigned char>(ch) < 0x20) {
+        out += fmt::format("\\u{:04x}", static_cast<int>(ch));
+      } else {
+        out += ch;
+      }
+    }
+    return out + "\"";
+  }
+  std::string out_;
+};
+
 RunConfig from_table(const toml::table& root, const std::string& source) {
   for (const auto& [k, v] : root) {
     if (!kSections.contains(std::string(k.str())))
@@ -140,83 +313,9 @@ RunConfig from_table(const toml::table& root, const std::string& source) {
   }
   RunConfig c;
   c.source = source;
-
-  SectionReader m(root, "model", source);
-  ModelConfig& mc = c.model;
-  m.read("family", mc.family);
-  mc.apply_family_defaults();
-  m.read("vocab_size", mc.vocab_size);
-  m.read("vocab_multiple", mc.vocab_multiple);
-  m.read("max_seq_len", mc.max_seq_len);
-  m.read("n_layer", mc.n_layer);
-  m.read("n_head", mc.n_head);
-  m.read("n_kv_head", mc.n_kv_head);
-  m.read("d_model", mc.d_model);
-  m.read("d_ff", mc.d_ff);
-  mc.norm =
-      m.choice("norm", to_string(mc.norm), {"layernorm", "rmsnorm"}) == "layernorm" ? Norm::kLayerNorm : Norm::kRMSNorm;
-  mc.activation = m.choice("activation", to_string(mc.activation), {"gelu", "swiglu"}) == "gelu" ? Activation::kGelu
-                                                                                                 : Activation::kSwiGLU;
-  mc.position = m.choice("position", to_string(mc.position), {"learned", "rope"}) == "learned" ? Position::kLearned
-                                                                                               : Position::kRope;
-  m.read("tie_embeddings", mc.tie_embeddings);
-  m.read("bias", mc.bias);
-  m.read("norm_eps", mc.norm_eps);
-  m.read("rope_theta", mc.rope_theta);
-  m.read("init_std", mc.init_std);
-  mc.objective =
-      m.choice("objective", to_string(mc.objective), {"clm", "mlm"}) == "clm" ? Objective::kCausal : Objective::kMasked;
-  m.read("mask_token_id", mc.mask_token_id);
-  m.finish();
-
-  SectionReader d(root, "data", source);
-  d.read("path", c.data.path);
-  d.read("shuffle", c.data.shuffle);
-  d.finish();
-
-  SectionReader t(root, "train", source);
-  TrainConfig& tc = c.train;
-  t.read("steps", tc.steps);
-  t.read("micro_batch", tc.micro_batch);
-  t.read("global_batch", tc.global_batch);
-  t.read("seq_len", tc.seq_len);
-  t.read("lr", tc.lr);
-  t.read("min_lr", tc.min_lr);
-  t.read("warmup_steps", tc.warmup_steps);
-  tc.lr_decay = t.choice("lr_decay", tc.lr_decay, {"cosine", "linear", "constant"});
-  t.read("decay_steps", tc.decay_steps);
-  t.read("beta1", tc.beta1);
-  t.read("beta2", tc.beta2);
-  t.read("eps", tc.eps);
-  t.read("weight_decay", tc.weight_decay);
-  t.read("decay_embeddings", tc.decay_embeddings);
-  t.read("grad_clip", tc.grad_clip);
-  t.read("seed", tc.seed);
-  tc.on_nonfinite = t.choice("on_nonfinite", tc.on_nonfinite, {"stop", "skip"});
-  t.read("threads", tc.threads);
-  t.finish();
-
-  SectionReader p(root, "parallel", source);
-  p.read("tp", c.parallel.tp);
-  p.read("pp", c.parallel.pp);
-  p.read("dp", c.parallel.dp);
-  p.finish();
-
-  SectionReader k(root, "checkpoint", source);
-  k.read("dir", c.checkpoint.dir);
-  k.read("interval", c.checkpoint.interval);
-  k.finish();
-
-  SectionReader l(root, "log", source);
-  l.read("interval", c.log.interval);
-  l.read("metrics", c.log.metrics);
-  l.read("peak_flops", c.log.peak_flops);
-  l.finish();
-
-  SectionReader e(root, "eval", source);
-  e.read("interval", c.eval.interval);
-  e.read("batches", c.eval.batches);
-  e.finish();
+  ConfigReader reader(root, source);
+  visit_keys(c, reader);
+  const TrainConfig& tc = c.train;
 
   auto positive = [&](int64_t v, const char* key) {
     if (v <= 0) TESSERA_RAISE("{}: {} must be positive, got {}", source, key, v);
@@ -246,11 +345,6 @@ RunConfig from_table(const toml::table& root, const std::string& source) {
   if (c.parallel.tp < 1 || c.parallel.pp < 1 || c.parallel.dp < 0)
     TESSERA_RAISE("{}: parallel.tp and parallel.pp must be at least 1 and parallel.dp at least 0", source);
   return c;
-}
-
-// A float as the double with the same shortest decimal form (0.9F prints as 0.9, not 0.8999999761581421).
-double shortest(float v) {
-  return std::strtod(fmt::format("{}", v).c_str(), nullptr);
 }
 
 }  // namespace
@@ -299,56 +393,11 @@ RunConfig load_run_config(const std::string& config, const std::vector<std::stri
   return parse_run_config(ss.str(), path, overrides);
 }
 
-std::string to_toml(const RunConfig& c) {
-  toml::table root;
-  const ModelConfig& m = c.model;
-  root.insert("model", toml::table{{"family", m.family},
-                                   {"vocab_size", m.vocab_size},
-                                   {"vocab_multiple", m.vocab_multiple},
-                                   {"max_seq_len", m.max_seq_len},
-                                   {"n_layer", m.n_layer},
-                                   {"n_head", m.n_head},
-                                   {"n_kv_head", m.n_kv_head},
-                                   {"d_model", m.d_model},
-                                   {"d_ff", m.d_ff},
-                                   {"norm", to_string(m.norm)},
-                                   {"activation", to_string(m.activation)},
-                                   {"position", to_string(m.position)},
-                                   {"tie_embeddings", m.tie_embeddings},
-                                   {"bias", m.bias},
-                                   {"norm_eps", shortest(m.norm_eps)},
-                                   {"rope_theta", shortest(m.rope_theta)},
-                                   {"init_std", shortest(m.init_std)},
-                                   {"objective", to_string(m.objective)},
-                                   {"mask_token_id", m.mask_token_id}});
-  root.insert("data", toml::table{{"path", c.data.path}, {"shuffle", c.data.shuffle}});
-  const TrainConfig& t = c.train;
-  root.insert("train", toml::table{{"steps", t.steps},
-                                   {"micro_batch", t.micro_batch},
-                                   {"global_batch", t.global_batch},
-                                   {"seq_len", t.seq_len},
-                                   {"lr", shortest(t.lr)},
-                                   {"min_lr", shortest(t.min_lr)},
-                                   {"warmup_steps", t.warmup_steps},
-                                   {"lr_decay", t.lr_decay},
-                                   {"decay_steps", t.decay_steps},
-                                   {"beta1", shortest(t.beta1)},
-                                   {"beta2", shortest(t.beta2)},
-                                   {"eps", shortest(t.eps)},
-                                   {"weight_decay", shortest(t.weight_decay)},
-                                   {"decay_embeddings", t.decay_embeddings},
-                                   {"grad_clip", shortest(t.grad_clip)},
-                                   {"seed", static_cast<int64_t>(t.seed)},
-                                   {"on_nonfinite", t.on_nonfinite},
-                                   {"threads", t.threads}});
-  root.insert("parallel", toml::table{{"tp", c.parallel.tp}, {"pp", c.parallel.pp}, {"dp", c.parallel.dp}});
-  root.insert("checkpoint", toml::table{{"dir", c.checkpoint.dir}, {"interval", c.checkpoint.interval}});
-  root.insert("log",
-              toml::table{{"interval", c.log.interval}, {"metrics", c.log.metrics}, {"peak_flops", c.log.peak_flops}});
-  root.insert("eval", toml::table{{"interval", c.eval.interval}, {"batches", c.eval.batches}});
-  std::ostringstream out;
-  out << root;
-  return out.str();
+std::string to_toml(const RunConfig& config) {
+  RunConfig c = config;  // the visitor takes the keys by reference
+  ConfigWriter writer;
+  visit_keys(c, writer);
+  return writer.text();
 }
 
 }  // namespace tessera
