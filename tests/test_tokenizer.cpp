@@ -12,6 +12,7 @@
 #include "core/rng.hpp"
 #include "io/tokenizer.hpp"
 #include "io/utf8.hpp"
+#include "temp_dir.hpp"
 
 namespace tessera {
 namespace {
@@ -77,11 +78,10 @@ TEST(Gpt2Tokenizer, MissingOrBrokenFilesAreClearErrors) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/dir/encoder.json"), std::string::npos);
   }
-  const auto dir = std::filesystem::temp_directory_path() / "tessera-broken-gpt2";
-  std::filesystem::create_directories(dir);
+  const testing::TempDir dir;
   std::ofstream(dir / "encoder.json") << "{ not json";
   std::ofstream(dir / "vocab.bpe") << "#version: 0.2\n";
-  EXPECT_THROW(make_tokenizer("gpt2", dir.string()), Error);
+  EXPECT_THROW(make_tokenizer("gpt2", dir.path().string()), Error);
   EXPECT_THROW(make_tokenizer("wordpiece", ""), Error);
   EXPECT_THROW(gpt2().encode(std::string("bad \xff byte")), Error);
 }
