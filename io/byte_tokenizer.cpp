@@ -13,12 +13,8 @@ std::string ByteTokenizer::decode(std::span<const int32_t> ids) const {
   for (int32_t id : ids) {
     if (id >= 0 && id < 256) {
       out.push_back(static_cast<char>(id));
-    } else if (id == eot_id()) {
-      out += "<|endoftext|>";
-    } else if (id == mask_id()) {
-      out += "<|mask|>";
-    } else if (id == pad_id()) {
-      out += "<|pad|>";
+    } else {
+      out += special_text(id);
     }
   }
   return out;

@@ -192,11 +192,9 @@ std::string Gpt2Tokenizer::decode(std::span<const int32_t> ids) const {
   std::string out;
   for (int32_t id : ids) {
     if (id >= 0 && id < static_cast<int32_t>(token_bytes_.size())) {
-      out += token_bytes_[static_cast<size_t>(id)];
-    } else if (id == mask_id()) {
-      out += "<|mask|>";
-    } else if (id == pad_id()) {
-      out += "<|pad|>";
+      out += token_bytes_[static_cast<size_t>(id)];  // end-of-text is in encoder.json
+    } else {
+      out += special_text(id);
     }
   }
   return out;

@@ -14,6 +14,13 @@ std::string default_gpt2_dir() {
   return (std::filesystem::path(TESSERA_SOURCE_DIR) / ".." / "shared" / "data" / "gpt2").lexically_normal().string();
 }
 
+std::string_view Tokenizer::special_text(int32_t id) const {
+  if (id == eot_id()) return "<|endoftext|>";
+  if (id == mask_id()) return "<|mask|>";
+  if (id == pad_id()) return "<|pad|>";
+  return "";
+}
+
 std::unique_ptr<Tokenizer> make_tokenizer(const std::string& name, const std::string& files_dir) {
   if (name == "byte") return std::make_unique<ByteTokenizer>();
   if (name == "gpt2") return std::make_unique<Gpt2Tokenizer>(files_dir.empty() ? default_gpt2_dir() : files_dir);

@@ -28,6 +28,9 @@ class Tokenizer {
   virtual int mask_id() const = 0;
   virtual int pad_id() const = 0;
 
+  // The text of a special id ("<|endoftext|>", "<|mask|>", "<|pad|>"), or "" for any other id.
+  std::string_view special_text(int32_t id) const;
+
   std::vector<int32_t> encode(std::string_view text) const {
     std::vector<int32_t> out;
     encode(text, out);

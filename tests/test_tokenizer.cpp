@@ -45,7 +45,7 @@ TEST(Gpt2Tokenizer, SpecialIds) {
   EXPECT_EQ(gpt2().mask_id(), 50257);
   EXPECT_EQ(gpt2().vocab_size(), 50259);
   EXPECT_EQ(gpt2().regular_vocab_size(), 50256);
-  EXPECT_EQ(gpt2().decode(std::vector<int32_t>{50256}), "<|endoftext|>");
+  EXPECT_EQ(gpt2().decode(std::vector<int32_t>{50256, 50257, 50258}), "<|endoftext|><|mask|><|pad|>");
 }
 
 TEST(Gpt2Tokenizer, TinyShakespeareHas338025Tokens) {
@@ -93,6 +93,7 @@ TEST(ByteTokenizer, RoundTripsBytes) {
   EXPECT_EQ(ids.size(), text.size());
   EXPECT_EQ(tok->decode(ids), text);
   EXPECT_EQ(tok->vocab_size(), 259);
+  EXPECT_EQ(tok->decode(std::vector<int32_t>{104, 256, 257, 258}), "h<|endoftext|><|mask|><|pad|>");
 }
 
 TEST(Utf8, ReplacesAndCountsInvalidSequences) {
