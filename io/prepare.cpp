@@ -10,7 +10,7 @@
 
 #include "core/check.hpp"
 #include "core/rng.hpp"
-#include "io/read_file.hpp"
+#include "io/text_source.hpp"
 #include "io/token_dataset.hpp"
 #include "io/tokenizer.hpp"
 #include "io/utf8.hpp"
@@ -84,11 +84,12 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt) {
   PrepareSummary sum;
   std::vector<std::string> docs;
   for (const std::string& f : files) {
-    std::string raw = read_file(f);
+    std::string raw = read_input(f);
     if (raw.empty()) TESSERA_RAISE("{}: empty file", f);
     sum.bytes += static_cast<int64_t>(raw.size());
     std::string text = sanitize_utf8(raw, &sum.replaced_bytes);
-    std::vector<std::string> d = split_documents(text, opt.doc_boundary);
+    std::vector<std::string> d =
+        opt.jsonl_key.empty() ? split_documents(text, opt.doc_boundary) : jsonl_documents(text, opt.jsonl_key, f);
     if (d.empty()) TESSERA_RAISE("{}: holds only whitespace", f);
     for (auto& s : d) docs.push_back(std::move(s));
     ++sum.files;

@@ -8,7 +8,8 @@
 namespace tessera {
 
 struct PrepareOptions {
-  std::vector<std::string> inputs;  // files, or directories searched recursively (sorted by path)
+  std::vector<std::string> inputs;  // files (plain, .gz or .zst), or directories searched recursively (sorted)
+  std::string jsonl_key;            // non-empty: inputs are JSON lines, one document per line under this key
   std::string output;               // dataset directory
   std::string tokenizer = "gpt2";
   std::string tokenizer_files;        // directory of the vocabulary files ("" = default)

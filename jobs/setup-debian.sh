@@ -13,6 +13,7 @@ packages=(
   libomp-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev libspdlog-dev
   libpcre2-dev                        # GPT-2 pre-tokenisation regex (\p{L}, \p{N}, look-ahead)
+  zlib1g-dev libzstd-dev gzip zstd    # compressed inputs of tessera prepare
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy cppcheck
 )

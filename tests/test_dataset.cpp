@@ -1,6 +1,7 @@
 // tessera prepare and the HDF5 dataset: contents, attributes, sampling, and bad input that loses nothing.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -106,6 +107,73 @@ TEST(Prepare, InvalidUtf8IsReplacedAndCounted) {
   PrepareOptions o = byte_options(dir / "bad.txt", dir / "ds");
   o.val_fraction = 0;
   EXPECT_EQ(prepare_dataset(o).replaced_bytes, 2);
+}
+
+// All tokens of a split, in order.
+std::vector<int32_t> all_tokens(const std::string& dir, const std::string& split) {
+  TokenDataset d(dir, split);
+  std::vector<int32_t> out;
+  for (int s = 0; s < d.shards(); ++s) {
+    std::vector<int32_t> part(static_cast<size_t>(d.shard_tokens(s)));
+    d.read(s, 0, d.shard_tokens(s), part.data());
+    out.insert(out.end(), part.begin(), part.end());
+  }
+  return out;
+}
+
+TEST(Prepare, GzipAndZstdInputsGiveTheSameDataset) {
+  TempDir dir;
+  const std::string corpus = write_corpus(dir, 120);
+  ASSERT_EQ(std::system(("gzip -k " + corpus + " && zstd -q -k " + corpus).c_str()), 0);
+  prepare_dataset(byte_options(corpus, dir / "plain"));
+  prepare_dataset(byte_options(corpus + ".gz", dir / "gz"));
+  prepare_dataset(byte_options(corpus + ".zst", dir / "zst"));
+  for (const char* split : {"train", "val"}) {
+    EXPECT_EQ(all_tokens(dir / "gz", split), all_tokens(dir / "plain", split)) << split;
+    EXPECT_EQ(all_tokens(dir / "zst", split), all_tokens(dir / "plain", split)) << split;
+  }
+  // a corrupt compressed file is an error that names it
+  std::ofstream(dir / "bad.txt.gz") << "not gzip at all, but long enough to be read as a stream of bytes";
+  std::ofstream(dir / "bad.txt.zst") << "not zstd";
+  for (const char* bad : {"bad.txt.gz", "bad.txt.zst"}) {
+    try {
+      prepare_dataset(byte_options(dir / bad, dir / "bad"));
+      FAIL() << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(Prepare, JsonLinesGiveOneDocumentPerRecord) {
+  TempDir dir;
+  std::ofstream(dir / "docs.jsonl") << R"({"text": "first document", "id": 1})"
+                                    << "\n\n"
+                                    << R"({"id": 2, "text": "second\nwith a newline"})"
+                                    << "\n"
+                                    << R"({"text": "third"})"
+                                    << "\n";
+  PrepareOptions o = byte_options(dir / "docs.jsonl", dir / "ds");
+  o.jsonl_key = "text";
+  o.val_fraction = 0;
+  const PrepareSummary s = prepare_dataset(o);
+  EXPECT_EQ(s.train_documents, 3);
+  const std::vector<int32_t> t = all_tokens(dir / "ds", "train");
+  std::string text;
+  for (int32_t id : t) text += id == 256 ? std::string("|") : std::string(1, static_cast<char>(id));
+  EXPECT_EQ(text, "first document|second\nwith a newline|third|");
+  std::ofstream(dir / "broken.jsonl") << R"({"text": "ok"})"
+                                      << "\n"
+                                      << R"({"body": "no text key"})"
+                                      << "\n";
+  o.inputs = {dir / "broken.jsonl"};
+  o.output = dir / "ds2";
+  try {
+    prepare_dataset(o);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("broken.jsonl:2"), std::string::npos) << e.what();
+  }
 }
 
 TEST(TokenDataset, ForeignAndTruncatedFilesAreRejected) {

@@ -11,7 +11,8 @@ namespace tessera::cli {
 void add_prepare(CLI::App& app, const MpiRuntime& mpi) {
   auto o = std::make_shared<PrepareOptions>();
   CLI::App* cmd = app.add_subcommand("prepare", "Tokenize text files into an HDF5 dataset (train and val splits)");
-  cmd->add_option("inputs", o->inputs, "Text files, or directories of them")->required();
+  cmd->add_option("inputs", o->inputs, "Text files (plain, .gz or .zst), or directories of them")->required();
+  cmd->add_option("--jsonl-key", o->jsonl_key, "Inputs are JSON lines: one document per line, the text under KEY");
   cmd->add_option("-o,--output", o->output, "Dataset directory to create")->required();
   cmd->add_option("--tokenizer", o->tokenizer, "gpt2 (byte-level BPE) or byte")->check(CLI::IsMember({"gpt2", "byte"}));
   cmd->add_option("--tokenizer-files", o->tokenizer_files, "Directory with encoder.json and vocab.bpe (gpt2)");
