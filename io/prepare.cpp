@@ -71,7 +71,10 @@ std::vector<std::string> split_documents(const std::string& text, const std::str
   return docs;
 }
 
-PrepareSummary prepare_dataset(const PrepareOptions& opt) {
+namespace {
+
+// group: null for one process without MPI
+PrepareSummary prepare(const PrepareOptions& opt, const ProcessGroup* group) {
   const auto start = std::chrono::steady_clock::now();
   if (opt.output.empty()) TESSERA_RAISE("prepare: no output directory (--output)");
   if (opt.val_fraction < 0 || opt.val_fraction >= 1)
@@ -95,12 +98,41 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt) {
     ++sum.files;
   }
 
-  // Tokenize documents in parallel; each keeps its own slot, so the output order is the input order.
+  // Tokenize this rank's documents (r, r + size, ...) in parallel; each keeps its own slot.
+  const auto ranks = static_cast<size_t>(group != nullptr ? group->size() : 1);
+  const auto rank = static_cast<size_t>(group != nullptr ? group->rank() : 0);
   std::vector<std::vector<int32_t>> tokens(docs.size());
 #pragma omp parallel for schedule(dynamic, 16)
-  for (size_t i = 0; i < docs.size(); ++i) {
+  for (size_t i = rank; i < docs.size(); i += ranks) {
     tokenizer->encode(docs[i], tokens[i]);
     tokens[i].push_back(tokenizer->eot_id());
+  }
+  if (ranks > 1) {
+    // to rank 0, which keeps its own: every other rank sends its documents' lengths, then their tokens
+    std::vector<int32_t> packed;
+    if (rank != 0) {
+      for (size_t i = rank; i < docs.size(); i += ranks) packed.push_back(static_cast<int32_t>(tokens[i].size()));
+      for (size_t i = rank; i < docs.size(); i += ranks) {
+        packed.insert(packed.end(), tokens[i].begin(), tokens[i].end());
+        std::vector<int32_t>().swap(tokens[i]);
+      }
+    }
+    const std::vector<std::vector<int32_t>> all = group->gather(packed, 0);
+    if (rank != 0) {
+      group->barrier();  // returns once rank 0 has the dataset in place
+      return sum;
+    }
+    for (size_t r = 1; r < ranks; ++r) {
+      const std::vector<int32_t>& p = all[r];
+      size_t offset = (docs.size() - r + ranks - 1) / ranks;  // the tokens start after one length per document
+      size_t k = 0;
+      for (size_t i = r; i < docs.size(); i += ranks, ++k) {
+        const auto n = static_cast<size_t>(p[k]);
+        tokens[i].assign(p.begin() + static_cast<std::ptrdiff_t>(offset),
+                         p.begin() + static_cast<std::ptrdiff_t>(offset + n));
+        offset += n;
+      }
+    }
   }
 
   // Held-out documents: chosen by a per-document draw, so the split does not depend on shard sizes.
@@ -168,7 +200,18 @@ PrepareSummary prepare_dataset(const PrepareOptions& opt) {
     fs::rename(tmp, out);
   }
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (ranks > 1) group->barrier();
   return sum;
+}
+
+}  // namespace
+
+PrepareSummary prepare_dataset(const PrepareOptions& opt) {
+  return prepare(opt, nullptr);
+}
+
+PrepareSummary prepare_dataset(const PrepareOptions& opt, const ProcessGroup& group) {
+  return prepare(opt, &group);
 }
 
 }  // namespace tessera

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "parallel/process_group.hpp"
+
 namespace tessera {
 
 struct PrepareOptions {
@@ -30,6 +32,10 @@ struct PrepareSummary {
 // Builds the dataset in a temporary directory next to the output and renames it into place when complete, so an
 // interrupted run leaves nothing that looks like a dataset. Throws tessera::Error on bad input (missing or empty
 // file, unknown tokenizer, existing output without force).
+// Collective over `group`: rank r tokenizes documents r, r + size, ...; rank 0 gathers them in document order and
+// writes, so the output is the same for any number of ranks. The summary is complete on rank 0.
+PrepareSummary prepare_dataset(const PrepareOptions& options, const ProcessGroup& group);
+// On this process alone (no MPI needed).
 PrepareSummary prepare_dataset(const PrepareOptions& options);
 
 // Splits text into documents at the chosen boundary ("file": one document; "line": each non-empty line;

@@ -96,6 +96,33 @@ void ProcessGroup::broadcast(void* data, int64_t bytes, int root) const {
   });
 }
 
+std::vector<std::vector<int32_t>> ProcessGroup::gather(const std::vector<int32_t>& local, int root) const {
+  std::vector<std::vector<int32_t>> out;
+  if (rank_ != root) {
+    auto n = static_cast<int64_t>(local.size());
+    check_mpi(MPI_Send(&n, 1, MPI_INT64_T, root, 0, comm_), "MPI_Send");
+    in_pieces(n, [&](int64_t start, int count) {
+      check_mpi(MPI_Send(local.data() + start, count, MPI_INT32_T, root, 1, comm_), "MPI_Send");
+    });
+    return out;
+  }
+  out.resize(static_cast<size_t>(size_));
+  for (int r = 0; r < size_; ++r) {
+    if (r == root) {
+      out[static_cast<size_t>(r)] = local;
+      continue;
+    }
+    int64_t n = 0;
+    check_mpi(MPI_Recv(&n, 1, MPI_INT64_T, r, 0, comm_, MPI_STATUS_IGNORE), "MPI_Recv");
+    std::vector<int32_t>& v = out[static_cast<size_t>(r)];
+    v.resize(static_cast<size_t>(n));
+    in_pieces(n, [&](int64_t start, int count) {
+      check_mpi(MPI_Recv(v.data() + start, count, MPI_INT32_T, r, 1, comm_, MPI_STATUS_IGNORE), "MPI_Recv");
+    });
+  }
+  return out;
+}
+
 void ProcessGroup::barrier() const {
   if (size_ == 1) return;
   check_mpi(MPI_Barrier(comm_), "MPI_Barrier");

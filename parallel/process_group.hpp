@@ -32,6 +32,8 @@ class ProcessGroup {
   void all_reduce_sum(double* data, int64_t n) const;
   void all_reduce_sum(int64_t* data, int64_t n) const;
   void broadcast(void* data, int64_t bytes, int root) const;
+  // Every rank's vector at `root`, in rank order (other ranks get an empty result). Any length (sent in pieces).
+  std::vector<std::vector<int32_t>> gather(const std::vector<int32_t>& local, int root) const;
   void barrier() const;
 
  private:

@@ -3,6 +3,9 @@
 
 #include <cmath>
 
+#include "io/hdf5_file.hpp"
+#include "io/prepare.hpp"
+#include "io/token_dataset.hpp"
 #include "training_fixture.hpp"
 
 namespace tessera {
@@ -35,6 +38,40 @@ TEST(Parity, DataParallelMatchesOneRank) {
                 1e-5);
     }
   }
+}
+
+TEST(Prepare, AnyNumberOfRanksWritesTheSameDataset) {
+  int rank = 0, world = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  long pid = getpid();
+  MPI_Bcast(&pid, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+  const auto dir = std::filesystem::temp_directory_path() / ("tessera-prepare-ranks-" + std::to_string(pid));
+  PrepareOptions o;
+  o.inputs = {testing::shakespeare_path()};
+  o.tokenizer = "gpt2";
+  o.doc_boundary = "blank";
+  o.shard_tokens = 100000;  // several shards
+  o.output = (dir / "all").string();
+  const ProcessGroup all = ProcessGroup::borrow(MPI_COMM_WORLD);
+  const PrepareSummary many = prepare_dataset(o, all);
+  if (rank == 0) {
+    o.output = (dir / "one").string();
+    const PrepareSummary one = prepare_dataset(o);
+    EXPECT_EQ(many.train_tokens, one.train_tokens);
+    EXPECT_EQ(many.val_documents, one.val_documents);
+    EXPECT_GT(one.train_shards, 2);
+    for (const char* split : {"train", "val"}) {
+      for (const std::string& a : shard_paths((dir / "all").string(), split)) {
+        const std::string b = (dir / "one" / std::filesystem::path(a).filename()).string();
+        h5::File fa(a, h5::Mode::kRead), fb(b, h5::Mode::kRead);
+        EXPECT_EQ(fa.read<uint16_t>("/tokens"), fb.read<uint16_t>("/tokens")) << a << " with " << world << " ranks";
+        EXPECT_EQ(fa.read<uint64_t>("/doc_offsets"), fb.read<uint64_t>("/doc_offsets")) << a;
+      }
+    }
+    std::filesystem::remove_all(dir);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
 }
 
 }  // namespace

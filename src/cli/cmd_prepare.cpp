@@ -10,7 +10,9 @@ namespace tessera::cli {
 
 void add_prepare(CLI::App& app, const MpiRuntime& mpi) {
   auto o = std::make_shared<PrepareOptions>();
-  CLI::App* cmd = app.add_subcommand("prepare", "Tokenize text files into an HDF5 dataset (train and val splits)");
+  CLI::App* cmd = app.add_subcommand(
+      "prepare",
+      "Tokenize text files into an HDF5 dataset (train and val splits); under mpirun the ranks share the work");
   cmd->add_option("inputs", o->inputs, "Text files (plain, .gz or .zst), or directories of them")->required();
   cmd->add_option("--jsonl-key", o->jsonl_key, "Inputs are JSON lines: one document per line, the text under KEY");
   cmd->add_option("-o,--output", o->output, "Dataset directory to create")->required();
@@ -23,8 +25,9 @@ void add_prepare(CLI::App& app, const MpiRuntime& mpi) {
   cmd->add_option("--shard-tokens", o->shard_tokens, "Tokens per shard file")->check(CLI::PositiveNumber);
   cmd->add_flag("--force", o->force, "Replace the output directory if it exists");
   cmd->callback([o, &mpi] {
-    if (mpi.rank() != 0) return;  // one rank tokenizes (threads share the work)
-    const PrepareSummary s = prepare_dataset(*o);
+    const ProcessGroup world = ProcessGroup::borrow(MPI_COMM_WORLD);  // ranks share the documents, rank 0 writes
+    const PrepareSummary s = prepare_dataset(*o, world);
+    if (mpi.rank() != 0) return;
     const int64_t tokens = s.train_tokens + s.val_tokens;
     fmt::print("prepared {}: {} files, {} bytes, {} replaced invalid UTF-8 sequences\n", o->output, s.files, s.bytes,
                s.replaced_bytes);
