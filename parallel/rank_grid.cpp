@@ -20,25 +20,26 @@ Coord coord_of(int rank, const Layout& layout) {
   return c;
 }
 
-std::vector<int> tp_group_ranks(int rank, const Layout& layout) {
+namespace {
+// The ranks that share every coordinate of `rank` but the one named by `axis`, in order along that axis.
+std::vector<int> group_along(int rank, const Layout& layout, int Coord::*axis, int size) {
   Coord c = coord_of(rank, layout);
   std::vector<int> ranks;
-  for (c.tp_rank = 0; c.tp_rank < layout.tp; ++c.tp_rank) ranks.push_back(rank_of(c, layout));
+  for (c.*axis = 0; c.*axis < size; ++(c.*axis)) ranks.push_back(rank_of(c, layout));
   return ranks;
+}
+}  // namespace
+
+std::vector<int> tp_group_ranks(int rank, const Layout& layout) {
+  return group_along(rank, layout, &Coord::tp_rank, layout.tp);
 }
 
 std::vector<int> pp_group_ranks(int rank, const Layout& layout) {
-  Coord c = coord_of(rank, layout);
-  std::vector<int> ranks;
-  for (c.pp_rank = 0; c.pp_rank < layout.pp; ++c.pp_rank) ranks.push_back(rank_of(c, layout));
-  return ranks;
+  return group_along(rank, layout, &Coord::pp_rank, layout.pp);
 }
 
 std::vector<int> dp_group_ranks(int rank, const Layout& layout) {
-  Coord c = coord_of(rank, layout);
-  std::vector<int> ranks;
-  for (c.dp_rank = 0; c.dp_rank < layout.dp; ++c.dp_rank) ranks.push_back(rank_of(c, layout));
-  return ranks;
+  return group_along(rank, layout, &Coord::dp_rank, layout.dp);
 }
 
 }  // namespace tessera
