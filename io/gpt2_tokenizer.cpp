@@ -4,6 +4,7 @@
 #include <pcre2.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <limits>
 #include <sstream>
@@ -70,6 +71,8 @@ uint64_t pair_key(int32_t a, int32_t b) {
 }  // namespace
 
 Gpt2Tokenizer::Gpt2Tokenizer(const std::string& dir) {
+  static std::atomic<uint64_t> instances{0};
+  instance_ = ++instances;
   const std::string encoder_path = (std::filesystem::path(dir) / "encoder.json").string();
   const std::string merges_path = (std::filesystem::path(dir) / "vocab.bpe").string();
   const std::string encoder_text = read_file(encoder_path);
@@ -163,29 +166,52 @@ void Gpt2Tokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& o
   out.insert(out.end(), symbols.begin(), symbols.end());
 }
 
+namespace {
+
+// Pieces repeat a lot in natural text: each thread keeps the BPE of the pieces it has seen, for one tokenizer at a
+// time, bounded in size, and the PCRE2 match block it matches with.
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+struct ThreadScratch {
+  uint64_t owner = 0;  // Gpt2Tokenizer::instance_
+  std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> pieces;
+  pcre2_match_data* match = nullptr;
+  ~ThreadScratch() { pcre2_match_data_free(match); }
+};
+constexpr size_t kMaxCachedPieces = size_t{1} << 17;
+
+}  // namespace
+
 void Gpt2Tokenizer::encode(std::string_view text, std::vector<int32_t>& out) const {
   if (!is_valid_utf8(text)) TESSERA_RAISE("GPT-2 tokenizer: input is not valid UTF-8");
   auto* re = static_cast<pcre2_code*>(regex_);
-  pcre2_match_data* match = pcre2_match_data_create_from_pattern(re, nullptr);
-  std::unordered_map<std::string_view, std::vector<int32_t>> cache;  // pieces repeat a lot in natural text
+  thread_local ThreadScratch scratch;
+  if (scratch.owner != instance_) {
+    scratch.pieces.clear();
+    pcre2_match_data_free(scratch.match);
+    scratch.match = pcre2_match_data_create_from_pattern(re, nullptr);
+    scratch.owner = instance_;
+  }
   PCRE2_SIZE start = 0;
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   while (start < text.size()) {
-    const int rc = pcre2_match(re, subject, text.size(), start, PCRE2_NO_UTF_CHECK, match, nullptr);
+    const int rc = pcre2_match(re, subject, text.size(), start, PCRE2_NO_UTF_CHECK, scratch.match, nullptr);
     if (rc < 0) break;  // cannot happen: \s+ and the character classes cover every code point
-    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(match);
+    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(scratch.match);
     const std::string_view piece = text.substr(ov[0], ov[1] - ov[0]);
     if (piece.empty()) break;
-    auto it = cache.find(piece);
-    if (it == cache.end()) {
+    auto it = scratch.pieces.find(piece);
+    if (it == scratch.pieces.end()) {
       std::vector<int32_t> ids;
       encode_piece(piece, ids);
-      it = cache.emplace(piece, std::move(ids)).first;
+      if (scratch.pieces.size() >= kMaxCachedPieces) scratch.pieces.clear();
+      it = scratch.pieces.emplace(std::string(piece), std::move(ids)).first;
     }
     out.insert(out.end(), it->second.begin(), it->second.end());
     start = ov[1];
   }
-  pcre2_match_data_free(match);
 }
 
 std::string Gpt2Tokenizer::decode(std::span<const int32_t> ids) const {

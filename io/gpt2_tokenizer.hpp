@@ -44,6 +44,7 @@ class Gpt2Tokenizer final : public Tokenizer {
   int eot_ = 0;
   std::string hash_;
   void* regex_ = nullptr;  // pcre2_code_8*, owned
+  uint64_t instance_ = 0;  // names this tokenizer's entries in the per-thread piece caches
 };
 
 }  // namespace tessera
