@@ -11,6 +11,7 @@ class ByteTokenizer final : public Tokenizer {
   std::string decode(std::span<const int32_t> ids) const override;
   std::string name() const override { return "byte"; }
   std::string hash() const override { return ""; }
+  std::string files() const override { return ""; }
   int vocab_size() const override { return 259; }
   int regular_vocab_size() const override { return 256; }
   int eot_id() const override { return 256; }

@@ -70,7 +70,8 @@ uint64_t pair_key(int32_t a, int32_t b) {
 
 }  // namespace
 
-Gpt2Tokenizer::Gpt2Tokenizer(const std::string& dir) {
+Gpt2Tokenizer::Gpt2Tokenizer(const std::string& dir)
+    : dir_(std::filesystem::absolute(dir).lexically_normal().string()) {
   static std::atomic<uint64_t> instances{0};
   instance_ = ++instances;
   const std::string encoder_path = (std::filesystem::path(dir) / "encoder.json").string();

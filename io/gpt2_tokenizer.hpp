@@ -24,6 +24,7 @@ class Gpt2Tokenizer final : public Tokenizer {
   std::string decode(std::span<const int32_t> ids) const override;
   std::string name() const override { return "gpt2"; }
   std::string hash() const override { return hash_; }
+  std::string files() const override { return dir_; }
   int vocab_size() const override { return eot_ + 3; }
   int regular_vocab_size() const override { return eot_; }
   int eot_id() const override { return eot_; }
@@ -42,7 +43,7 @@ class Gpt2Tokenizer final : public Tokenizer {
   int32_t byte_id_[256] = {};                   // byte -> id of its single-byte token
   std::unordered_map<uint64_t, Merge> merges_;  // (left id << 32 | right id) -> rank, merged id
   int eot_ = 0;
-  std::string hash_;
+  std::string dir_, hash_;
   void* regex_ = nullptr;  // pcre2_code_8*, owned
   uint64_t instance_ = 0;  // names this tokenizer's entries in the per-thread piece caches
 };

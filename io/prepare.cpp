@@ -20,59 +20,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<std::string> list_inputs(const std::vector<std::string>& inputs) {
-  std::vector<std::string> files;
-  for (const std::string& in : inputs) {
-    if (fs::is_directory(in)) {
-      std::vector<std::string> found;
-      for (const auto& e : fs::recursive_directory_iterator(in)) {
-        if (e.is_regular_file()) found.push_back(e.path().string());
-      }
-      std::sort(found.begin(), found.end());
-      if (found.empty()) TESSERA_RAISE("{}: directory holds no files", in);
-      files.insert(files.end(), found.begin(), found.end());
-    } else if (fs::is_regular_file(in)) {
-      files.push_back(in);
-    } else {
-      TESSERA_RAISE("{}: no such file or directory", in);
-    }
-  }
-  if (files.empty()) TESSERA_RAISE("prepare: no input files given");
-  return files;
-}
-
-}  // namespace
-
-std::vector<std::string> split_documents(const std::string& text, const std::string& boundary) {
-  std::vector<std::string> docs;
-  if (boundary == "file") {
-    if (!text.empty()) docs.push_back(text);
-    return docs;
-  }
-  if (boundary != "line" && boundary != "blank")
-    TESSERA_RAISE("prepare: unknown document boundary \"{}\" (expected file, line or blank)", boundary);
-  std::string current;
-  std::istringstream lines(text);
-  std::string line;
-  auto blank = [](const std::string& s) { return s.find_first_not_of(" \t\r") == std::string::npos; };
-  while (std::getline(lines, line)) {
-    if (boundary == "line") {
-      if (!blank(line)) docs.push_back(line + "\n");
-      continue;
-    }
-    if (blank(line)) {
-      if (!current.empty()) docs.push_back(std::move(current));
-      current.clear();
-    } else {
-      current += line + "\n";
-    }
-  }
-  if (!current.empty()) docs.push_back(std::move(current));
-  return docs;
-}
-
-namespace {
-
 // group: null for one process without MPI
 PrepareSummary prepare(const PrepareOptions& opt, const ProcessGroup* group) {
   const auto start = std::chrono::steady_clock::now();
@@ -82,7 +29,7 @@ PrepareSummary prepare(const PrepareOptions& opt, const ProcessGroup* group) {
   if (fs::exists(opt.output) && !opt.force)
     TESSERA_RAISE("{}: already exists (pass --force to replace it)", opt.output);
   const std::unique_ptr<Tokenizer> tokenizer = make_tokenizer(opt.tokenizer, opt.tokenizer_files);
-  const std::vector<std::string> files = list_inputs(opt.inputs);
+  const std::vector<std::string> files = list_input_files(opt.inputs);
 
   PrepareSummary sum;
   std::vector<std::string> docs;
@@ -155,11 +102,7 @@ PrepareSummary prepare(const PrepareOptions& opt, const ProcessGroup* group) {
   TokenizerInfo info;
   info.name = tokenizer->name();
   info.hash = tokenizer->hash();
-  info.files = opt.tokenizer == "gpt2"
-                   ? fs::absolute(opt.tokenizer_files.empty() ? default_gpt2_dir() : opt.tokenizer_files)
-                         .lexically_normal()
-                         .string()
-                   : "";
+  info.files = tokenizer->files();
   info.vocab_size = tokenizer->vocab_size();
   info.regular_vocab_size = tokenizer->regular_vocab_size();
   info.eot_id = tokenizer->eot_id();

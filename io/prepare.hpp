@@ -38,8 +38,4 @@ PrepareSummary prepare_dataset(const PrepareOptions& options, const ProcessGroup
 // On this process alone (no MPI needed).
 PrepareSummary prepare_dataset(const PrepareOptions& options);
 
-// Splits text into documents at the chosen boundary ("file": one document; "line": each non-empty line;
-// "blank": runs of text separated by blank lines). Documents keep their own newlines.
-std::vector<std::string> split_documents(const std::string& text, const std::string& boundary);
-
 }  // namespace tessera

@@ -3,6 +3,8 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <memory>
 #include <sstream>
 
@@ -12,6 +14,7 @@
 #include "io/read_file.hpp"
 
 namespace tessera {
+namespace fs = std::filesystem;
 namespace {
 
 std::string gunzip(const std::string& path) {
@@ -77,6 +80,55 @@ std::vector<std::string> jsonl_documents(const std::string& text, const std::str
     if (it == record.end() || !it->is_string()) TESSERA_RAISE("{}:{}: no string field \"{}\"", path, number, key);
     docs.push_back(it->get<std::string>());
   }
+  return docs;
+}
+
+std::vector<std::string> list_input_files(const std::vector<std::string>& inputs) {
+  std::vector<std::string> files;
+  for (const std::string& in : inputs) {
+    if (fs::is_directory(in)) {
+      std::vector<std::string> found;
+      for (const auto& e : fs::recursive_directory_iterator(in)) {
+        if (e.is_regular_file()) found.push_back(e.path().string());
+      }
+      std::sort(found.begin(), found.end());
+      if (found.empty()) TESSERA_RAISE("{}: directory holds no files", in);
+      files.insert(files.end(), found.begin(), found.end());
+    } else if (fs::is_regular_file(in)) {
+      files.push_back(in);
+    } else {
+      TESSERA_RAISE("{}: no such file or directory", in);
+    }
+  }
+  if (files.empty()) TESSERA_RAISE("prepare: no input files given");
+  return files;
+}
+
+std::vector<std::string> split_documents(const std::string& text, const std::string& boundary) {
+  std::vector<std::string> docs;
+  if (boundary == "file") {
+    if (!text.empty()) docs.push_back(text);
+    return docs;
+  }
+  if (boundary != "line" && boundary != "blank")
+    TESSERA_RAISE("prepare: unknown document boundary \"{}\" (expected file, line or blank)", boundary);
+  std::string current;
+  std::istringstream lines(text);
+  std::string line;
+  auto blank = [](const std::string& s) { return s.find_first_not_of(" \t\r") == std::string::npos; };
+  while (std::getline(lines, line)) {
+    if (boundary == "line") {
+      if (!blank(line)) docs.push_back(line + "\n");
+      continue;
+    }
+    if (blank(line)) {
+      if (!current.empty()) docs.push_back(std::move(current));
+      current.clear();
+    } else {
+      current += line + "\n";
+    }
+  }
+  if (!current.empty()) docs.push_back(std::move(current));
   return docs;
 }
 

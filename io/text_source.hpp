@@ -1,4 +1,5 @@
-// Reading the text of `tessera prepare`'s inputs: plain, gzip (.gz) or zstd (.zst) files, as text or as JSON lines.
+// Reading the text of `tessera prepare`'s (and train-tokenizer's) inputs: plain, gzip (.gz) or zstd (.zst) files, as
+// text or as JSON lines.
 #pragma once
 
 #include <cstdint>
@@ -14,5 +15,13 @@ std::string read_input(const std::string& path);
 // One document per line of JSON lines: the string under `key` of each object (blank lines are skipped). Throws
 // tessera::Error naming file:line for a line that is not a JSON object or lacks a string `key`.
 std::vector<std::string> jsonl_documents(const std::string& text, const std::string& key, const std::string& path);
+
+// The files named by inputs: files as given, directories searched recursively (sorted). Throws tessera::Error for a
+// missing path, an empty directory or no inputs.
+std::vector<std::string> list_input_files(const std::vector<std::string>& inputs);
+
+// Splits text into documents at the chosen boundary ("file": one document; "line": each non-empty line;
+// "blank": runs of text separated by blank lines). Documents keep their own newlines.
+std::vector<std::string> split_documents(const std::string& text, const std::string& boundary);
 
 }  // namespace tessera

@@ -11,7 +11,7 @@ namespace tessera {
 namespace fs = std::filesystem;
 
 namespace {
-constexpr uint64_t kChunk = 1 << 16;  // elements per HDF5 chunk of the token array
+constexpr auto kChunk = static_cast<uint64_t>(TokenDataset::kCacheBlock);  // elements per HDF5 chunk: one cache block
 }
 
 ShardWriter::ShardWriter(std::string dir, std::string split, TokenizerInfo tokenizer, std::string sources,
@@ -111,7 +111,8 @@ std::vector<std::string> shard_paths(const std::string& dir, const std::string& 
   return paths;
 }
 
-TokenDataset::TokenDataset(const std::string& dir, const std::string& split) {
+TokenDataset::TokenDataset(const std::string& dir, const std::string& split, int64_t cache_tokens)
+    : max_blocks_(static_cast<size_t>(std::max<int64_t>(1, cache_tokens / kCacheBlock))) {
   const std::vector<std::string> paths = shard_paths(dir, split);
   if (paths.empty()) TESSERA_RAISE("{}: no {} shards ({}-00000.h5 missing)", dir, split, split);
   for (const std::string& p : paths) {
@@ -145,22 +146,61 @@ int64_t TokenDataset::tokens() const {
   return n;
 }
 
+const std::vector<int32_t>& TokenDataset::block(int shard, int64_t index) const {
+  const uint64_t key = (static_cast<uint64_t>(shard) << 40) | static_cast<uint64_t>(index);
+  if (const auto it = index_.find(key); it != index_.end()) {
+    blocks_.splice(blocks_.begin(), blocks_, it->second);
+    ++hits_;
+    return blocks_.front().tokens;
+  }
+  ++misses_;
+  if (blocks_.size() >= max_blocks_) {  // reuse the least recently used block's memory
+    index_.erase(blocks_.back().key);
+    blocks_.splice(blocks_.begin(), blocks_, std::prev(blocks_.end()));
+  } else {
+    blocks_.emplace_front();
+  }
+  Block& b = blocks_.front();
+  b.key = key;
+  index_[key] = blocks_.begin();
+  const int64_t start = index * kCacheBlock;
+  const int64_t count = std::min(kCacheBlock, shard_tokens(shard) - start);
+  b.tokens.resize(static_cast<size_t>(count));
+  const h5::File& f = *files_[static_cast<size_t>(shard)];
+  try {
+    if (narrow_[static_cast<size_t>(shard)]) {
+      buffer16_.resize(static_cast<size_t>(count));
+      f.read_range("/tokens", static_cast<uint64_t>(start), static_cast<uint64_t>(count), buffer16_.data());
+      std::copy(buffer16_.begin(), buffer16_.end(), b.tokens.begin());
+    } else {
+      f.read_range("/tokens", static_cast<uint64_t>(start), static_cast<uint64_t>(count),
+                   reinterpret_cast<uint32_t*>(b.tokens.data()));
+    }
+    for (int64_t i = 0; i < count; ++i) {
+      const int32_t t = b.tokens[static_cast<size_t>(i)];
+      if (t < 0 || t >= tokenizer_.vocab_size)
+        TESSERA_RAISE("{}: token {} at {} outside the vocabulary of {} (corrupt file?)", f.path(), t, start + i,
+                      tokenizer_.vocab_size);
+    }
+  } catch (...) {
+    index_.erase(key);
+    blocks_.pop_front();
+    throw;
+  }
+  return b.tokens;
+}
+
 void TokenDataset::read(int shard, int64_t start, int64_t count, int32_t* out) const {
   TESSERA_CHECK(shard >= 0 && shard < shards() && start >= 0 && start + count <= shard_tokens(shard),
                 "read [{}, {}) outside shard {}", start, start + count, shard);
-  const h5::File& f = *files_[static_cast<size_t>(shard)];
-  if (narrow_[static_cast<size_t>(shard)]) {
-    buffer16_.resize(static_cast<size_t>(count));
-    f.read_range("/tokens", static_cast<uint64_t>(start), static_cast<uint64_t>(count), buffer16_.data());
-    std::copy(buffer16_.begin(), buffer16_.end(), out);
-  } else {
-    f.read_range("/tokens", static_cast<uint64_t>(start), static_cast<uint64_t>(count),
-                 reinterpret_cast<uint32_t*>(out));
-  }
-  for (int64_t i = 0; i < count; ++i) {
-    if (out[i] < 0 || out[i] >= tokenizer_.vocab_size)
-      TESSERA_RAISE("{}: token {} at {} outside the vocabulary of {} (corrupt file?)", f.path(), out[i], start + i,
-                    tokenizer_.vocab_size);
+  while (count > 0) {
+    const int64_t index = start / kCacheBlock, offset = start % kCacheBlock;
+    const std::vector<int32_t>& b = block(shard, index);
+    const int64_t n = std::min(count, kCacheBlock - offset);
+    std::copy_n(b.begin() + offset, n, out);
+    out += n;
+    start += n;
+    count -= n;
   }
 }
 

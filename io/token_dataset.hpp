@@ -6,8 +6,10 @@
 #pragma once
 
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "io/hdf5_file.hpp"
@@ -51,12 +53,17 @@ class ShardWriter {
   int64_t total_tokens_ = 0, total_docs_ = 0;
 };
 
-// The shards of one split, opened for reading. Reads go straight to HDF5 (chunked), never the whole array.
+// The shards of one split, opened for reading. Reads go through a cache of blocks of kCacheBlock tokens (aligned
+// with the HDF5 chunks, checked against the vocabulary once when loaded, least recently used evicted), never the
+// whole array: memory stays at cache_tokens * 4 bytes whatever the dataset's size.
 class TokenDataset {
  public:
+  static constexpr int64_t kCacheBlock = int64_t{1} << 16;
+  static constexpr int64_t kDefaultCacheTokens = int64_t{1} << 24;  // 64 MiB
+
   // Throws tessera::Error if the directory or split is missing, a shard is not a tessera dataset, or the shards
   // disagree on the tokenizer.
-  TokenDataset(const std::string& dir, const std::string& split);
+  TokenDataset(const std::string& dir, const std::string& split, int64_t cache_tokens = kDefaultCacheTokens);
 
   const TokenizerInfo& tokenizer() const { return tokenizer_; }
   int shards() const { return static_cast<int>(files_.size()); }
@@ -64,16 +71,29 @@ class TokenDataset {
   int64_t tokens() const;
   int64_t documents() const { return documents_; }
   const std::string& path(int shard) const { return files_[static_cast<size_t>(shard)]->path(); }
-  // tokens [start, start + count) of a shard, as int32
+  // tokens [start, start + count) of a shard, as int32. Throws tessera::Error for a token outside the vocabulary.
   void read(int shard, int64_t start, int64_t count, int32_t* out) const;
+  // Blocks read from HDF5 and blocks served from the cache so far.
+  int64_t cache_misses() const { return misses_; }
+  int64_t cache_hits() const { return hits_; }
 
  private:
+  struct Block {
+    uint64_t key = 0;  // shard << 40 | block index
+    std::vector<int32_t> tokens;
+  };
+  const std::vector<int32_t>& block(int shard, int64_t index) const;
+
   std::vector<std::unique_ptr<h5::File>> files_;
   std::vector<int64_t> shard_tokens_;
   std::vector<bool> narrow_;  // uint16 storage
   TokenizerInfo tokenizer_;
   int64_t documents_ = 0;
+  size_t max_blocks_ = 1;
+  mutable std::list<Block> blocks_;  // most recently used first
+  mutable std::unordered_map<uint64_t, std::list<Block>::iterator> index_;
   mutable std::vector<uint16_t> buffer16_;
+  mutable int64_t misses_ = 0, hits_ = 0;
 };
 
 // Reads the tokenizer attributes of a shard (and checks the format attributes).

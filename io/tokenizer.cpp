@@ -6,6 +6,7 @@
 #include "core/check.hpp"
 #include "io/byte_tokenizer.hpp"
 #include "io/gpt2_tokenizer.hpp"
+#include "io/sentencepiece_tokenizer.hpp"
 
 namespace tessera {
 
@@ -21,10 +22,16 @@ std::string_view Tokenizer::special_text(int32_t id) const {
   return "";
 }
 
-std::unique_ptr<Tokenizer> make_tokenizer(const std::string& name, const std::string& files_dir) {
+const std::vector<std::string>& tokenizer_names() {
+  static const std::vector<std::string> names{"gpt2", "sentencepiece", "byte"};
+  return names;
+}
+
+std::unique_ptr<Tokenizer> make_tokenizer(const std::string& name, const std::string& files) {
   if (name == "byte") return std::make_unique<ByteTokenizer>();
-  if (name == "gpt2") return std::make_unique<Gpt2Tokenizer>(files_dir.empty() ? default_gpt2_dir() : files_dir);
-  TESSERA_RAISE("unknown tokenizer \"{}\" (expected \"gpt2\" or \"byte\")", name);
+  if (name == "gpt2") return std::make_unique<Gpt2Tokenizer>(files.empty() ? default_gpt2_dir() : files);
+  if (name == "sentencepiece") return std::make_unique<SentencePieceTokenizer>(files);
+  TESSERA_RAISE("unknown tokenizer \"{}\" (expected gpt2, sentencepiece or byte)", name);
 }
 
 }  // namespace tessera

@@ -20,8 +20,9 @@ class Tokenizer {
   // Concatenated bytes of the tokens (may be invalid UTF-8 when a multi-byte character is cut).
   virtual std::string decode(std::span<const int32_t> ids) const = 0;
 
-  virtual std::string name() const = 0;        // "gpt2", "byte"
+  virtual std::string name() const = 0;        // "gpt2", "sentencepiece", "byte"
   virtual std::string hash() const = 0;        // hex digest of the vocabulary files ("" for none)
+  virtual std::string files() const = 0;       // absolute path of the vocabulary files ("" for none)
   virtual int vocab_size() const = 0;          // ids are in [0, vocab_size), special tokens included
   virtual int regular_vocab_size() const = 0;  // ids below this are ordinary tokens (random MLM replacements)
   virtual int eot_id() const = 0;
@@ -38,9 +39,13 @@ class Tokenizer {
   }
 };
 
-// "byte" (256 byte ids + end-of-text, mask, pad) or "gpt2" (byte-level BPE from files_dir/encoder.json and
-// files_dir/vocab.bpe). Throws tessera::Error for an unknown name or a missing or malformed file.
-std::unique_ptr<Tokenizer> make_tokenizer(const std::string& name, const std::string& files_dir);
+// "byte" (256 byte ids + end-of-text, mask, pad), "gpt2" (byte-level BPE from files/encoder.json and
+// files/vocab.bpe; files = "" for default_gpt2_dir()) or "sentencepiece" (files: a .model file or a directory with
+// tokenizer.model). Throws tessera::Error for an unknown name or a missing or malformed file.
+std::unique_ptr<Tokenizer> make_tokenizer(const std::string& name, const std::string& files);
+
+// The names make_tokenizer knows.
+const std::vector<std::string>& tokenizer_names();
 
 // Where the GPT-2 vocabulary files are looked for when none is given: $TESSERA_GPT2_DIR, else the shared test data
 // beside the source tree.

@@ -12,7 +12,7 @@ packages=(
   libopenblas-openmp-dev              # sgemm; the OpenMP build nests inside our own parallel loops
   libomp-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev libspdlog-dev
-  libpcre2-dev                        # GPT-2 pre-tokenisation regex (\p{L}, \p{N}, look-ahead)
+  libpcre2-dev libsentencepiece-dev                        # GPT-2 pre-tokenisation regex (\p{L}, \p{N}, look-ahead)
   zlib1g-dev libzstd-dev gzip zstd    # compressed inputs of tessera prepare
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy cppcheck

@@ -60,6 +60,10 @@ expect_error "missing vocabulary" "encoder.json" "$tessera" prepare "$work/corpu
 expect_error "missing model" "no such file" "$tessera" generate -m "$work/none.h5"
 echo "not hdf5" > "$work/fake.h5"
 expect_error "foreign model file" "not an HDF5 file" "$tessera" generate -m "$work/fake.h5"
+expect_error "data from another tokenizer" "expects data.tokenizer" "$tessera" train -c shakespeare-gpt2 --data "$work/ds"
+expect_error "no sentencepiece model" "no model given" "$tessera" prepare "$work/corpus.txt" -o "$work/other" --tokenizer sentencepiece
+expect_error "foreign sentencepiece model" "not a SentencePiece model" "$tessera" prepare "$work/corpus.txt" -o "$work/other" --tokenizer sentencepiece --tokenizer-files "$work/fake.h5"
+expect_error "tokenizer from nothing" "empty file" "$tessera" train-tokenizer "$work/empty.txt" -o "$work/other"
 expect_error "info without target" "--data" "$tessera" info
 [[ -d "$work/other" ]] && { echo "FAIL: a failed prepare left $work/other behind"; failures=$((failures + 1)); }
 ls "$work" | grep -q partial && { echo "FAIL: a .partial directory was left behind"; failures=$((failures + 1)); }

@@ -98,5 +98,17 @@ TEST(Config, ResolvedConfigRoundTrips) {
   EXPECT_NE(to_toml(a).find("lr = 0.0123"), std::string::npos);  // floats print in their shortest form
 }
 
+TEST(Config, BlendsAreArrays) {
+  RunConfig a = load_run_config("tiny-gpt2", {R"(data.paths=["web", "books"])", "data.weights=[3, 0.5]"});
+  EXPECT_EQ(a.data.paths, (std::vector<std::string>{"web", "books"}));
+  EXPECT_EQ(a.data.weights, (std::vector<double>{3.0, 0.5}));
+  RunConfig b = parse_run_config(to_toml(a), "resolved", {});
+  EXPECT_EQ(b.data.paths, a.data.paths);
+  EXPECT_EQ(b.data.weights, a.data.weights);
+  EXPECT_NE(error_of("[data]\npaths = \"web\"\n").find("data.paths must be an array of strings"), std::string::npos);
+  EXPECT_NE(error_of("[data]\nweights = [1, \"x\"]\n").find("data.weights must be an array of numbers"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace tessera

@@ -12,6 +12,7 @@
 #include "core/rng.hpp"
 #include "io/tokenizer.hpp"
 #include "io/utf8.hpp"
+#include "random_text.hpp"
 #include "temp_dir.hpp"
 
 namespace tessera {
@@ -59,14 +60,7 @@ TEST(Gpt2Tokenizer, TinyShakespeareHas338025Tokens) {
 TEST(Gpt2Tokenizer, RoundTripsArbitraryValidUtf8) {
   Rng rng(5, 0);
   for (int trial = 0; trial < 200; ++trial) {
-    std::string text;
-    const int n = static_cast<int>(rng.below(40));
-    for (int i = 0; i < n; ++i) {
-      static const uint32_t ranges[][2] = {{0x20, 0x7E},     {0x09, 0x0D},     {0xA0, 0x2FF},      {0x400, 0x4FF},
-                                           {0x3040, 0x30FF}, {0x4E00, 0x4F00}, {0x1F300, 0x1F64F}, {0x2000, 0x206F}};
-      const auto& r = ranges[rng.below(8)];
-      append_utf8(text, r[0] + static_cast<uint32_t>(rng.below(r[1] - r[0] + 1)));
-    }
+    const std::string text = testing::random_utf8(rng, 40);
     EXPECT_EQ(gpt2().decode(gpt2().encode(text)), text);
   }
 }

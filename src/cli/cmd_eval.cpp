@@ -7,7 +7,7 @@
 #include "cli/commands.hpp"
 #include "cli/model_loader.hpp"
 #include "core/check.hpp"
-#include "io/sampler.hpp"
+#include "io/blended_sampler.hpp"
 #include "train/evaluate.hpp"
 #include "train/trainer.hpp"
 
@@ -36,13 +36,14 @@ void add_eval(CLI::App& app, const MpiRuntime& mpi) {
     set_compute_threads(f->threads);
     LoadedModel lm = load_trained_model(f->model, f->micro_batch);
     const std::string data = f->data.empty() ? lm.config.data.path : f->data;
+    if (data.empty()) TESSERA_RAISE("eval: {} was trained on a blend of datasets; pass --data DIR", f->model);
     TokenDataset dataset(data, f->split);
     const TokenizerInfo& t = dataset.tokenizer();
     if (t.name != lm.meta.tokenizer.name || t.hash != lm.meta.tokenizer.hash)
       TESSERA_RAISE("{}: made with tokenizer {} ({}), but the model was trained with {} ({})", data, t.name, t.hash,
                     lm.meta.tokenizer.name, lm.meta.tokenizer.hash);
     const int T = lm.config.train.seq_len > 0 ? lm.config.train.seq_len : lm.config.model.max_seq_len;
-    Sampler sampler(dataset, T, lm.config.train.seed, false);
+    BlendedSampler sampler({&dataset}, {1.0}, T, lm.config.train.seed, false);
     MlmMasking masking;
     masking.mask_id = lm.config.model.mask_token_id;
     masking.random_vocab = static_cast<int32_t>(t.regular_vocab_size);

@@ -5,6 +5,7 @@
 
 #include "cli/commands.hpp"
 #include "io/prepare.hpp"
+#include "io/tokenizer.hpp"
 
 namespace tessera::cli {
 
@@ -16,8 +17,11 @@ void add_prepare(CLI::App& app, const MpiRuntime& mpi) {
   cmd->add_option("inputs", o->inputs, "Text files (plain, .gz or .zst), or directories of them")->required();
   cmd->add_option("--jsonl-key", o->jsonl_key, "Inputs are JSON lines: one document per line, the text under KEY");
   cmd->add_option("-o,--output", o->output, "Dataset directory to create")->required();
-  cmd->add_option("--tokenizer", o->tokenizer, "gpt2 (byte-level BPE) or byte")->check(CLI::IsMember({"gpt2", "byte"}));
-  cmd->add_option("--tokenizer-files", o->tokenizer_files, "Directory with encoder.json and vocab.bpe (gpt2)");
+  cmd->add_option("--tokenizer", o->tokenizer, "gpt2 (byte-level BPE), sentencepiece or byte")
+      ->check(CLI::IsMember(tokenizer_names()));
+  cmd->add_option("--tokenizer-files", o->tokenizer_files,
+                  "gpt2: directory with encoder.json and vocab.bpe; sentencepiece: a .model file or a directory with "
+                  "tokenizer.model (tessera train-tokenizer)");
   cmd->add_option("--doc-boundary", o->doc_boundary, "Where a document ends: file, line or blank (blank lines)")
       ->check(CLI::IsMember({"file", "line", "blank"}));
   cmd->add_option("--val-fraction", o->val_fraction, "Fraction of documents held out for validation");

@@ -12,6 +12,7 @@ void add_train(CLI::App& app, const MpiRuntime& mpi);
 void add_generate(CLI::App& app, const MpiRuntime& mpi);
 void add_eval(CLI::App& app, const MpiRuntime& mpi);
 void add_prepare(CLI::App& app, const MpiRuntime& mpi);
+void add_train_tokenizer(CLI::App& app, const MpiRuntime& mpi);
 void add_info(CLI::App& app, const MpiRuntime& mpi);
 
 // TOML basic string for a --set value: quotes and escapes.

@@ -1,4 +1,4 @@
-// tessera: one binary, one verb per job (prepare, train, generate, eval, info).
+// tessera: one binary, one verb per job (train-tokenizer, prepare, train, generate, eval, info).
 #include <cstdio>
 
 #include <fmt/format.h>
@@ -12,6 +12,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): every e
   try {
     app.require_subcommand(1);
     app.set_version_flag("--version", "tessera 0.1.0");
+    tessera::cli::add_train_tokenizer(app, mpi);
     tessera::cli::add_prepare(app, mpi);
     tessera::cli::add_train(app, mpi);
     tessera::cli::add_generate(app, mpi);

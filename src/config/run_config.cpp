@@ -79,6 +79,26 @@ class SectionReader {
     read(key, w);
     v = static_cast<float>(w);
   }
+  void read(const std::string& key, std::vector<std::string>& v) {
+    if (const toml::node* n = get(key)) {
+      const toml::array* a = n->as_array();
+      if (a == nullptr || (!a->empty() && !a->is_homogeneous(toml::node_type::string)))
+        wrong_type(key, "an array of strings", *n);
+      v.clear();
+      for (const toml::node& e : *a) v.push_back(e.value<std::string>().value());
+    }
+  }
+  void read(const std::string& key, std::vector<double>& v) {
+    if (const toml::node* n = get(key)) {
+      const toml::array* a = n->as_array();
+      bool numbers = a != nullptr;
+      for (size_t i = 0; numbers && i < a->size(); ++i) numbers = (*a)[i].is_number();
+      if (!numbers) wrong_type(key, "an array of numbers", *n);
+      v.clear();
+      for (const toml::node& e : *a)
+        v.push_back(e.is_integer() ? static_cast<double>(e.value<int64_t>().value()) : e.value<double>().value());
+    }
+  }
   const toml::node* get(const std::string& key) {
     seen_.insert(key);
     return table_ != nullptr ? table_->get(key) : nullptr;
@@ -165,7 +185,11 @@ void visit_keys(RunConfig& c, Visitor& v) {
 
   v.section("data");
   v.key("path", c.data.path);
+  v.key("paths", c.data.paths);
+  v.key("weights", c.data.weights);
+  v.key("tokenizer", c.data.tokenizer);
   v.key("shuffle", c.data.shuffle);
+  v.key("cache_mb", c.data.cache_mb);
 
   TrainConfig& t = c.train;
   v.section("train");
@@ -267,6 +291,16 @@ class ConfigWriter {
   void key(const std::string& name, uint64_t v) { line(name, std::to_string(v)); }
   void key(const std::string& name, float v) { line(name, number(fmt::format("{}", v))); }
   void key(const std::string& name, double v) { line(name, number(fmt::format("{}", v))); }
+  void key(const std::string& name, const std::vector<std::string>& v) {
+    std::string items;
+    for (const std::string& s : v) items += (items.empty() ? "" : ", ") + quote(s);
+    line(name, "[" + items + "]");
+  }
+  void key(const std::string& name, const std::vector<double>& v) {
+    std::string items;
+    for (double x : v) items += (items.empty() ? "" : ", ") + number(fmt::format("{}", x));
+    line(name, "[" + items + "]");
+  }
   template <class E, size_t N>
   void choice(const std::string& name, const E& value, const Choice<E> (&choices)[N]) {
     for (const auto& c : choices) {

@@ -13,8 +13,12 @@
 namespace tessera {
 
 struct DataConfig {
-  std::string path;     // dataset directory (tessera prepare)
-  bool shuffle = true;  // permute the training samples every epoch
+  std::string path;                // dataset directory (tessera prepare)
+  std::vector<std::string> paths;  // or several, blended (instead of path)
+  std::vector<double> weights;     // blend weights, one per path (empty: by training tokens)
+  std::string tokenizer;           // the tokenizer the run expects the data to have ("" = any)
+  bool shuffle = true;             // permute the training samples every epoch
+  int cache_mb = 64;               // token cache of each dataset split
 };
 
 struct TrainConfig {

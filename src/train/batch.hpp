@@ -26,6 +26,13 @@ class BatchBuilder {
   uint64_t seed_;
 };
 
+// The global sample that row i of micro-batch m holds on data-parallel rank `rank` at `step`: the global batch of a
+// step is the next global_batch samples, and rank r takes every dp-th of them. A resumed run (any dp) continues at
+// sample step * global_batch.
+inline int64_t global_sample(int64_t step, int global_batch, int micro_batch, int m, int i, int dp, int rank) {
+  return step * global_batch + (static_cast<int64_t>(m) * micro_batch + i) * dp + rank;
+}
+
 // Stream salts, so that the training and validation splits never share MLM draws.
 constexpr uint64_t kTrainStream = 0x7472000000000000ULL;
 constexpr uint64_t kValStream = 0x7661000000000000ULL;

@@ -5,7 +5,7 @@
 
 namespace tessera {
 
-EvalResult evaluate_loss(Transformer<float>& model, Sampler& sampler, const BatchBuilder& batches, uint64_t salt,
+EvalResult evaluate_loss(Transformer<float>& model, BlendedSampler& sampler, const BatchBuilder& batches, uint64_t salt,
                          const ProcessGroup& dp, int64_t max_samples) {
   const int T = sampler.seq_len();
   const int mb = model.max_batch();

@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "io/sampler.hpp"
+#include "io/blended_sampler.hpp"
 #include "model/transformer.hpp"
 #include "parallel/process_group.hpp"
 #include "train/batch.hpp"
@@ -17,7 +17,7 @@ struct EvalResult {
   int64_t samples = 0;
 };
 
-EvalResult evaluate_loss(Transformer<float>& model, Sampler& sampler, const BatchBuilder& batches, uint64_t salt,
+EvalResult evaluate_loss(Transformer<float>& model, BlendedSampler& sampler, const BatchBuilder& batches, uint64_t salt,
                          const ProcessGroup& dp, int64_t max_samples);
 
 }  // namespace tessera

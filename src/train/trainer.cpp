@@ -16,14 +16,15 @@
 #include "core/blas.hpp"
 #include "core/check.hpp"
 #include "core/peak_flops.hpp"
+#include "io/blended_sampler.hpp"
 #include "io/model_file.hpp"
-#include "io/sampler.hpp"
 #include "model/transformer.hpp"
 #include "ops/ops.hpp"
 #include "optim/adamw.hpp"
 #include "optim/lr_schedule.hpp"
 #include "train/batch.hpp"
 #include "train/evaluate.hpp"
+#include "train/run_data.hpp"
 
 namespace tessera {
 
@@ -65,8 +66,8 @@ int set_compute_threads(int threads) {
 struct Trainer::Impl {
   RunConfig cfg;
   const ParallelState& ps;
-  std::unique_ptr<TokenDataset> train_data, val_data;
-  std::unique_ptr<Sampler> train_sampler, val_sampler;
+  RunData data;
+  std::unique_ptr<BlendedSampler> train_sampler, val_sampler;
   std::unique_ptr<Transformer<float>> model;
   std::unique_ptr<AdamW> optimizer;
   LrSchedule schedule;
@@ -93,20 +94,15 @@ struct Trainer::Impl {
 };
 
 void Trainer::Impl::setup() {
-  if (cfg.data.path.empty()) TESSERA_RAISE("data.path: no dataset given (--data DIR)");
   if (cfg.parallel.tp != 1 || cfg.parallel.pp != 1)
     TESSERA_RAISE(
         "parallel: tensor and pipeline parallelism (tp = {}, pp = {}) are not available in this build yet; "
         "use data parallelism (dp)",
         cfg.parallel.tp, cfg.parallel.pp);
   threads = set_compute_threads(cfg.train.threads);
-  train_data = std::make_unique<TokenDataset>(cfg.data.path, "train");
-  if (shard_paths(cfg.data.path, "val").empty()) {
-    if (main()) fmt::print("note: {} has no val split: no validation loss\n", cfg.data.path);
-  } else {
-    val_data = std::make_unique<TokenDataset>(cfg.data.path, "val");
-  }
-  fit_model_to_data(cfg.model, train_data->tokenizer(), cfg.data.path);
+  data = open_run_data(cfg.data);
+  if (data.val.empty() && main()) fmt::print("note: {} has no val split: no validation loss\n", data.describe());
+  fit_model_to_data(cfg.model, data.tokenizer, data.paths[0]);
   cfg.model.finalize();
 
   dp = ps.dp.size();
@@ -121,8 +117,10 @@ void Trainer::Impl::setup() {
       static_cast<int>(divide(global_batch, int64_t{mb} * dp, "train.global_batch (a multiple of micro_batch * dp)"));
   cfg.parallel.dp = dp;
 
-  train_sampler = std::make_unique<Sampler>(*train_data, T, cfg.train.seed, cfg.data.shuffle);
-  if (val_data) val_sampler = std::make_unique<Sampler>(*val_data, T, cfg.train.seed, false);
+  train_sampler =
+      std::make_unique<BlendedSampler>(data.train_sets(), data.weights, T, cfg.train.seed, cfg.data.shuffle);
+  if (!data.val.empty())
+    val_sampler = std::make_unique<BlendedSampler>(data.val_sets(), data.weights, T, cfg.train.seed, false);
 
   model = std::make_unique<Transformer<float>>(cfg.model, mb);
   model->init_weights(cfg.train.seed);
@@ -140,7 +138,7 @@ void Trainer::Impl::setup() {
   schedule.decay = parse_decay(cfg.train.lr_decay);
   MlmMasking masking;
   masking.mask_id = cfg.model.mask_token_id;
-  masking.random_vocab = static_cast<int32_t>(train_data->tokenizer().regular_vocab_size);
+  masking.random_vocab = static_cast<int32_t>(data.tokenizer.regular_vocab_size);
   batches = std::make_unique<BatchBuilder>(cfg.model.objective, masking, cfg.train.seed);
 
   const size_t n = static_cast<size_t>(grad_accum) * mb * T;
@@ -175,7 +173,7 @@ void Trainer::Impl::save(int64_t step) {
   meta.config_toml = to_toml(cfg);
   meta.step = step;
   meta.consumed_samples = step * global_batch;
-  meta.tokenizer = train_data->tokenizer();
+  meta.tokenizer = data.tokenizer;
   const std::string path = cfg.checkpoint.dir + "/model.h5";
   save_model(path, model->table(), model->params(), meta);
   fmt::print("saved {} (step {})\n", path, step);
@@ -190,14 +188,12 @@ void Trainer::Impl::write_metrics(const nlohmann::json& j) const {
 
 TrainResult Trainer::Impl::run() {
   using clock = std::chrono::steady_clock;
-  const TokenizerInfo& tok = train_data->tokenizer();
+  const TokenizerInfo& tok = data.tokenizer;
   if (main()) {
     fmt::print("# resolved config ({})\n{}\n\n", cfg.source, to_toml(cfg));
-    fmt::print(
-        "data: {} | tokenizer {} (vocab {}) | train {} tokens in {} shards, {} sequences of {} + 1 | "
-        "val {} tokens\n",
-        cfg.data.path, tok.name, tok.vocab_size, train_data->tokens(), train_data->shards(),
-        train_sampler->samples_per_epoch(), T, val_data ? val_data->tokens() : 0);
+    fmt::print("data: {} | tokenizer {} (vocab {}) | train {} tokens, {} sequences of {} + 1 | val {} tokens\n",
+               data.describe(), tok.name, tok.vocab_size, data.train_tokens(), train_sampler->samples_per_epoch(), T,
+               data.val_tokens());
     fmt::print(
         "model: {} {} | {} parameters ({:.2f} M) | vocab {} padded to {} | {} layers, d_model {}, {} heads "
         "({} kv), d_ff {}\n",
@@ -223,11 +219,11 @@ TrainResult Trainer::Impl::run() {
   double train_seconds = 0;  // step time only (no evaluation or saving)
   for (int64_t step = 0; step < steps; ++step) {
     const auto t0 = clock::now();
-    // 1. this rank's micro-batches: sample k = step * GB + (m * mb + i) * dp + dp_rank
+    // 1. this rank's micro-batches (global_sample: every dp-th sample of this step's global batch)
     double counts[2] = {0, 0};  // loss sum, targeted positions (over the global batch after the reduction)
     for (int m = 0; m < grad_accum; ++m) {
       for (int i = 0; i < mb; ++i) {
-        const int64_t k = step * global_batch + (static_cast<int64_t>(m) * mb + i) * dp + ps.dp.rank();
+        const int64_t k = global_sample(step, global_batch, mb, m, i, dp, ps.dp.rank());
         const int64_t off = (static_cast<int64_t>(m) * mb + i) * T;
         train_sampler->read(k, seq.data());
         counts[1] += static_cast<double>(batches->make(seq.data(), T, kTrainStream ^ static_cast<uint64_t>(k),
