@@ -5,6 +5,7 @@
 
 #include "io/hdf5_file.hpp"
 #include "io/prepare.hpp"
+#include "io/sampler.hpp"
 #include "io/token_dataset.hpp"
 #include "training_fixture.hpp"
 
@@ -53,10 +54,12 @@ TEST(Prepare, AnyNumberOfRanksWritesTheSameDataset) {
   o.doc_boundary = "blank";
   o.shard_tokens = 100000;  // several shards
   o.output = (dir / "all").string();
+  o.batch_bytes = 50000;  // many batches on many ranks; one batch on one rank: the same dataset
   const ProcessGroup all = ProcessGroup::borrow(MPI_COMM_WORLD);
   const PrepareSummary many = prepare_dataset(o, all);
   if (rank == 0) {
     o.output = (dir / "one").string();
+    o.batch_bytes = int64_t{64} << 20;
     const PrepareSummary one = prepare_dataset(o);
     EXPECT_EQ(many.train_tokens, one.train_tokens);
     EXPECT_EQ(many.val_documents, one.val_documents);
@@ -72,6 +75,32 @@ TEST(Prepare, AnyNumberOfRanksWritesTheSameDataset) {
     std::filesystem::remove_all(dir);
   }
   MPI_Barrier(MPI_COMM_WORLD);
+}
+
+TEST(Sampling, EveryProcessDrawsTheSameOrder) {
+  // each rank builds its own sampler from the same dataset and seed: the orders of two epochs agree everywhere
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  long pid = getpid();
+  MPI_Bcast(&pid, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+  const auto dir = std::filesystem::temp_directory_path() / ("tessera-sampling-ranks-" + std::to_string(pid));
+  PrepareOptions o;
+  o.inputs = {testing::shakespeare_path()};
+  o.tokenizer = "byte";
+  o.doc_boundary = "blank";
+  o.output = (dir / "ds").string();
+  o.progress = false;
+  const ProcessGroup all = ProcessGroup::borrow(MPI_COMM_WORLD);
+  prepare_dataset(o, all);
+  const TokenDataset data(o.output, "train");
+  Sampler sampler(data, 64, 42, true);
+  std::vector<int64_t> order;
+  for (int64_t k = 0; k < 2 * sampler.samples_per_epoch(); ++k) order.push_back(sampler.sequence_of(k));
+  std::vector<int64_t> root = order;
+  MPI_Bcast(root.data(), static_cast<int>(root.size()), MPI_INT64_T, 0, MPI_COMM_WORLD);
+  EXPECT_EQ(order, root) << "rank " << rank;
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (rank == 0) std::filesystem::remove_all(dir);
 }
 
 }  // namespace

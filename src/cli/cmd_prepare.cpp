@@ -28,18 +28,23 @@ void add_prepare(CLI::App& app, const MpiRuntime& mpi) {
   cmd->add_option("--seed", o->seed, "Seed of the validation split");
   cmd->add_option("--shard-tokens", o->shard_tokens, "Tokens per shard file")->check(CLI::PositiveNumber);
   cmd->add_flag("--force", o->force, "Replace the output directory if it exists");
+  cmd->add_option("--batch-mb", o->batch_bytes, "MB of text tokenized at a time (memory)")
+      ->check(CLI::PositiveNumber)
+      ->transform([](const std::string& mb) { return std::to_string(std::stoll(mb) << 20); });
+  cmd->add_flag("!--no-progress", o->progress, "No progress line on stderr");
+  o->progress = true;
   cmd->callback([o, &mpi] {
     const ProcessGroup world = ProcessGroup::borrow(MPI_COMM_WORLD);  // ranks share the documents, rank 0 writes
     const PrepareSummary s = prepare_dataset(*o, world);
     if (mpi.rank() != 0) return;
-    const int64_t tokens = s.train_tokens + s.val_tokens;
-    fmt::print("prepared {}: {} files, {} bytes, {} replaced invalid UTF-8 sequences\n", o->output, s.files, s.bytes,
-               s.replaced_bytes);
+    const double seconds = std::max(s.seconds, 1e-9);
+    fmt::print("prepared {}: {} files, {} documents, {} tokens, {} bytes of text, {} invalid UTF-8 bytes replaced\n",
+               o->output, s.files, s.documents, s.tokens, s.bytes, s.replaced_bytes);
     fmt::print("  train: {} documents, {} tokens, {} shards\n", s.train_documents, s.train_tokens, s.train_shards);
     fmt::print("  val:   {} documents, {} tokens, {} shards\n", s.val_documents, s.val_tokens, s.val_shards);
-    fmt::print("  {:.2f} bytes per token | {:.1f} s | {:.2f} MB/s\n",
-               tokens > 0 ? static_cast<double>(s.bytes) / static_cast<double>(tokens) : 0.0, s.seconds,
-               static_cast<double>(s.bytes) / 1e6 / std::max(s.seconds, 1e-9));
+    fmt::print("  {:.2f} bytes per token | {:.1f} s on {} ranks | {:.2f} MB/s | {:.0f} tokens/s\n",
+               s.tokens > 0 ? static_cast<double>(s.bytes) / static_cast<double>(s.tokens) : 0.0, s.seconds, mpi.size(),
+               static_cast<double>(s.bytes) / 1e6 / seconds, static_cast<double>(s.tokens) / seconds);
   });
 }
 

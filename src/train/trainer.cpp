@@ -18,6 +18,7 @@
 #include "core/peak_flops.hpp"
 #include "io/blended_sampler.hpp"
 #include "io/model_file.hpp"
+#include "io/progress.hpp"
 #include "model/transformer.hpp"
 #include "ops/ops.hpp"
 #include "optim/adamw.hpp"
@@ -27,13 +28,6 @@
 #include "train/run_data.hpp"
 
 namespace tessera {
-
-namespace {
-std::string clock_string(double seconds) {
-  const auto s = static_cast<int64_t>(std::max(0.0, seconds));
-  return fmt::format("{}:{:02d}:{:02d}", s / 3600, (s / 60) % 60, s % 60);
-}
-}  // namespace
 
 void fit_model_to_data(ModelConfig& model, const TokenizerInfo& tok, const std::string& data_path) {
   if (model.vocab_size == 0) model.vocab_size = static_cast<int>(tok.vocab_size);
