@@ -59,11 +59,19 @@ expect_error "existing output" "already exists" "$tessera" prepare "$work/corpus
 expect_error "missing vocabulary" "encoder.json" "$tessera" prepare "$work/corpus.txt" -o "$work/other" --tokenizer-files "$work"
 expect_error "missing model" "no such file" "$tessera" generate -m "$work/none.h5"
 echo "not hdf5" > "$work/fake.h5"
+mkdir -p "$work/foreign"
+"$tessera" train -c tiny-gpt2 --data "$work/ds" --steps 1 --set train.seq_len=8 --set train.micro_batch=1 \
+  --checkpoint-dir "$work/model" >/dev/null 2>&1 &&
+  cp "$work/model/model.h5" "$work/foreign/train-00000.h5"
 expect_error "foreign model file" "not an HDF5 file" "$tessera" generate -m "$work/fake.h5"
 expect_error "data from another tokenizer" "expects data.tokenizer" "$tessera" train -c shakespeare-gpt2 --data "$work/ds"
 expect_error "no sentencepiece model" "no model given" "$tessera" prepare "$work/corpus.txt" -o "$work/other" --tokenizer sentencepiece
 expect_error "foreign sentencepiece model" "not a SentencePiece model" "$tessera" prepare "$work/corpus.txt" -o "$work/other" --tokenizer sentencepiece --tokenizer-files "$work/fake.h5"
 expect_error "tokenizer from nothing" "empty file" "$tessera" train-tokenizer "$work/empty.txt" -o "$work/other"
+cp -r "$work/ds" "$work/truncated"
+truncate -s 2000 "$work/truncated/train-00000.h5"
+expect_error "truncated dataset" "train-00000.h5" "$tessera" info --data "$work/truncated"
+expect_error "foreign dataset" "not a tessera token dataset" "$tessera" train -c tiny-gpt2 --data "$work/foreign"
 expect_error "info without target" "--data" "$tessera" info
 [[ -d "$work/other" ]] && { echo "FAIL: a failed prepare left $work/other behind"; failures=$((failures + 1)); }
 ls "$work" | grep -q partial && { echo "FAIL: a .partial directory was left behind"; failures=$((failures + 1)); }

@@ -1,4 +1,6 @@
 // tessera info: what a dataset or a model file holds.
+#include <algorithm>
+#include <filesystem>
 #include <memory>
 
 #include <fmt/format.h>
@@ -6,6 +8,7 @@
 #include "cli/commands.hpp"
 #include "cli/model_loader.hpp"
 #include "core/check.hpp"
+#include "io/hdf5_file.hpp"
 #include "io/token_dataset.hpp"
 
 namespace tessera::cli {
@@ -25,9 +28,18 @@ void print_dataset(const std::string& dir) {
       fmt::print("dataset {}\n  tokenizer {} (hash {}), vocabulary {} ({} regular), end-of-text {}, mask {}, pad {}\n",
                  dir, t.name, t.hash.empty() ? "-" : t.hash, t.vocab_size, t.regular_vocab_size, t.eot_id, t.mask_id,
                  t.pad_id);
+      if (!t.files.empty()) fmt::print("  tokenizer files {}\n", t.files);
+      const h5::File first(d.path(0), h5::Mode::kRead);
+      const std::string sources = first.attr_string("/", "sources");
+      const auto n_sources = 1 + std::count(sources.begin(), sources.end(), '\n');
+      fmt::print("  sources: {} file{}, the first {}\n", n_sources, n_sources == 1 ? "" : "s",
+                 sources.substr(0, sources.find('\n')));
       any = true;
     }
-    fmt::print("  {:5}: {} documents, {} tokens, {} shards\n", split, d.documents(), d.tokens(), d.shards());
+    int64_t bytes = 0;
+    for (int s = 0; s < d.shards(); ++s) bytes += static_cast<int64_t>(std::filesystem::file_size(d.path(s)));
+    fmt::print("  {:5}: {} documents, {} tokens, {} shards, {:.1f} MB on disk\n", split, d.documents(), d.tokens(),
+               d.shards(), static_cast<double>(bytes) / 1e6);
   }
   if (!any) TESSERA_RAISE("{}: holds no train or val shards", dir);
 }
