@@ -6,12 +6,14 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <optional>
+#include <fstream>
+#include <span>
 
 #include <fmt/format.h>
 
 #include "core/check.hpp"
 #include "core/rng.hpp"
+#include "io/input_slices.hpp"
 #include "io/progress.hpp"
 #include "io/text_source.hpp"
 #include "io/token_dataset.hpp"
@@ -23,84 +25,134 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Tokenizes one batch of documents: this rank's share (documents r, r + size, ... of the batch) on all its threads,
-// then, under MPI, everything gathered on rank 0 in document order. On other ranks the result is left empty.
-std::vector<std::vector<int32_t>> tokenize_batch(const std::vector<std::string>& docs, const Tokenizer& tokenizer,
-                                                 const ProcessGroup* group) {
-  const auto ranks = static_cast<size_t>(group != nullptr ? group->size() : 1);
-  const auto rank = static_cast<size_t>(group != nullptr ? group->rank() : 0);
-  std::vector<std::vector<int32_t>> tokens(docs.size());
+// One slice of the input, tokenized: its documents (each ending with end-of-text) and which go to validation.
+struct SliceResult {
+  int64_t file = 0, bytes = 0, replaced = 0;
+  std::vector<int32_t> lengths;  // tokens per document
+  std::vector<uint8_t> val;      // 1: validation
+  std::vector<int32_t> tokens;
+};
+
+SliceResult tokenize_slice(const InputSlice& slice, const PrepareOptions& opt, const Tokenizer& tokenizer) {
+  const std::string mode = opt.jsonl_key.empty() ? opt.doc_boundary : "jsonl";
+  SliceText in = read_slice(slice, mode);
+  if (slice.whole && in.text.empty()) TESSERA_RAISE("{}: empty file", slice.path);
+  SliceResult r;
+  r.file = slice.file;
+  r.bytes = static_cast<int64_t>(in.text.size());
+  in.text = sanitize_utf8(in.text, &r.replaced);
+  const std::vector<Document> docs =
+      mode == "jsonl"
+          ? jsonl_documents(in.text, opt.jsonl_key, slice.path,
+                            [&] {  // lines before this slice, for the error message
+                              const std::string head = read_slice({slice.file, slice.path, 0, in.offset}, "line").text;
+                              return static_cast<int64_t>(std::count(head.begin(), head.end(), '\n'));
+                            })
+          : split_documents(in.text, opt.doc_boundary);
+  std::vector<std::vector<int32_t>> ids(docs.size());
 #pragma omp parallel for schedule(dynamic, 4)
-  for (size_t i = rank; i < docs.size(); i += ranks) {
-    tokenizer.encode(docs[i], tokens[i]);
-    tokens[i].push_back(tokenizer.eot_id());
+  for (size_t i = 0; i < docs.size(); ++i) {
+    tokenizer.encode(docs[i].text, ids[i]);
+    ids[i].push_back(tokenizer.eot_id());
   }
-  if (ranks == 1) return tokens;
-  // to rank 0, which keeps its own: every other rank sends its documents' lengths, then their tokens
-  std::vector<int32_t> packed;
-  if (rank != 0) {
-    for (size_t i = rank; i < docs.size(); i += ranks) packed.push_back(static_cast<int32_t>(tokens[i].size()));
-    for (size_t i = rank; i < docs.size(); i += ranks) {
-      packed.insert(packed.end(), tokens[i].begin(), tokens[i].end());
-      std::vector<int32_t>().swap(tokens[i]);
-    }
+  for (size_t i = 0; i < docs.size(); ++i) {
+    // the draw is keyed by the document's place in its file, so it does not depend on slicing or ranks
+    Rng rng(opt.seed, (static_cast<uint64_t>(slice.file) << 40) ^ static_cast<uint64_t>(in.offset + docs[i].offset));
+    r.val.push_back(rng.uniform() < opt.val_fraction ? 1 : 0);
+    r.lengths.push_back(static_cast<int32_t>(ids[i].size()));
+    r.tokens.insert(r.tokens.end(), ids[i].begin(), ids[i].end());
   }
-  const std::vector<std::vector<int32_t>> all = group->gather(packed, 0);
-  if (rank != 0) return {};
-  for (size_t r = 1; r < ranks; ++r) {
-    const std::vector<int32_t>& p = all[r];
-    size_t offset = (docs.size() - r + ranks - 1) / ranks;  // the tokens start after one length per document
-    size_t k = 0;
-    for (size_t i = r; i < docs.size(); i += ranks, ++k) {
-      const auto n = static_cast<size_t>(p[k]);
-      tokens[i].assign(p.begin() + static_cast<std::ptrdiff_t>(offset),
-                       p.begin() + static_cast<std::ptrdiff_t>(offset + n));
-      offset += n;
-    }
-  }
-  return tokens;
+  return r;
 }
 
-// Sends documents to the train or validation writer by a per-document draw (so the split does not depend on batch
-// or shard sizes). The last document is held back until the end, and goes to validation if no other did, so that a
-// small corpus still gets both splits.
+// Under MPI, slices travel from the rank that tokenized them to rank 0 as files in the output's temporary directory.
+constexpr int64_t kSpillMagic = 0x7465737370696c6cLL;
+
+template <class T>
+void put(std::ofstream& out, const std::vector<T>& v) {
+  if (!v.empty())
+    out.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(T)));
+}
+template <class T>
+void get(std::ifstream& in, std::vector<T>& v, int64_t n) {
+  v.resize(static_cast<size_t>(n));
+  if (n > 0) in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(T)));
+}
+
+void write_spill(const fs::path& path, const SliceResult& r) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    const int64_t head[] = {kSpillMagic,
+                            r.file,
+                            r.bytes,
+                            r.replaced,
+                            static_cast<int64_t>(r.lengths.size()),
+                            static_cast<int64_t>(r.tokens.size())};
+    out.write(reinterpret_cast<const char*>(head), sizeof(head));
+    put(out, r.lengths);
+    put(out, r.val);
+    put(out, r.tokens);
+    if (!out) TESSERA_RAISE("{}: cannot write", tmp.string());
+  }
+  fs::rename(tmp, path);
+}
+
+SliceResult read_spill(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    TESSERA_RAISE("{}: missing (under mpirun the output directory must be on a filesystem that every rank sees)",
+                  path.string());
+  int64_t head[6] = {};
+  in.read(reinterpret_cast<char*>(head), sizeof(head));
+  if (!in || head[0] != kSpillMagic) TESSERA_RAISE("{}: corrupt", path.string());
+  SliceResult r;
+  r.file = head[1];
+  r.bytes = head[2];
+  r.replaced = head[3];
+  get(in, r.lengths, head[4]);
+  get(in, r.val, head[4]);
+  get(in, r.tokens, head[5]);
+  if (!in) TESSERA_RAISE("{}: truncated", path.string());
+  return r;
+}
+
+// Sends documents to the train or validation writer by their drawn flags. The last document is held back until
+// the end, and goes to validation if no other did, so that a small corpus still gets both splits.
 class SplitRouter {
  public:
-  SplitRouter(ShardWriter& train, ShardWriter& val, double val_fraction, uint64_t seed)
-      : train_(train), val_(val), fraction_(val_fraction), seed_(seed) {}
+  SplitRouter(ShardWriter& train, ShardWriter& val, double val_fraction)
+      : train_(train), val_(val), fraction_(val_fraction) {}
 
-  void add(std::vector<int32_t> tokens) {
-    if (held_) route(*held_, held_index_);
-    held_ = std::move(tokens);
-    held_index_ = next_++;
+  void add(std::span<const int32_t> tokens, bool val) {
+    if (has_held_) (held_val_ ? val_ : train_).add_document(held_);
+    held_.assign(tokens.begin(), tokens.end());
+    held_val_ = val;
+    has_held_ = true;
+    ++documents_;
   }
   void finish() {
-    if (!held_) return;
+    if (!has_held_) return;
     if (fraction_ > 0 && val_.documents() == 0) {
-      if (held_index_ == 0)
+      if (documents_ == 1)
         TESSERA_RAISE(
             "prepare: one document cannot give both a train and a validation split "
             "(use --doc-boundary line or blank, or --val-fraction 0)");
-      val_.add_document(*held_);
+      val_.add_document(held_);
     } else {
-      route(*held_, held_index_);
+      (held_val_ ? val_ : train_).add_document(held_);
     }
-    held_.reset();
+    has_held_ = false;
     if (train_.documents() == 0)
-      TESSERA_RAISE("prepare: all {} documents drew the validation split; use a smaller --val-fraction", next_);
+      TESSERA_RAISE("prepare: all {} documents drew the validation split; use a smaller --val-fraction", documents_);
   }
 
  private:
-  void route(const std::vector<int32_t>& tokens, uint64_t index) {
-    Rng rng(seed_, index);
-    const bool val = rng.uniform() < fraction_;
-    (val ? val_ : train_).add_document(tokens);
-  }
   ShardWriter &train_, &val_;
   double fraction_;
-  uint64_t seed_;
-  std::optional<std::vector<int32_t>> held_;
-  uint64_t held_index_ = 0, next_ = 0;
+  std::vector<int32_t> held_;
+  bool held_val_ = false, has_held_ = false;
+  int64_t documents_ = 0;
 };
 
 // group: null for one process without MPI
@@ -110,11 +162,24 @@ PrepareSummary prepare(const PrepareOptions& opt, const ProcessGroup* group) {
   if (opt.val_fraction < 0 || opt.val_fraction >= 1)
     TESSERA_RAISE("prepare: --val-fraction must be in [0, 1), got {}", opt.val_fraction);
   if (opt.batch_bytes <= 0) TESSERA_RAISE("prepare: batch size must be positive, got {}", opt.batch_bytes);
+  if (opt.jsonl_key.empty() && opt.doc_boundary != "file" && opt.doc_boundary != "line" && opt.doc_boundary != "blank")
+    TESSERA_RAISE("prepare: unknown document boundary \"{}\" (expected file, line or blank)", opt.doc_boundary);
   if (fs::exists(opt.output) && !opt.force)
     TESSERA_RAISE("{}: already exists (pass --force to replace it)", opt.output);
   const std::unique_ptr<Tokenizer> tokenizer = make_tokenizer(opt.tokenizer, opt.tokenizer_files);
   const std::vector<std::string> files = list_input_files(opt.inputs);
-  const bool writer = group == nullptr || group->rank() == 0;
+  const int ranks = group != nullptr ? group->size() : 1;
+  // several ranks: at least about four slices each, so that one large file still keeps every rank busy
+  int64_t slice_bytes = opt.batch_bytes;
+  if (ranks > 1) {
+    int64_t total = 0;
+    for (const std::string& f : files) total += static_cast<int64_t>(fs::file_size(f));
+    slice_bytes = std::min(slice_bytes, std::max<int64_t>(int64_t{1} << 20, total / (4 * int64_t{ranks}) + 1));
+  }
+  const std::vector<InputSlice> slices =
+      plan_slices(files, opt.jsonl_key.empty() ? opt.doc_boundary : "jsonl", slice_bytes);
+  const int rank = group != nullptr ? group->rank() : 0;
+  const bool writer = rank == 0;
 
   TokenizerInfo info;
   info.name = tokenizer->name();
@@ -126,63 +191,75 @@ PrepareSummary prepare(const PrepareOptions& opt, const ProcessGroup* group) {
   info.mask_id = tokenizer->mask_id();
   info.pad_id = tokenizer->pad_id();
   std::string sources;
-  int64_t input_bytes = 0;
   for (const std::string& f : files) {
     if (!sources.empty()) sources.push_back('\n');
     sources.append(fs::absolute(f).string());
-    input_bytes += static_cast<int64_t>(fs::file_size(f));
   }
 
+  // rank 0's pid names the temporary directory on every rank
+  int64_t pid = getpid();
+  if (group != nullptr) group->broadcast(&pid, sizeof(pid), 0);
   const fs::path out(opt.output);
-  const fs::path tmp = out.string() + ".partial-" + std::to_string(getpid());
+  const fs::path tmp = out.string() + ".partial-" + std::to_string(pid);
   if (writer) {
     fs::remove_all(tmp);
     fs::create_directories(tmp);
   }
+  if (group != nullptr) group->barrier();
+  auto spill_path = [&](size_t i) { return tmp / fmt::format("slice-{:08d}.bin", i); };
+
   PrepareSummary sum;
   try {
-    // Only rank 0 writes; the writers of other ranks stay empty and are never flushed.
+    // 1. this rank's slices (i = rank, rank + ranks, ...), tokenized; one process keeps them, several spill them
+    int64_t own_bytes = 0;
+    for (size_t i = static_cast<size_t>(rank); i < slices.size(); i += static_cast<size_t>(ranks))
+      own_bytes += slices[i].end - slices[i].begin;
+    Progress progress(ranks > 1 ? fmt::format("prepare (rank 0 of {})", ranks) : "prepare", own_bytes,
+                      writer && opt.progress);
+    int64_t done_bytes = 0, done_tokens = 0;
     ShardWriter train(tmp.string(), "train", info, sources, opt.shard_tokens);
     ShardWriter val(tmp.string(), "val", info, sources, opt.shard_tokens);
-    SplitRouter router(train, val, opt.val_fraction, opt.seed);
-    Progress progress("prepare", input_bytes, writer && opt.progress);
-    std::vector<std::string> batch;
-    int64_t batch_bytes = 0, files_bytes = 0;  // text in the batch; input bytes of the files done
-    auto flush = [&](int64_t position) {       // position: input bytes read so far, for the progress line
-      std::vector<std::vector<int32_t>> tokens = tokenize_batch(batch, *tokenizer, group);
-      for (auto& t : tokens) {
-        sum.tokens += static_cast<int64_t>(t.size());
-        router.add(std::move(t));
+    SplitRouter router(train, val, opt.val_fraction);
+    std::vector<int64_t> file_documents(files.size(), 0);
+    auto consume = [&](const SliceResult& r) {
+      sum.bytes += r.bytes;
+      sum.replaced_bytes += r.replaced;
+      size_t at = 0;
+      for (size_t d = 0; d < r.lengths.size(); ++d) {
+        const auto n = static_cast<size_t>(r.lengths[d]);
+        router.add(std::span<const int32_t>(r.tokens.data() + at, n), r.val[d] != 0);
+        at += n;
       }
-      sum.documents += static_cast<int64_t>(batch.size());
-      batch.clear();
-      batch_bytes = 0;
-      progress.update(position, sum.tokens);
+      sum.documents += static_cast<int64_t>(r.lengths.size());
+      sum.tokens += static_cast<int64_t>(r.tokens.size());
+      file_documents[static_cast<size_t>(r.file)] += static_cast<int64_t>(r.lengths.size());
     };
-    for (const std::string& f : files) {
-      std::string text = read_input(f);
-      if (text.empty()) TESSERA_RAISE("{}: empty file", f);
-      sum.bytes += static_cast<int64_t>(text.size());
-      text = sanitize_utf8(text, &sum.replaced_bytes);
-      std::vector<std::string> docs =
-          opt.jsonl_key.empty() ? split_documents(text, opt.doc_boundary) : jsonl_documents(text, opt.jsonl_key, f);
-      if (docs.empty()) TESSERA_RAISE("{}: holds only whitespace", f);
-      ++sum.files;
-      const auto file_bytes = static_cast<int64_t>(fs::file_size(f));
-      int64_t file_done = 0;
-      for (std::string& d : docs) {
-        batch_bytes += static_cast<int64_t>(d.size());
-        file_done += static_cast<int64_t>(d.size());
-        batch.push_back(std::move(d));
-        if (batch_bytes >= opt.batch_bytes)
-          flush(files_bytes + file_bytes * file_done / static_cast<int64_t>(text.size()));
+    for (size_t i = static_cast<size_t>(rank); i < slices.size(); i += static_cast<size_t>(ranks)) {
+      SliceResult r = tokenize_slice(slices[i], opt, *tokenizer);
+      done_bytes += slices[i].end - slices[i].begin;
+      done_tokens += static_cast<int64_t>(r.tokens.size());
+      progress.update(done_bytes, done_tokens);
+      if (ranks == 1) {
+        consume(r);
+      } else {
+        write_spill(spill_path(i), r);
       }
-      files_bytes += file_bytes;
     }
-    flush(files_bytes);
-    router.finish();
-    progress.finish(sum.tokens);
+    progress.finish(done_tokens);
+    // 2. rank 0 writes every slice in order
+    if (group != nullptr) group->barrier();
+    if (writer && ranks > 1) {
+      for (size_t i = 0; i < slices.size(); ++i) {
+        consume(read_spill(spill_path(i)));
+        fs::remove(spill_path(i));
+      }
+    }
     if (writer) {
+      for (size_t f = 0; f < files.size(); ++f) {
+        if (file_documents[f] == 0) TESSERA_RAISE("{}: holds only whitespace", files[f]);
+      }
+      sum.files = static_cast<int64_t>(files.size());
+      router.finish();
       sum.train_shards = train.finish();
       sum.val_shards = val.finish();
       sum.train_documents = train.documents();
@@ -207,7 +284,7 @@ PrepareSummary prepare(const PrepareOptions& opt, const ProcessGroup* group) {
     }
   }
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (group != nullptr && group->size() > 1) group->barrier();  // returns once rank 0 has the dataset in place
+  if (group != nullptr && ranks > 1) group->barrier();  // returns once rank 0 has the dataset in place
   return sum;
 }
 

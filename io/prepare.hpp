@@ -19,7 +19,7 @@ struct PrepareOptions {
   double val_fraction = 0.05;         // fraction of documents held out for validation
   uint64_t seed = 1234;               // which documents are held out
   int64_t shard_tokens = int64_t{1} << 27;
-  int64_t batch_bytes = int64_t{64} << 20;  // text tokenized at a time (memory: about 3 times this, plus one file)
+  int64_t batch_bytes = int64_t{64} << 20;  // input slice size: text read and tokenized at a time
   bool force = false;                       // replace an existing output directory
   bool progress = false;                    // a progress line on stderr (rank 0)
 };
@@ -35,10 +35,12 @@ struct PrepareSummary {
 // Builds the dataset in a temporary directory next to the output and renames it into place when complete, so an
 // interrupted run leaves nothing that looks like a dataset. Throws tessera::Error on bad input (missing or empty
 // file, unknown tokenizer, existing output without force).
-// Streams: one input file and one batch of documents (batch_bytes of text) in memory at a time.
-// Collective over `group`: of every batch, rank r tokenizes documents r, r + size, ... on its threads; rank 0
-// gathers them in document order and writes, so the output is the same for any number of ranks and threads. Every
-// rank reads every input (documents are found by reading). The summary is complete on rank 0.
+// The inputs are cut into slices of about batch_bytes (at document starts; compressed files whole), and a slice
+// is read, tokenized on all threads and written before the next: memory stays at a few times batch_bytes.
+// Collective over `group`: rank r reads and tokenizes slices r, r + size, ... and leaves them in the temporary
+// directory (which must be on a filesystem every rank sees); rank 0 then writes them in order. Which documents go to
+// validation is drawn per document from (seed, file, byte offset), so the dataset is the same for any number of
+// ranks, threads and any slice size. The summary is complete on rank 0.
 PrepareSummary prepare_dataset(const PrepareOptions& options, const ProcessGroup& group);
 // On this process alone (no MPI needed).
 PrepareSummary prepare_dataset(const PrepareOptions& options);

@@ -129,12 +129,16 @@ SentencePieceTrainSummary train_sentencepiece(const SentencePieceTrainOptions& o
     if (raw.empty()) TESSERA_RAISE("{}: empty file", f);
     sum.bytes += static_cast<int64_t>(raw.size());
     const std::string text = sanitize_utf8(raw, nullptr);
-    const std::vector<std::string> docs =
-        opt.jsonl_key.empty() ? std::vector<std::string>{text} : jsonl_documents(text, opt.jsonl_key, f);
-    for (const std::string& d : docs) {
-      for (std::string& line : split_documents(d, "line")) {
-        line.pop_back();  // the newline
-        if (!line.empty()) lines.push_back(std::move(line));
+    std::vector<Document> docs;
+    if (opt.jsonl_key.empty()) {
+      docs.push_back({text, 0});
+    } else {
+      docs = jsonl_documents(text, opt.jsonl_key, f);
+    }
+    for (const Document& d : docs) {
+      for (Document& line : split_documents(d.text, "line")) {
+        line.text.pop_back();  // the newline
+        lines.push_back(std::move(line.text));
       }
     }
   }

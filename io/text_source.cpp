@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "core/check.hpp"
@@ -61,24 +63,32 @@ std::string read_input(const std::string& path) {
   return read_file(path);
 }
 
-std::vector<std::string> jsonl_documents(const std::string& text, const std::string& key, const std::string& path) {
-  std::vector<std::string> docs;
-  std::istringstream lines(text);
-  std::string line;
+std::vector<Document> jsonl_documents(const std::string& text, const std::string& key, const std::string& path,
+                                      const std::function<int64_t()>& lines_before) {
+  std::vector<Document> docs;
+  size_t start = 0;
   int64_t number = 0;
-  while (std::getline(lines, line)) {
+  auto fail = [&](const std::string& what) {
+    TESSERA_RAISE("{}:{}: {}", path, number + (lines_before ? lines_before() : 0), what);
+  };
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string_view line(text.data() + start, end - start);
     ++number;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json record;
-    try {
-      record = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception&) {
-      TESSERA_RAISE("{}:{}: not a JSON object", path, number);
+    if (line.find_first_not_of(" \t\r") != std::string_view::npos) {
+      nlohmann::json record;
+      try {
+        record = nlohmann::json::parse(line);
+      } catch (const nlohmann::json::exception&) {
+        fail("not a JSON object");
+      }
+      if (!record.is_object()) fail("not a JSON object");
+      const auto it = record.find(key);
+      if (it == record.end() || !it->is_string()) fail(fmt::format("no string field \"{}\"", key));
+      docs.push_back({it->get<std::string>(), static_cast<int64_t>(start)});
     }
-    if (!record.is_object()) TESSERA_RAISE("{}:{}: not a JSON object", path, number);
-    const auto it = record.find(key);
-    if (it == record.end() || !it->is_string()) TESSERA_RAISE("{}:{}: no string field \"{}\"", path, number, key);
-    docs.push_back(it->get<std::string>());
+    start = end + 1;
   }
   return docs;
 }
@@ -104,31 +114,34 @@ std::vector<std::string> list_input_files(const std::vector<std::string>& inputs
   return files;
 }
 
-std::vector<std::string> split_documents(const std::string& text, const std::string& boundary) {
-  std::vector<std::string> docs;
+std::vector<Document> split_documents(const std::string& text, const std::string& boundary) {
+  std::vector<Document> docs;
   if (boundary == "file") {
-    if (!text.empty()) docs.push_back(text);
+    if (!text.empty()) docs.push_back({text, 0});
     return docs;
   }
   if (boundary != "line" && boundary != "blank")
     TESSERA_RAISE("prepare: unknown document boundary \"{}\" (expected file, line or blank)", boundary);
-  std::string current;
-  std::istringstream lines(text);
-  std::string line;
-  auto blank = [](const std::string& s) { return s.find_first_not_of(" \t\r") == std::string::npos; };
-  while (std::getline(lines, line)) {
-    if (boundary == "line") {
-      if (!blank(line)) docs.push_back(line + "\n");
-      continue;
-    }
-    if (blank(line)) {
-      if (!current.empty()) docs.push_back(std::move(current));
-      current.clear();
+  Document current{"", -1};
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string_view line(text.data() + start, end - start);
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) {  // a blank line ends a document
+      if (current.offset >= 0) docs.push_back(std::move(current));
+      current = {"", -1};
     } else {
-      current += line + "\n";
+      if (current.offset < 0) current.offset = static_cast<int64_t>(start);
+      current.text.append(line).push_back('\n');
+      if (boundary == "line") {
+        docs.push_back(std::move(current));
+        current = {"", -1};
+      }
     }
+    start = end + 1;
   }
-  if (!current.empty()) docs.push_back(std::move(current));
+  if (current.offset >= 0) docs.push_back(std::move(current));
   return docs;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -12,16 +13,25 @@ namespace tessera {
 // missing, unreadable or corrupt file.
 std::string read_input(const std::string& path);
 
+// A document and the byte offset in its text where it starts (what identifies it for the validation draw).
+struct Document {
+  std::string text;
+  int64_t offset = 0;
+};
+
 // One document per line of JSON lines: the string under `key` of each object (blank lines are skipped). Throws
-// tessera::Error naming file:line for a line that is not a JSON object or lacks a string `key`.
-std::vector<std::string> jsonl_documents(const std::string& text, const std::string& key, const std::string& path);
+// tessera::Error naming file:line for a line that is not a JSON object or lacks a string `key`; when the text is a
+// part of the file, lines_before() gives the lines before it (asked for only then).
+std::vector<Document> jsonl_documents(const std::string& text, const std::string& key, const std::string& path,
+                                      const std::function<int64_t()>& lines_before = {});
 
 // The files named by inputs: files as given, directories searched recursively (sorted). Throws tessera::Error for a
 // missing path, an empty directory or no inputs.
 std::vector<std::string> list_input_files(const std::vector<std::string>& inputs);
 
-// Splits text into documents at the chosen boundary ("file": one document; "line": each non-empty line;
-// "blank": runs of text separated by blank lines). Documents keep their own newlines.
-std::vector<std::string> split_documents(const std::string& text, const std::string& boundary);
+// Splits text into documents at the chosen boundary ("file": one document; "line": each non-blank line;
+// "blank": runs of non-blank lines, separated by blank (whitespace-only) lines). Every line of a document ends with
+// a newline.
+std::vector<Document> split_documents(const std::string& text, const std::string& boundary);
 
 }  // namespace tessera

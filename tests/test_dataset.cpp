@@ -7,6 +7,7 @@
 #include <set>
 
 #include "core/check.hpp"
+#include "core/rng.hpp"
 #include "io/hdf5_file.hpp"
 #include "io/prepare.hpp"
 #include "io/sampler.hpp"
@@ -173,6 +174,66 @@ TEST(Prepare, JsonLinesGiveOneDocumentPerRecord) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("broken.jsonl:2"), std::string::npos) << e.what();
+  }
+  // the line number counts from the start of the file, also when the bad line is in a later slice
+  {
+    std::ofstream late(dir / "late.jsonl");
+    for (int i = 0; i < 300; ++i) late << R"({"text": "fine line number )" << i + 1 << "\"}\n";
+    late << "{not json\n";
+  }
+  o.inputs = {dir / "late.jsonl"};
+  o.batch_bytes = 500;
+  try {
+    prepare_dataset(o);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("late.jsonl:301: not a JSON object"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(o.output));
+}
+
+// Every shard of two datasets holds the same tokens and document offsets.
+void expect_same_dataset(const std::string& a, const std::string& b) {
+  for (const char* split : {"train", "val"}) {
+    const std::vector<std::string> pa = shard_paths(a, split), pb = shard_paths(b, split);
+    ASSERT_EQ(pa.size(), pb.size()) << split;
+    for (size_t i = 0; i < pa.size(); ++i) {
+      h5::File fa(pa[i], h5::Mode::kRead), fb(pb[i], h5::Mode::kRead);
+      EXPECT_EQ(fa.read<uint16_t>("/tokens"), fb.read<uint16_t>("/tokens")) << pa[i];
+      EXPECT_EQ(fa.read<uint64_t>("/doc_offsets"), fb.read<uint64_t>("/doc_offsets")) << pa[i];
+    }
+  }
+}
+
+TEST(Prepare, SlicesOfAnySizeGiveTheSameDataset) {
+  // prepare reads its inputs in slices cut at document starts; tiny slices must find the same documents
+  TempDir dir;
+  std::string text, jsonl;
+  Rng rng(4, 0);
+  for (int i = 0; i < 400; ++i) {
+    const std::string para = "para " + std::to_string(i) + std::string(rng.below(60), 'x');
+    text += para + (i % 3 == 0 ? "\r\n" : "\n") + "second line\n";
+    text += i % 5 == 0 ? " \t\r\n\n\n" : "\n";  // blank runs, some of whitespace
+    jsonl += R"({"text": ")" + para + R"("})" + (i % 7 == 0 ? "\n\n" : "\n");
+  }
+  text += "last line without a newline";
+  std::ofstream(dir / "in.txt") << text;
+  std::ofstream(dir / "in.jsonl") << jsonl;
+  for (const std::string mode : {"line", "blank", "file", "jsonl"}) {
+    PrepareOptions o = byte_options(dir / (mode == "jsonl" ? "in.jsonl" : "in.txt"), dir / (mode + "-whole"));
+    o.doc_boundary = mode == "jsonl" ? "file" : mode;
+    if (mode == "jsonl") o.jsonl_key = "text";
+    if (mode == "file") o.inputs.push_back(dir / "in.jsonl");  // two files, one document each
+    const PrepareSummary whole = prepare_dataset(o);
+    for (const int64_t slice : {997, 64, 1}) {
+      o.output = dir / (mode + "-" + std::to_string(slice));
+      o.batch_bytes = slice;
+      const PrepareSummary sliced = prepare_dataset(o);
+      EXPECT_EQ(sliced.documents, whole.documents) << mode << " " << slice;
+      EXPECT_EQ(sliced.bytes, whole.bytes) << mode << " " << slice;
+      expect_same_dataset(dir / (mode + "-whole"), o.output);
+    }
+    EXPECT_GT(whole.documents, mode == "file" ? 1 : 300) << mode;
   }
 }
 

@@ -11,9 +11,9 @@ namespace tessera::cli {
 
 void add_prepare(CLI::App& app, const MpiRuntime& mpi) {
   auto o = std::make_shared<PrepareOptions>();
-  CLI::App* cmd = app.add_subcommand(
-      "prepare",
-      "Tokenize text files into an HDF5 dataset (train and val splits); under mpirun the ranks share the work");
+  CLI::App* cmd = app.add_subcommand("prepare",
+                                     "Tokenize text files into an HDF5 dataset (train and val splits); under mpirun "
+                                     "each rank takes slices of the inputs");
   cmd->add_option("inputs", o->inputs, "Text files (plain, .gz or .zst), or directories of them")->required();
   cmd->add_option("--jsonl-key", o->jsonl_key, "Inputs are JSON lines: one document per line, the text under KEY");
   cmd->add_option("-o,--output", o->output, "Dataset directory to create")->required();
@@ -28,7 +28,7 @@ void add_prepare(CLI::App& app, const MpiRuntime& mpi) {
   cmd->add_option("--seed", o->seed, "Seed of the validation split");
   cmd->add_option("--shard-tokens", o->shard_tokens, "Tokens per shard file")->check(CLI::PositiveNumber);
   cmd->add_flag("--force", o->force, "Replace the output directory if it exists");
-  cmd->add_option("--batch-mb", o->batch_bytes, "MB of text tokenized at a time (memory)")
+  cmd->add_option("--batch-mb", o->batch_bytes, "Input slice size in MB: text read and tokenized at a time")
       ->check(CLI::PositiveNumber)
       ->transform([](const std::string& mb) { return std::to_string(std::stoll(mb) << 20); });
   cmd->add_flag("!--no-progress", o->progress, "No progress line on stderr");
