@@ -40,15 +40,19 @@ SliceResult tokenize_slice(const InputSlice& slice, const PrepareOptions& opt, c
   SliceResult r;
   r.file = slice.file;
   r.bytes = static_cast<int64_t>(in.text.size());
-  in.text = sanitize_utf8(in.text, &r.replaced);
-  const std::vector<Document> docs =
-      mode == "jsonl"
-          ? jsonl_documents(in.text, opt.jsonl_key, slice.path,
+  // split before making the text valid UTF-8, so that offsets are those of the file's bytes whatever the slicing
+  std::vector<Document> docs =
+      mode == "jsonl" ? jsonl_documents(
+                            in.text, opt.jsonl_key, slice.path,
                             [&] {  // lines before this slice, for the error message
                               const std::string head = read_slice({slice.file, slice.path, 0, in.offset}, "line").text;
                               return static_cast<int64_t>(std::count(head.begin(), head.end(), '\n'));
-                            })
-          : split_documents(in.text, opt.doc_boundary);
+                            },
+                            &r.replaced)
+                      : split_documents(in.text, opt.doc_boundary);
+  if (mode != "jsonl") {
+    for (Document& d : docs) d.text = sanitize_utf8(d.text, &r.replaced);
+  }
   std::vector<std::vector<int32_t>> ids(docs.size());
 #pragma omp parallel for schedule(dynamic, 4)
   for (size_t i = 0; i < docs.size(); ++i) {

@@ -14,6 +14,7 @@
 
 #include "core/check.hpp"
 #include "io/read_file.hpp"
+#include "io/utf8.hpp"
 
 namespace tessera {
 namespace fs = std::filesystem;
@@ -64,7 +65,7 @@ std::string read_input(const std::string& path) {
 }
 
 std::vector<Document> jsonl_documents(const std::string& text, const std::string& key, const std::string& path,
-                                      const std::function<int64_t()>& lines_before) {
+                                      const std::function<int64_t()>& lines_before, int64_t* replaced) {
   std::vector<Document> docs;
   size_t start = 0;
   int64_t number = 0;
@@ -74,9 +75,9 @@ std::vector<Document> jsonl_documents(const std::string& text, const std::string
   while (start < text.size()) {
     size_t end = text.find('\n', start);
     if (end == std::string::npos) end = text.size();
-    const std::string_view line(text.data() + start, end - start);
+    const std::string line = sanitize_utf8(std::string_view(text.data() + start, end - start), replaced);
     ++number;
-    if (line.find_first_not_of(" \t\r") != std::string_view::npos) {
+    if (line.find_first_not_of(" \t\r") != std::string::npos) {
       nlohmann::json record;
       try {
         record = nlohmann::json::parse(line);

@@ -19,11 +19,12 @@ struct Document {
   int64_t offset = 0;
 };
 
-// One document per line of JSON lines: the string under `key` of each object (blank lines are skipped). Throws
-// tessera::Error naming file:line for a line that is not a JSON object or lacks a string `key`; when the text is a
-// part of the file, lines_before() gives the lines before it (asked for only then).
+// One document per line of JSON lines: the string under `key` of each object (blank lines are skipped). Each line
+// is made valid UTF-8 first (invalid bytes replaced, counted into *replaced when given); offsets are those of the
+// text as given. Throws tessera::Error naming file:line for a line that is not a JSON object or lacks a string
+// `key`; when the text is a part of the file, lines_before() gives the lines before it (asked for only then).
 std::vector<Document> jsonl_documents(const std::string& text, const std::string& key, const std::string& path,
-                                      const std::function<int64_t()>& lines_before = {});
+                                      const std::function<int64_t()>& lines_before = {}, int64_t* replaced = nullptr);
 
 // The files named by inputs: files as given, directories searched recursively (sorted). Throws tessera::Error for a
 // missing path, an empty directory or no inputs.
@@ -31,7 +32,8 @@ std::vector<std::string> list_input_files(const std::vector<std::string>& inputs
 
 // Splits text into documents at the chosen boundary ("file": one document; "line": each non-blank line;
 // "blank": runs of non-blank lines, separated by blank (whitespace-only) lines). Every line of a document ends with
-// a newline.
+// a newline. Looks only at newlines and ASCII whitespace, so it may run before UTF-8 is checked (offsets then stay
+// those of the file's bytes).
 std::vector<Document> split_documents(const std::string& text, const std::string& boundary);
 
 }  // namespace tessera
