@@ -55,7 +55,8 @@ class ShardWriter {
 
 // The shards of one split, opened for reading. Reads go through a cache of blocks of kCacheBlock tokens (aligned
 // with the HDF5 chunks, checked against the vocabulary once when loaded, least recently used evicted), never the
-// whole array: memory stays at cache_tokens * 4 bytes whatever the dataset's size.
+// whole array: memory stays at cache_tokens * 4 bytes whatever the dataset's size. Reads change the cache: one
+// TokenDataset per thread.
 class TokenDataset {
  public:
   static constexpr int64_t kCacheBlock = int64_t{1} << 16;
