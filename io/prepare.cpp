@@ -197,7 +197,7 @@ PrepareSummary prepare(const PrepareOptions& opt, const ProcessGroup* group) {
   std::string sources;
   for (const std::string& f : files) {
     if (!sources.empty()) sources.push_back('\n');
-    sources.append(fs::absolute(f).string());
+    sources.append(fs::absolute(f).lexically_normal().string());
   }
 
   // rank 0's pid names the temporary directory on every rank

@@ -73,6 +73,18 @@ truncate -s 2000 "$work/truncated/train-00000.h5"
 expect_error "truncated dataset" "train-00000.h5" "$tessera" info --data "$work/truncated"
 expect_error "foreign dataset" "not a tessera token dataset" "$tessera" train -c tiny-gpt2 --data "$work/foreign"
 expect_error "info without target" "--data" "$tessera" info
+# an interrupted prepare (SIGKILL: no clean-up runs) leaves no dataset, or a complete one, never a partial one
+yes "A line of text that the GPT-2 tokenizer has to work through, again and again." | head -c 40000000 > "$work/big.txt"
+"$tessera" prepare "$work/big.txt" -o "$work/killed" --doc-boundary line --no-progress >/dev/null 2>&1 &
+sleep 1
+kill -9 $! 2>/dev/null
+wait $! 2>/dev/null
+if [[ -e "$work/killed" ]] && ! "$tessera" info --data "$work/killed" >/dev/null 2>&1; then
+  echo "FAIL: a killed prepare left an incomplete $work/killed"; failures=$((failures + 1))
+else
+  passed=$((passed + 1))
+fi
+rm -rf "$work"/killed.partial-* "$work/big.txt"
 [[ -d "$work/other" ]] && { echo "FAIL: a failed prepare left $work/other behind"; failures=$((failures + 1)); }
 ls "$work" | grep -q partial && { echo "FAIL: a .partial directory was left behind"; failures=$((failures + 1)); }
 
