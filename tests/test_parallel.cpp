@@ -41,17 +41,24 @@ TEST(Parity, DataParallelMatchesOneRank) {
   }
 }
 
+// A temporary directory that every rank names alike (rank 0's pid), and options to prepare tinyshakespeare into it.
+PrepareOptions shakespeare_options(const std::string& name, const std::string& tokenizer, std::filesystem::path& dir) {
+  long pid = getpid();
+  MPI_Bcast(&pid, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+  dir = std::filesystem::temp_directory_path() / ("tessera-" + name + "-" + std::to_string(pid));
+  PrepareOptions o;
+  o.inputs = {testing::shakespeare_path()};
+  o.tokenizer = tokenizer;
+  o.doc_boundary = "blank";
+  return o;
+}
+
 TEST(Prepare, AnyNumberOfRanksWritesTheSameDataset) {
   int rank = 0, world = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &world);
-  long pid = getpid();
-  MPI_Bcast(&pid, 1, MPI_LONG, 0, MPI_COMM_WORLD);
-  const auto dir = std::filesystem::temp_directory_path() / ("tessera-prepare-ranks-" + std::to_string(pid));
-  PrepareOptions o;
-  o.inputs = {testing::shakespeare_path()};
-  o.tokenizer = "gpt2";
-  o.doc_boundary = "blank";
+  std::filesystem::path dir;
+  PrepareOptions o = shakespeare_options("prepare-ranks", "gpt2", dir);
   o.shard_tokens = 100000;  // several shards
   o.output = (dir / "all").string();
   o.batch_bytes = 50000;  // many batches on many ranks; one batch on one rank: the same dataset
@@ -81,13 +88,8 @@ TEST(Sampling, EveryProcessDrawsTheSameOrder) {
   // each rank builds its own sampler from the same dataset and seed: the orders of two epochs agree everywhere
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  long pid = getpid();
-  MPI_Bcast(&pid, 1, MPI_LONG, 0, MPI_COMM_WORLD);
-  const auto dir = std::filesystem::temp_directory_path() / ("tessera-sampling-ranks-" + std::to_string(pid));
-  PrepareOptions o;
-  o.inputs = {testing::shakespeare_path()};
-  o.tokenizer = "byte";
-  o.doc_boundary = "blank";
+  std::filesystem::path dir;
+  PrepareOptions o = shakespeare_options("sampling-ranks", "byte", dir);
   o.output = (dir / "ds").string();
   o.progress = false;
   const ProcessGroup all = ProcessGroup::borrow(MPI_COMM_WORLD);
