@@ -16,6 +16,9 @@ Sampler::Sampler(const TokenDataset& data, int seq_len, uint64_t seed, bool shuf
     total_ += n;
     first_sample_.push_back(total_);
   }
+  if (total_ > int64_t{UINT32_MAX})
+    TESSERA_RAISE("{}: {} sequences of {} + 1 tokens are more than one sampler indexes (2^32 - 1); split the dataset",
+                  data.path(0), total_, seq_len);
   if (total_ == 0)
     TESSERA_RAISE("{}: {} tokens hold no sequence of seq_len + 1 = {} tokens", data.path(0), data.tokens(),
                   seq_len + 1);
@@ -26,7 +29,7 @@ int64_t Sampler::sequence_of(int64_t k) {
   const int64_t epoch = k / total_;
   if (epoch != epoch_) {
     order_.resize(static_cast<size_t>(total_));
-    std::iota(order_.begin(), order_.end(), int64_t{0});
+    std::iota(order_.begin(), order_.end(), uint32_t{0});
     if (shuffle_) {  // Fisher-Yates from the epoch's own stream
       Rng rng(seed_, 0x5A3D1E00ULL + static_cast<uint64_t>(epoch));
       for (int64_t i = total_ - 1; i > 0; --i) {
@@ -36,7 +39,7 @@ int64_t Sampler::sequence_of(int64_t k) {
     }
     epoch_ = epoch;
   }
-  return order_[static_cast<size_t>(k % total_)];
+  return static_cast<int64_t>(order_[static_cast<size_t>(k % total_)]);
 }
 
 void Sampler::read(int64_t k, int32_t* out) {

@@ -31,7 +31,7 @@ class Sampler {
   std::vector<int64_t> first_sample_;  // per shard: index of its first sample (prefix sums), plus the total
   int64_t total_ = 0;
   int64_t epoch_ = -1;
-  std::vector<int64_t> order_;  // this epoch's permutation
+  std::vector<uint32_t> order_;  // this epoch's permutation (4 bytes a sequence: 2^32 sequences at most)
 };
 
 }  // namespace tessera

@@ -88,7 +88,7 @@ std::string SentencePieceTokenizer::decode(std::span<const int32_t> ids) const {
 
 namespace {
 
-// Lines of the training text, at most max_sentences of them (an even sample when there are more).
+// The sampled lines of the training text, for SentencePiece's trainer.
 class LineIterator final : public sentencepiece::SentenceIterator {
  public:
   explicit LineIterator(std::vector<std::string> lines) : lines_(std::move(lines)) {}
@@ -123,7 +123,19 @@ SentencePieceTrainSummary train_sentencepiece(const SentencePieceTrainOptions& o
   if (fs::exists(model) && !opt.force) TESSERA_RAISE("{}: already exists (pass --force to replace it)", model.string());
 
   SentencePieceTrainSummary sum;
+  // a seeded uniform sample of max_sentences lines (reservoir sampling): memory holds the sample and one file
   std::vector<std::string> lines;
+  Rng rng(opt.seed, 0x5350ULL);
+  int64_t seen = 0;
+  auto offer = [&](std::string line) {
+    if (opt.max_sentences <= 0 || seen < opt.max_sentences) {
+      lines.push_back(std::move(line));
+    } else if (const auto j = rng.below(static_cast<uint64_t>(seen) + 1);
+               j < static_cast<uint64_t>(opt.max_sentences)) {
+      lines[j] = std::move(line);
+    }
+    ++seen;
+  };
   for (const std::string& f : list_input_files(opt.inputs)) {
     const std::string raw = read_input(f);
     if (raw.empty()) TESSERA_RAISE("{}: empty file", f);
@@ -138,19 +150,11 @@ SentencePieceTrainSummary train_sentencepiece(const SentencePieceTrainOptions& o
     for (const Document& d : docs) {
       for (Document& line : split_documents(d.text, "line")) {
         line.text.pop_back();  // the newline
-        lines.push_back(std::move(line.text));
+        offer(std::move(line.text));
       }
     }
   }
   if (lines.empty()) TESSERA_RAISE("train-tokenizer: the inputs hold no text");
-  if (opt.max_sentences > 0 && static_cast<int64_t>(lines.size()) > opt.max_sentences) {
-    Rng rng(opt.seed, 0x5350ULL);  // a seeded sample, in input order
-    std::vector<std::string> kept;
-    const double keep = static_cast<double>(opt.max_sentences) / static_cast<double>(lines.size());
-    for (std::string& l : lines)
-      if (rng.uniform() < keep) kept.push_back(std::move(l));
-    lines = std::move(kept);
-  }
   sum.sentences = static_cast<int64_t>(lines.size());
 
   const int threads =

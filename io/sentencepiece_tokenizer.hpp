@@ -49,7 +49,7 @@ struct SentencePieceTrainOptions {
   std::string output;               // directory to write tokenizer.model and tokenizer.vocab into
   std::string model_type = "bpe";   // "bpe" | "unigram"
   int vocab_size = 8000;
-  int64_t max_sentences = 2000000;  // sentences (lines) sampled for training; 0 = all
+  int64_t max_sentences = 2000000;  // lines sampled (uniformly, seeded) for training; 0 = all
   double character_coverage = 0.9995;
   int threads = 0;  // 0 = all cores
   uint64_t seed = 1234;
