@@ -46,7 +46,7 @@ out=$(mktemp -d)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 for ranks in 1 2; do
   threads=$(( $(nproc) / ranks ))
-  line=$(OMP_NUM_THREADS=$threads mpirun --oversubscribe -np "$ranks" "$build/bin/tessera" prepare "$text" -o "$out/ds" \
+  line=$(mpirun --oversubscribe -np "$ranks" "$build/bin/tessera" prepare "$text" -o "$out/ds" --threads "$threads" \
          --tokenizer gpt2 --tokenizer-files "$gpt2" --doc-boundary blank --no-progress --force | grep "MB/s")
   echo "$line" | sed -E "s/.*\| ([0-9.]+) s on .* \| ([0-9.]+) MB\/s \| ([0-9]+) tokens\/s/| $ranks x $threads | \1 | \2 | \3 |/"
 done

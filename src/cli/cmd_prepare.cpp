@@ -6,6 +6,7 @@
 #include "cli/commands.hpp"
 #include "io/prepare.hpp"
 #include "io/tokenizer.hpp"
+#include "train/trainer.hpp"
 
 namespace tessera::cli {
 
@@ -32,8 +33,11 @@ void add_prepare(CLI::App& app, const MpiRuntime& mpi) {
       ->check(CLI::PositiveNumber)
       ->transform([](const std::string& mb) { return std::to_string(std::stoll(mb) << 20); });
   cmd->add_flag("!--no-progress", o->progress, "No progress line on stderr");
+  auto threads = std::make_shared<int>(0);
+  cmd->add_option("--threads", *threads, "Threads per rank (0: the cores, shared among the ranks on a node)");
   o->progress = true;
-  cmd->callback([o, &mpi] {
+  cmd->callback([o, threads, &mpi] {
+    set_compute_threads(*threads);
     const ProcessGroup world = ProcessGroup::borrow(MPI_COMM_WORLD);  // ranks share the documents, rank 0 writes
     const PrepareSummary s = prepare_dataset(*o, world);
     if (mpi.rank() != 0) return;
