@@ -166,8 +166,7 @@ PrepareSummary prepare(const PrepareOptions& opt, const ProcessGroup* group) {
   if (opt.val_fraction < 0 || opt.val_fraction >= 1)
     TESSERA_RAISE("prepare: --val-fraction must be in [0, 1), got {}", opt.val_fraction);
   if (opt.batch_bytes <= 0) TESSERA_RAISE("prepare: batch size must be positive, got {}", opt.batch_bytes);
-  if (opt.jsonl_key.empty() && opt.doc_boundary != "file" && opt.doc_boundary != "line" && opt.doc_boundary != "blank")
-    TESSERA_RAISE("prepare: unknown document boundary \"{}\" (expected file, line or blank)", opt.doc_boundary);
+  if (opt.jsonl_key.empty()) check_document_boundary(opt.doc_boundary);
   if (fs::exists(opt.output) && !opt.force)
     TESSERA_RAISE("{}: already exists (pass --force to replace it)", opt.output);
   const std::unique_ptr<Tokenizer> tokenizer = make_tokenizer(opt.tokenizer, opt.tokenizer_files);

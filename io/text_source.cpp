@@ -114,14 +114,18 @@ std::vector<std::string> list_input_files(const std::vector<std::string>& inputs
   return files;
 }
 
+void check_document_boundary(const std::string& boundary) {
+  if (boundary != "file" && boundary != "line" && boundary != "blank")
+    TESSERA_RAISE("prepare: unknown document boundary \"{}\" (expected file, line or blank)", boundary);
+}
+
 std::vector<Document> split_documents(const std::string& text, const std::string& boundary) {
+  check_document_boundary(boundary);
   std::vector<Document> docs;
   if (boundary == "file") {
     if (!text.empty()) docs.push_back({text, 0});
     return docs;
   }
-  if (boundary != "line" && boundary != "blank")
-    TESSERA_RAISE("prepare: unknown document boundary \"{}\" (expected file, line or blank)", boundary);
   Document current{"", -1};
   size_t start = 0;
   while (start < text.size()) {

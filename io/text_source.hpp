@@ -30,6 +30,9 @@ std::vector<Document> jsonl_documents(const std::string& text, const std::string
 // missing path, an empty directory or no inputs.
 std::vector<std::string> list_input_files(const std::vector<std::string>& inputs);
 
+// Throws tessera::Error unless boundary is "file", "line" or "blank".
+void check_document_boundary(const std::string& boundary);
+
 // Splits text into documents at the chosen boundary ("file": one document; "line": each non-blank line;
 // "blank": runs of non-blank lines, separated by blank (whitespace-only) lines). Every line of a document ends with
 // a newline. Looks only at newlines and ASCII whitespace, so it may run before UTF-8 is checked (offsets then stay

@@ -66,6 +66,10 @@ int ShardWriter::finish() {
   return shard_index_;
 }
 
+bool same_tokenizer(const TokenizerInfo& a, const TokenizerInfo& b) {
+  return a.name == b.name && a.hash == b.hash && a.vocab_size == b.vocab_size;
+}
+
 TokenizerInfo read_tokenizer_info(const h5::File& f) {
   if (!f.has_attr("/", "format") || f.attr_string("/", "format") != kDatasetFormat)
     TESSERA_RAISE("{}: not a tessera token dataset (no format = \"{}\" attribute)", f.path(), kDatasetFormat);
@@ -120,7 +124,7 @@ TokenDataset::TokenDataset(const std::string& dir, const std::string& split, int
     TokenizerInfo t = read_tokenizer_info(*f);
     if (files_.empty()) {
       tokenizer_ = t;
-    } else if (t.name != tokenizer_.name || t.hash != tokenizer_.hash || t.vocab_size != tokenizer_.vocab_size) {
+    } else if (!same_tokenizer(t, tokenizer_)) {
       TESSERA_RAISE("{}: made with tokenizer {} ({}), but {} was made with {} ({})", p, t.name, t.hash, path(0),
                     tokenizer_.name, tokenizer_.hash);
     }

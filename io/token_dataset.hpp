@@ -97,6 +97,8 @@ class TokenDataset {
   mutable int64_t misses_ = 0, hits_ = 0;
 };
 
+// Whether two datasets (or a dataset and a model) were made with the same tokenizer: name, files' hash, vocabulary.
+bool same_tokenizer(const TokenizerInfo& a, const TokenizerInfo& b);
 // Reads the tokenizer attributes of a shard (and checks the format attributes).
 TokenizerInfo read_tokenizer_info(const h5::File& file);
 // The tokenizer attributes on the root of any tessera file (datasets and model files).

@@ -39,7 +39,7 @@ void add_eval(CLI::App& app, const MpiRuntime& mpi) {
     if (data.empty()) TESSERA_RAISE("eval: {} was trained on a blend of datasets; pass --data DIR", f->model);
     TokenDataset dataset(data, f->split);
     const TokenizerInfo& t = dataset.tokenizer();
-    if (t.name != lm.meta.tokenizer.name || t.hash != lm.meta.tokenizer.hash)
+    if (!same_tokenizer(t, lm.meta.tokenizer))
       TESSERA_RAISE("{}: made with tokenizer {} ({}), but the model was trained with {} ({})", data, t.name, t.hash,
                     lm.meta.tokenizer.name, lm.meta.tokenizer.hash);
     const int T = lm.config.train.seq_len > 0 ? lm.config.train.seq_len : lm.config.model.max_seq_len;

@@ -54,7 +54,7 @@ RunData open_run_data(const DataConfig& cfg) {
     const TokenizerInfo& t = r.train.back()->tokenizer();
     if (r.train.size() == 1) {
       r.tokenizer = t;
-    } else if (t.name != r.tokenizer.name || t.hash != r.tokenizer.hash || t.vocab_size != r.tokenizer.vocab_size) {
+    } else if (!same_tokenizer(t, r.tokenizer)) {
       TESSERA_RAISE("{}: made with tokenizer {} ({}), but {} was made with {} ({}); a blend needs one tokenizer", p,
                     t.name, t.hash, r.paths[0], r.tokenizer.name, r.tokenizer.hash);
     }
