@@ -39,7 +39,6 @@ SliceResult tokenize_slice(const InputSlice& slice, const PrepareOptions& opt, c
   if (slice.whole && in.text.empty()) TESSERA_RAISE("{}: empty file", slice.path);
   SliceResult r;
   r.file = slice.file;
-  r.bytes = static_cast<int64_t>(in.text.size());
   // split before making the text valid UTF-8, so that offsets are those of the file's bytes whatever the slicing
   std::vector<Document> docs =
       mode == "jsonl" ? jsonl_documents(
@@ -52,6 +51,9 @@ SliceResult tokenize_slice(const InputSlice& slice, const PrepareOptions& opt, c
                       : split_documents(in.text, opt.doc_boundary);
   if (mode != "jsonl") {
     for (Document& d : docs) d.text = sanitize_utf8(d.text, &r.replaced);
+    r.bytes = static_cast<int64_t>(in.text.size());
+  } else {
+    for (const Document& d : docs) r.bytes += static_cast<int64_t>(d.text.size());  // the text, not the JSON
   }
   std::vector<std::vector<int32_t>> ids(docs.size());
 #pragma omp parallel for schedule(dynamic, 4)
@@ -160,17 +162,23 @@ class SplitRouter {
 };
 
 // group: null for one process without MPI
-PrepareSummary prepare(const PrepareOptions& opt, const ProcessGroup* group) {
+PrepareSummary prepare(const PrepareOptions& options, const ProcessGroup* group) {
   const auto start = std::chrono::steady_clock::now();
+  PrepareOptions opt = options;
   if (opt.output.empty()) TESSERA_RAISE("prepare: no output directory (--output)");
   if (opt.val_fraction < 0 || opt.val_fraction >= 1)
     TESSERA_RAISE("prepare: --val-fraction must be in [0, 1), got {}", opt.val_fraction);
   if (opt.batch_bytes <= 0) TESSERA_RAISE("prepare: batch size must be positive, got {}", opt.batch_bytes);
-  if (opt.jsonl_key.empty()) check_document_boundary(opt.doc_boundary);
+  if (opt.jsonl_key.empty() && opt.doc_boundary != "auto") check_document_boundary(opt.doc_boundary);
   if (fs::exists(opt.output) && !opt.force)
     TESSERA_RAISE("{}: already exists (pass --force to replace it)", opt.output);
   const std::unique_ptr<Tokenizer> tokenizer = make_tokenizer(opt.tokenizer, opt.tokenizer_files);
   const std::vector<std::string> files = list_input_files(opt.inputs);
+  if (!opt.jsonl_key.empty()) {
+    opt.doc_boundary = "jsonl";  // one document per line, whatever --doc-boundary says
+  } else if (opt.doc_boundary == "auto") {
+    opt.doc_boundary = choose_document_boundary(files);
+  }
   const int ranks = group != nullptr ? group->size() : 1;
   // several ranks: at least about four slices each, so that one large file still keeps every rank busy
   int64_t slice_bytes = opt.batch_bytes;
@@ -212,6 +220,7 @@ PrepareSummary prepare(const PrepareOptions& opt, const ProcessGroup* group) {
   auto spill_path = [&](size_t i) { return tmp / fmt::format("slice-{:08d}.bin", i); };
 
   PrepareSummary sum;
+  sum.doc_boundary = opt.doc_boundary;
   try {
     // 1. this rank's slices (i = rank, rank + ranks, ...), tokenized; one process keeps them, several spill them
     int64_t own_bytes = 0;
@@ -219,7 +228,7 @@ PrepareSummary prepare(const PrepareOptions& opt, const ProcessGroup* group) {
       own_bytes += slices[i].end - slices[i].begin;
     Progress progress(ranks > 1 ? fmt::format("prepare (rank 0 of {})", ranks) : "prepare", own_bytes,
                       writer && opt.progress);
-    int64_t done_bytes = 0, done_tokens = 0;
+    int64_t done_bytes = 0, done_text = 0, done_tokens = 0;
     ShardWriter train(tmp.string(), "train", info, sources, opt.shard_tokens);
     ShardWriter val(tmp.string(), "val", info, sources, opt.shard_tokens);
     SplitRouter router(train, val, opt.val_fraction);
@@ -240,15 +249,16 @@ PrepareSummary prepare(const PrepareOptions& opt, const ProcessGroup* group) {
     for (size_t i = static_cast<size_t>(rank); i < slices.size(); i += static_cast<size_t>(ranks)) {
       SliceResult r = tokenize_slice(slices[i], opt, *tokenizer);
       done_bytes += slices[i].end - slices[i].begin;
+      done_text += r.bytes;
       done_tokens += static_cast<int64_t>(r.tokens.size());
-      progress.update(done_bytes, done_tokens);
+      progress.update(done_bytes, done_text, done_tokens);
       if (ranks == 1) {
         consume(r);
       } else {
         write_spill(spill_path(i), r);
       }
     }
-    progress.finish(done_tokens);
+    progress.finish(done_text, done_tokens);
     // 2. rank 0 writes every slice in order
     if (group != nullptr) group->barrier();
     if (writer && ranks > 1) {

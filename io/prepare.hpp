@@ -15,7 +15,7 @@ struct PrepareOptions {
   std::string output;               // dataset directory
   std::string tokenizer = "gpt2";
   std::string tokenizer_files;        // directory of the vocabulary files ("" = default)
-  std::string doc_boundary = "file";  // "file" | "line" | "blank": where one document ends
+  std::string doc_boundary = "auto";  // "auto" | "file" | "line" | "blank": where one document ends
   double val_fraction = 0.05;         // fraction of documents held out for validation
   uint64_t seed = 1234;               // which documents are held out
   int64_t shard_tokens = int64_t{1} << 27;
@@ -25,7 +25,8 @@ struct PrepareOptions {
 };
 
 struct PrepareSummary {
-  int64_t files = 0, bytes = 0, replaced_bytes = 0;  // bytes: of text, after decompression
+  std::string doc_boundary;                          // the one used ("auto" resolved)
+  int64_t files = 0, bytes = 0, replaced_bytes = 0;  // bytes: of text, after decompression (JSON lines: the texts)
   int64_t documents = 0, tokens = 0;
   int64_t train_documents = 0, val_documents = 0, train_tokens = 0, val_tokens = 0;
   int train_shards = 0, val_shards = 0;

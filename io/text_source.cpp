@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.hpp"
+#include <fstream>
+
 #include "io/read_file.hpp"
 #include "io/utf8.hpp"
 
@@ -19,7 +21,8 @@ namespace tessera {
 namespace fs = std::filesystem;
 namespace {
 
-std::string gunzip(const std::string& path) {
+// limit: stop once this many bytes are out (a peek at the head of the file)
+std::string gunzip(const std::string& path, size_t limit = std::string::npos) {
   gzFile f = gzopen(path.c_str(), "rb");
   if (f == nullptr) TESSERA_RAISE("{}: cannot open (no such file, or no permission)", path);
   const std::unique_ptr<gzFile_s, int (*)(gzFile)> guard(f, gzclose);
@@ -34,11 +37,12 @@ std::string gunzip(const std::string& path) {
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
+    if (out.size() >= limit) break;
   }
   return out;
 }
 
-std::string unzstd(const std::string& path) {
+std::string unzstd(const std::string& path, size_t limit = std::string::npos) {
   const std::string in = read_file(path);
   const std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> ctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
   std::string out;
@@ -50,6 +54,7 @@ std::string unzstd(const std::string& path) {
     last = ZSTD_decompressStream(ctx.get(), &output, &input);
     if (ZSTD_isError(last) != 0) TESSERA_RAISE("{}: corrupt zstd data ({})", path, ZSTD_getErrorName(last));
     out.append(buf.data(), output.pos);
+    if (out.size() >= limit) return out;
   }
   if (last != 0) TESSERA_RAISE("{}: truncated zstd data", path);
   return out;
@@ -112,6 +117,25 @@ std::vector<std::string> list_input_files(const std::vector<std::string>& inputs
   }
   if (files.empty()) TESSERA_RAISE("prepare: no input files given");
   return files;
+}
+
+std::string choose_document_boundary(const std::vector<std::string>& files) {
+  if (files.size() > 1) return "file";
+  const std::string& path = files.at(0);
+  constexpr size_t kHead = size_t{16} << 20;
+  std::string head;
+  if (path.ends_with(".gz")) {
+    head = gunzip(path, kHead);
+  } else if (path.ends_with(".zst")) {
+    head = unzstd(path, kHead);
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) TESSERA_RAISE("{}: cannot open (no such file, or no permission)", path);
+    head.resize(kHead);
+    in.read(head.data(), static_cast<std::streamsize>(kHead));
+    head.resize(static_cast<size_t>(in.gcount()));
+  }
+  return split_documents(head, "blank").size() > 1 ? "blank" : "line";
 }
 
 void check_document_boundary(const std::string& boundary) {

@@ -30,6 +30,10 @@ std::vector<Document> jsonl_documents(const std::string& text, const std::string
 // missing path, an empty directory or no inputs.
 std::vector<std::string> list_input_files(const std::vector<std::string>& inputs);
 
+// The boundary `--doc-boundary auto` stands for: "file" for several files; for one file "blank" when its first
+// 16 MiB of text hold a blank line, else "line" (one document per file would leave nothing to validate on).
+std::string choose_document_boundary(const std::vector<std::string>& files);
+
 // Throws tessera::Error unless boundary is "file", "line" or "blank".
 void check_document_boundary(const std::string& boundary);
 

@@ -1,9 +1,7 @@
 #include "io/tokenizer.hpp"
 
-#include <cstdlib>
-#include <filesystem>
-
 #include "core/check.hpp"
+#include "core/share_dir.hpp"
 #include "io/byte_tokenizer.hpp"
 #include "io/gpt2_tokenizer.hpp"
 #include "io/sentencepiece_tokenizer.hpp"
@@ -11,8 +9,7 @@
 namespace tessera {
 
 std::string default_gpt2_dir() {
-  if (const char* env = std::getenv("TESSERA_GPT2_DIR")) return env;
-  return (std::filesystem::path(TESSERA_SOURCE_DIR) / ".." / "shared" / "data" / "gpt2").lexically_normal().string();
+  return share_path("TESSERA_GPT2_DIR", "gpt2");
 }
 
 std::string_view Tokenizer::special_text(int32_t id) const {

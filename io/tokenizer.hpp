@@ -47,8 +47,8 @@ std::unique_ptr<Tokenizer> make_tokenizer(const std::string& name, const std::st
 // The names make_tokenizer knows.
 const std::vector<std::string>& tokenizer_names();
 
-// Where the GPT-2 vocabulary files are looked for when none is given: $TESSERA_GPT2_DIR, else the shared test data
-// beside the source tree.
+// Where the GPT-2 vocabulary files are looked for when none is given: $TESSERA_GPT2_DIR, else the bundled vocabulary
+// (SHARE/gpt2, see core/share_dir.hpp).
 std::string default_gpt2_dir();
 
 }  // namespace tessera

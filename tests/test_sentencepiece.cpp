@@ -15,7 +15,7 @@
 namespace tessera {
 namespace {
 
-const std::string kShakespeare = std::string(TESSERA_SOURCE_DIR) + "/../shared/data/tinyshakespeare.txt";
+const std::string kShakespeare = std::string(TESSERA_SOURCE_DIR) + "/data/tinyshakespeare.txt";
 
 SentencePieceTrainSummary train(const std::string& dir, const std::string& type, int vocab) {
   SentencePieceTrainOptions o;

@@ -50,7 +50,7 @@ TEST(Gpt2Tokenizer, SpecialIds) {
 }
 
 TEST(Gpt2Tokenizer, TinyShakespeareHas338025Tokens) {
-  const std::string text = read(std::string(TESSERA_SOURCE_DIR) + "/../shared/data/tinyshakespeare.txt");
+  const std::string text = read(std::string(TESSERA_SOURCE_DIR) + "/data/tinyshakespeare.txt");
   ASSERT_EQ(text.size(), 1115394U);
   const std::vector<int32_t> ids = gpt2().encode(text);
   EXPECT_EQ(ids.size(), 338025U);

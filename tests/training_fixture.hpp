@@ -14,7 +14,7 @@
 namespace tessera::testing {
 
 inline std::string shakespeare_path() {
-  return std::string(TESSERA_SOURCE_DIR) + "/../shared/data/tinyshakespeare.txt";
+  return std::string(TESSERA_SOURCE_DIR) + "/data/tinyshakespeare.txt";
 }
 
 // The dataset is built by rank 0 of `comm` into a directory named after the process group's first pid.

@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "cli/commands.hpp"
 #include "core/check.hpp"
 #include "train/trainer.hpp"
@@ -25,35 +27,70 @@ struct TrainFlags {
   std::string data, metrics, checkpoint_dir;
   int64_t steps = 0, seed = -1;
   int tp = 0, pp = 0, dp = -1;
+  bool dry_run = false;
 };
+
+// The flags as --set overrides (a flag left at its "unset" value overrides nothing).
+std::vector<std::string> overrides_of(const TrainFlags& f) {
+  std::vector<std::string> overrides = f.sets;
+  if (!f.data.empty()) overrides.push_back("data.path=" + toml_quote(f.data));
+  if (f.steps > 0) overrides.push_back("train.steps=" + std::to_string(f.steps));
+  if (f.seed >= 0) overrides.push_back("train.seed=" + std::to_string(f.seed));
+  if (f.tp > 0) overrides.push_back("parallel.tp=" + std::to_string(f.tp));
+  if (f.pp > 0) overrides.push_back("parallel.pp=" + std::to_string(f.pp));
+  if (f.dp >= 0) overrides.push_back("parallel.dp=" + std::to_string(f.dp));
+  if (!f.metrics.empty()) overrides.push_back("log.metrics=" + toml_quote(f.metrics));
+  if (!f.checkpoint_dir.empty()) overrides.push_back("checkpoint.dir=" + toml_quote(f.checkpoint_dir));
+  return overrides;
+}
+
+// train --dry-run: the resolved config and the plan, from the config and the dataset's metadata alone.
+void dry_run(RunConfig config, const Layout& layout, const MpiRuntime& mpi) {
+  if (mpi.rank() != 0) return;
+  ResolvedRun r = resolve_run(config, layout);
+  fmt::print("# resolved config ({})\n{}\n\n", config.source, to_toml(config));
+  fmt::print("{}\n", describe_run(config, r.plan, r.data));
+  fmt::print("dry run: nothing allocated, nothing trained\n");
+}
 }  // namespace
 
 void add_train(CLI::App& app, const MpiRuntime& mpi) {
   auto flags = std::make_shared<TrainFlags>();
   CLI::App* cmd = app.add_subcommand("train", "Pretrain a model (run under mpirun for several ranks)");
-  cmd->add_option("-c,--config", flags->config, "Config file, or a preset name from configs/ (e.g. tiny-gpt2)");
-  cmd->add_option("--set", flags->sets, "Override a config key: section.key=value (repeatable)");
-  cmd->add_option("--data", flags->data, "Dataset directory (data.path)");
-  cmd->add_option("--steps", flags->steps, "Optimizer steps (train.steps)");
-  cmd->add_option("--seed", flags->seed, "Seed of initialisation, sampling and masking (train.seed)");
-  cmd->add_option("--tp", flags->tp, "Tensor-parallel ranks (parallel.tp)");
-  cmd->add_option("--pp", flags->pp, "Pipeline-parallel stages (parallel.pp)");
-  cmd->add_option("--dp", flags->dp, "Data-parallel ranks (parallel.dp; 0: the rest of the world)");
-  cmd->add_option("--metrics", flags->metrics, "Write metrics as JSON lines to this file (log.metrics)");
-  cmd->add_option("--checkpoint-dir", flags->checkpoint_dir, "Save the model here (checkpoint.dir)");
+  cmd->footer(
+      "Every flag but --config and --dry-run sets a config key (in brackets); a flag not given leaves the key to the "
+      "config (defaults: docs/config.md; `tessera train -c PRESET --dry-run` prints them all). Presets: " +
+      [] {
+        std::string list;
+        for (const std::string& n : preset_names()) list += (list.empty() ? "" : ", ") + n;
+        return list;
+      }());
+  cmd->add_option("-c,--config", flags->config, "Config file, or a preset name (configs/; see below)");
+  cmd->add_option("--set", flags->sets, "Override a config key: section.key=value (repeatable)")->default_str("");
+  cmd->add_option("--data", flags->data, "Dataset directory [data.path]")->default_str("");
+  cmd->add_option("--steps", flags->steps, "Optimizer steps [train.steps]")->default_str("");
+  cmd->add_option("--seed", flags->seed, "Seed of initialisation, sampling and masking [train.seed]")->default_str("");
+  cmd->add_option("--tp", flags->tp, "Tensor-parallel ranks [parallel.tp]")->default_str("");
+  cmd->add_option("--pp", flags->pp, "Pipeline-parallel stages [parallel.pp]")->default_str("");
+  cmd->add_option("--dp", flags->dp, "Data-parallel ranks; 0: the rest of the world [parallel.dp]")->default_str("");
+  cmd->add_option("--metrics", flags->metrics, "Write metrics as JSON lines to this file [log.metrics]")
+      ->default_str("");
+  cmd->add_option("--checkpoint-dir", flags->checkpoint_dir, "Save the model here [checkpoint.dir]")->default_str("");
+  cmd->add_flag("--dry-run", flags->dry_run,
+                "Print the resolved config and the plan (layout, parameters, memory per rank, FLOPs, tokens), then "
+                "exit");
   cmd->callback([flags, &mpi] {
-    std::vector<std::string> overrides = flags->sets;
-    if (!flags->data.empty()) overrides.push_back("data.path=" + toml_quote(flags->data));
-    if (flags->steps > 0) overrides.push_back("train.steps=" + std::to_string(flags->steps));
-    if (flags->seed >= 0) overrides.push_back("train.seed=" + std::to_string(flags->seed));
-    if (flags->tp > 0) overrides.push_back("parallel.tp=" + std::to_string(flags->tp));
-    if (flags->pp > 0) overrides.push_back("parallel.pp=" + std::to_string(flags->pp));
-    if (flags->dp >= 0) overrides.push_back("parallel.dp=" + std::to_string(flags->dp));
-    if (!flags->metrics.empty()) overrides.push_back("log.metrics=" + toml_quote(flags->metrics));
-    if (!flags->checkpoint_dir.empty()) overrides.push_back("checkpoint.dir=" + toml_quote(flags->checkpoint_dir));
-    RunConfig config = load_run_config(flags->config, overrides);
-    Layout layout{config.parallel.tp, config.parallel.pp, config.parallel.dp};
-    if (layout.dp == 0) layout.dp = std::max(1, mpi.size() / (layout.tp * layout.pp));
+    // config and layout errors are the same on every rank: reported once, exit 2, no rank left waiting
+    RunConfig config;
+    Layout layout;
+    agree_on_setup(mpi, [&] {
+      config = load_run_config(flags->config, overrides_of(*flags));
+      layout = resolve_layout(config.parallel, mpi.size());
+    });
+    if (flags->dry_run) {
+      dry_run(std::move(config), layout, mpi);
+      return;
+    }
     ParallelState ps = ParallelState::create(layout);
     Trainer trainer(std::move(config), ps);
     trainer.run();

@@ -2,6 +2,9 @@
 // bad input, which main turns into one line and a non-zero exit.
 #pragma once
 
+#include <functional>
+#include <string>
+
 #include <CLI/CLI.hpp>
 
 #include "parallel/parallel_state.hpp"
@@ -17,5 +20,16 @@ void add_info(CLI::App& app, const MpiRuntime& mpi);
 
 // TOML basic string for a --set value: quotes and escapes.
 std::string toml_quote(const std::string& s);
+
+// Thrown once an error has been reported: main returns `code` on this rank (MPI finalised, no abort).
+struct Exit {
+  int code;
+};
+
+// Runs `setup` on every rank of the job: checks of the command line, the config and the layout, which need no
+// communication and so give the same answer on every rank. If any rank throws tessera::Error, the lowest such rank
+// prints it (one line) and every rank throws Exit{2}: no MPI_Abort banner, no rank left waiting. Collective over
+// MPI_COMM_WORLD.
+void agree_on_setup(const MpiRuntime& mpi, const std::function<void()>& setup);
 
 }  // namespace tessera::cli

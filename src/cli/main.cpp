@@ -1,17 +1,48 @@
 // tessera: one binary, one verb per job (train-tokenizer, prepare, train, generate, eval, info).
+//
+// Exit codes: 0 done; 1 an error (bad input found while working, or a failure mid-run); 2 a usage error (the
+// command line or the config asks for something impossible: caught before any work, printed once per job).
 #include <cstdio>
 
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "core/blas.hpp"
 #include "core/check.hpp"
+#include "core/version.hpp"
+
+namespace {
+
+void print_version() {
+  fmt::print("tessera {} (commit {})\n", tessera::version(), tessera::git_commit());
+  fmt::print("  build    {}, -march={}\n", tessera::build_type(), tessera::build_arch());
+  fmt::print("  BLAS     {} | kernel {}\n", tessera::blas_config(), tessera::blas_core_name());
+  fmt::print("  CUDA     {}\n", tessera::cuda_enabled() ? "on" : "off");
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): every exception is caught below
+#if defined(__x86_64__) && defined(__AVX2__)
+  // a binary built for AVX2 on a CPU without it would die with SIGILL somewhere later: say so now
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+    std::fprintf(stderr, "error: this tessera was built for AVX2 and FMA (x86-64-v3), which this CPU lacks; rebuild "
+                         "with -DTESSERA_ARCH=x86-64 or -DTESSERA_NATIVE=ON\n");
+    return 1;
+  }
+#endif
   tessera::MpiRuntime mpi(&argc, &argv);
   CLI::App app{"tessera: pretrain transformer language models (GPT-2 and LLaMA families) on CPUs and GPUs"};
+  app.option_defaults()->always_capture_default();  // --help shows every default
   try {
     app.require_subcommand(1);
-    app.set_version_flag("--version", "tessera 0.1.0");
+    app.add_flag_callback(
+        "--version",
+        [] {
+          print_version();
+          throw CLI::Success();
+        },
+        "Print the version, git commit, build type, BLAS and its kernel, and exit");
     tessera::cli::add_train_tokenizer(app, mpi);
     tessera::cli::add_prepare(app, mpi);
     tessera::cli::add_train(app, mpi);
@@ -20,13 +51,15 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): every e
     tessera::cli::add_info(app, mpi);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int code = 0;
-    if (mpi.rank() == 0) {
-      code = app.exit(e);
-    } else {
-      code = e.get_exit_code();
+    // --help and --version end here with success; a malformed command line is a usage error (exit 2)
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) {
+      if (mpi.rank() == 0) app.exit(e);
+      return 0;
     }
-    return code;
+    if (mpi.rank() == 0) std::fprintf(stderr, "error: %s (see %s --help)\n", e.what(), argv[0]);
+    return 2;
+  } catch (const tessera::cli::Exit& e) {  // already reported on one rank
+    return e.code;
   } catch (const tessera::Error& e) {
     if (mpi.size() > 1) {
       std::fprintf(stderr, "[rank %d] error: %s\n", mpi.rank(), e.what());

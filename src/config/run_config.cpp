@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -13,6 +14,7 @@
 #include <toml++/toml.h>
 
 #include "core/check.hpp"
+#include "core/share_dir.hpp"
 #include "optim/lr_schedule.hpp"
 
 namespace tessera {
@@ -22,16 +24,52 @@ namespace {
 
 const std::set<std::string> kSections = {"model", "data", "train", "parallel", "checkpoint", "log", "eval"};
 
+// "section.key" -> the --set assignment that gave it, so that errors name --set rather than the file.
+using Origins = std::map<std::string, std::string>;
+
+// Levenshtein distance, for "did you mean" suggestions.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// " (did you mean X?)" for the candidate closest to `name`, or "" when none is close.
+std::string did_you_mean(const std::string& name, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_distance = std::max<size_t>(2, name.size() / 3) + 1;
+  for (const std::string& c : candidates) {
+    size_t d = edit_distance(name, c);
+    // the same key name in another section: "train.n_layer" -> "model.n_layer"
+    const size_t dot = name.find('.'), cdot = c.find('.');
+    if (dot != std::string::npos && cdot != std::string::npos && name.substr(dot) == c.substr(cdot)) d = 1;
+    if (d < best_distance) {
+      best_distance = d;
+      best = c;
+    }
+  }
+  return best.empty() ? "" : " (did you mean " + best + "?)";
+}
+
 std::string config_dir() {
-  if (const char* env = std::getenv("TESSERA_CONFIG_DIR")) return env;
-  return (fs::path(TESSERA_SOURCE_DIR) / "configs").string();
+  return share_path("TESSERA_CONFIG_DIR", "configs");
 }
 
 // Reads the keys of one section with type checks and rejects keys it was never asked for.
 class SectionReader {
  public:
-  SectionReader(const toml::table& root, std::string section, std::string source)
-      : section_(std::move(section)), source_(std::move(source)) {
+  SectionReader(const toml::table& root, std::string section, std::string source, const Origins& origins,
+                const std::vector<std::string>& all_keys)
+      : section_(std::move(section)), source_(std::move(source)), origins_(origins), all_keys_(all_keys) {
     if (const toml::node* n = root.get(section_)) {
       if (!n->is_table()) TESSERA_RAISE("{}: [{}] must be a table", source_, section_);
       table_ = n->as_table();
@@ -59,13 +97,13 @@ class SectionReader {
   void read(const std::string& key, int& v) {
     int64_t w = v;
     read(key, w);
-    if (w < INT32_MIN || w > INT32_MAX) TESSERA_RAISE("{}: {}.{} = {} is out of range", source_, section_, key, w);
+    if (w < INT32_MIN || w > INT32_MAX) TESSERA_RAISE("{}: {}.{} = {} is out of range", where(key), section_, key, w);
     v = static_cast<int>(w);
   }
   void read(const std::string& key, uint64_t& v) {
     auto w = static_cast<int64_t>(v);
     read(key, w);
-    if (w < 0) TESSERA_RAISE("{}: {}.{} must not be negative", source_, section_, key);
+    if (w < 0) TESSERA_RAISE("{}: {}.{} must not be negative", where(key), section_, key);
     v = static_cast<uint64_t>(w);
   }
   void read(const std::string& key, double& v) {
@@ -107,23 +145,33 @@ class SectionReader {
   void finish() const {
     if (table_ == nullptr) return;
     for (const auto& [k, v] : *table_) {
-      if (!seen_.contains(std::string(k.str())))
-        TESSERA_RAISE("{}: unknown key {}.{}", source_, section_, std::string(k.str()));
+      const std::string key(k.str());
+      if (!seen_.contains(key))
+        TESSERA_RAISE("{}: unknown key {}.{}{}", where(key), section_, key,
+                      did_you_mean(section_ + "." + key, all_keys_));
     }
+  }
+  // The --set assignment that gave section.key, else the config file.
+  std::string where(const std::string& key) const {
+    const auto it = origins_.find(section_ + "." + key);
+    return it != origins_.end() ? "--set " + it->second : source_;
   }
 
  private:
   [[noreturn]] void wrong_type(const std::string& key, const char* expected, const toml::node& n) const {
     std::ostringstream got;
     got << n.type();
-    TESSERA_RAISE("{}: {}.{} must be {}, got {}", source_, section_, key, expected, got.str());
+    TESSERA_RAISE("{}: {}.{} must be {}, got {}", where(key), section_, key, expected, got.str());
   }
   std::string section_, source_;
+  const Origins& origins_;
+  const std::vector<std::string>& all_keys_;
   const toml::table* table_ = nullptr;
   std::set<std::string> seen_;
 };
 
-void apply_override(toml::table& root, const std::string& assignment) {
+void apply_override(toml::table& root, const std::string& assignment, Origins& origins,
+                    const std::vector<std::string>& all_keys) {
   const size_t eq = assignment.find('=');
   const size_t dot = assignment.find('.');
   if (eq == std::string::npos || dot == std::string::npos || dot > eq)
@@ -131,7 +179,10 @@ void apply_override(toml::table& root, const std::string& assignment) {
   const std::string section = assignment.substr(0, dot);
   const std::string key = assignment.substr(dot + 1, eq - dot - 1);
   const std::string value = assignment.substr(eq + 1);
-  if (!kSections.contains(section)) TESSERA_RAISE("--set {}: unknown section [{}]", assignment, section);
+  if (!kSections.contains(section))
+    TESSERA_RAISE("--set {}: unknown section [{}]{}", assignment, section,
+                  did_you_mean(section + "." + key, all_keys));
+  origins[section + "." + key] = assignment;
   if (!root.contains(section)) root.insert(section, toml::table{});
   toml::table* t = root[section].as_table();
   if (t == nullptr) TESSERA_RAISE("--set {}: [{}] is not a table", assignment, section);
@@ -234,11 +285,13 @@ void visit_keys(RunConfig& c, Visitor& v) {
 
 class ConfigReader {
  public:
-  ConfigReader(const toml::table& root, std::string source) : root_(root), source_(std::move(source)) {}
+  ConfigReader(const toml::table& root, std::string source, const Origins& origins,
+               const std::vector<std::string>& all_keys)
+      : root_(root), source_(std::move(source)), origins_(origins), all_keys_(all_keys) {}
   void section(const std::string& name) {
     end();
     section_name_ = name;
-    current_.emplace(root_, name, source_);
+    current_.emplace(root_, name, source_, origins_, all_keys_);
   }
   template <class T>
   void key(const std::string& name, T& value) {
@@ -259,7 +312,7 @@ class ConfigReader {
       }
       list += (list.empty() ? "\"" : ", \"") + std::string(c.name) + "\"";
     }
-    TESSERA_RAISE("{}: {}.{} = \"{}\" is not one of {}", source_, section_name_, name, text, list);
+    TESSERA_RAISE("{}: {}.{} = \"{}\" is not one of {}", current_->where(name), section_name_, name, text, list);
   }
   // string-valued choices (kept as strings in the config structs)
   template <size_t N>
@@ -277,8 +330,41 @@ class ConfigReader {
  private:
   const toml::table& root_;
   std::string source_, section_name_;
+  const Origins& origins_;
+  const std::vector<std::string>& all_keys_;
   std::optional<SectionReader> current_;
 };
+
+// Lists every key as "section.key" (for suggestions).
+class KeyLister {
+ public:
+  void section(const std::string& name) { section_ = name; }
+  template <class T>
+  void key(const std::string& name, const T&) {
+    keys_.push_back(section_ + "." + name);
+  }
+  template <class E, class C>
+  void choice(const std::string& name, const E&, const C&) {
+    keys_.push_back(section_ + "." + name);
+  }
+  void family_defaults(const ModelConfig&) {}
+  void end() {}
+  std::vector<std::string> take() { return std::move(keys_); }
+
+ private:
+  std::string section_;
+  std::vector<std::string> keys_;
+};
+
+const std::vector<std::string>& all_keys() {
+  static const std::vector<std::string> keys = [] {
+    RunConfig c;
+    KeyLister lister;
+    visit_keys(c, lister);
+    return lister.take();
+  }();
+  return keys;
+}
 
 // Writes TOML text in the visitor's order; numbers in their shortest exact form (0.9F prints as 0.9).
 class ConfigWriter {
@@ -339,7 +425,7 @@ class ConfigWriter {
   std::string out_;
 };
 
-RunConfig from_table(const toml::table& root, const std::string& source) {
+RunConfig from_table(const toml::table& root, const std::string& source, const Origins& origins) {
   for (const auto& [k, v] : root) {
     if (!kSections.contains(std::string(k.str())))
       TESSERA_RAISE("{}: unknown section [{}] (sections: model, data, train, parallel, checkpoint, log, eval)", source,
@@ -347,15 +433,20 @@ RunConfig from_table(const toml::table& root, const std::string& source) {
   }
   RunConfig c;
   c.source = source;
-  ConfigReader reader(root, source);
+  ConfigReader reader(root, source, origins, all_keys());
   visit_keys(c, reader);
   const TrainConfig& tc = c.train;
 
+  // errors name the --set that gave the key, else the file
+  auto where = [&](const std::string& key) {
+    const auto it = origins.find(key);
+    return it != origins.end() ? "--set " + it->second : source;
+  };
   auto positive = [&](int64_t v, const char* key) {
-    if (v <= 0) TESSERA_RAISE("{}: {} must be positive, got {}", source, key, v);
+    if (v <= 0) TESSERA_RAISE("{}: {} must be positive, got {}", where(key), key, v);
   };
   auto non_negative = [&](double v, const char* key) {
-    if (v < 0) TESSERA_RAISE("{}: {} must not be negative, got {}", source, key, v);
+    if (v < 0) TESSERA_RAISE("{}: {} must not be negative, got {}", where(key), key, v);
   };
   positive(tc.steps, "train.steps");
   positive(tc.micro_batch, "train.micro_batch");
@@ -373,9 +464,11 @@ RunConfig from_table(const toml::table& root, const std::string& source) {
   non_negative(static_cast<double>(c.eval.interval), "eval.interval");
   non_negative(c.eval.batches, "eval.batches");
   non_negative(c.log.peak_flops, "log.peak_flops");
-  if (tc.beta1 < 0 || tc.beta1 >= 1) TESSERA_RAISE("{}: train.beta1 must be in [0, 1), got {}", source, tc.beta1);
-  if (tc.beta2 < 0 || tc.beta2 >= 1) TESSERA_RAISE("{}: train.beta2 must be in [0, 1), got {}", source, tc.beta2);
-  if (tc.eps <= 0) TESSERA_RAISE("{}: train.eps must be positive, got {}", source, tc.eps);
+  if (tc.beta1 < 0 || tc.beta1 >= 1)
+    TESSERA_RAISE("{}: train.beta1 must be in [0, 1), got {}", where("train.beta1"), tc.beta1);
+  if (tc.beta2 < 0 || tc.beta2 >= 1)
+    TESSERA_RAISE("{}: train.beta2 must be in [0, 1), got {}", where("train.beta2"), tc.beta2);
+  if (tc.eps <= 0) TESSERA_RAISE("{}: train.eps must be positive, got {}", where("train.eps"), tc.eps);
   if (c.parallel.tp < 1 || c.parallel.pp < 1 || c.parallel.dp < 0)
     TESSERA_RAISE("{}: parallel.tp and parallel.pp must be at least 1 and parallel.dp at least 0", source);
   return c;
@@ -411,8 +504,9 @@ RunConfig parse_run_config(const std::string& toml_text, const std::string& sour
     const auto& b = e.source().begin;
     TESSERA_RAISE("{}:{}:{}: malformed TOML: {}", source, b.line, b.column, std::string(e.description()));
   }
-  for (const std::string& o : overrides) apply_override(root, o);
-  return from_table(root, source);
+  Origins origins;
+  for (const std::string& o : overrides) apply_override(root, o, origins, all_keys());
+  return from_table(root, source, origins);
 }
 
 RunConfig load_run_config(const std::string& config, const std::vector<std::string>& overrides) {

@@ -30,6 +30,10 @@ const char* blas_core_name() {
   return openblas_get_corename();
 }
 
+std::string blas_config() {
+  return openblas_get_config();
+}
+
 std::string blas_kernel_warning() {
   const std::string core = blas_core_name();
   const bool generic = core == "Prescott" || core == "Core2" || core == "Nehalem" || core == "Penryn";

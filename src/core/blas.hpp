@@ -18,6 +18,8 @@ int blas_threads();
 void set_blas_threads(int threads);
 // The kernel OpenBLAS chose ("SkylakeX", "Haswell", ... or the generic "Prescott").
 const char* blas_core_name();
+// OpenBLAS's build line ("OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64").
+std::string blas_config();
 // A one-line warning if OpenBLAS runs a generic kernel on a CPU that has AVX2 or AVX-512 ("" otherwise).
 std::string blas_kernel_warning();
 

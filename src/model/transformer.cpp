@@ -10,61 +10,106 @@
 
 namespace tessera {
 
+// Where the table put each tensor (indices, -1 where the architecture has none).
 template <typename T>
-Transformer<T>::Transformer(const ModelConfig& config, int max_batch) : config_(config), max_batch_(max_batch) {
+struct Transformer<T>::Plan {
+  int wte = -1, wpe = -1, lnf_w = -1, lnf_b = -1, head = -1;
+  std::vector<LayerIndex> layers;
+};
+
+template <typename T>
+Transformer<T>::Transformer(const ModelConfig& config, int max_batch, int max_seq)
+    : config_(config), max_batch_(max_batch), max_seq_(max_seq == 0 ? config.max_seq_len : max_seq) {
   TESSERA_CHECK(max_batch > 0, "max_batch {}", max_batch);
   config_.finalize();
-  plan_params();
+  TESSERA_CHECK(max_seq_ > 0 && max_seq_ <= config_.max_seq_len, "max_seq {} outside (0, {}]", max_seq_,
+                config_.max_seq_len);
+  Plan plan;
+  table_ = plan_params(config_, &plan);
+  wte_ = plan.wte;
+  wpe_ = plan.wpe;
+  lnf_w_ = plan.lnf_w;
+  lnf_b_ = plan.lnf_b;
+  head_ = plan.head;
+  layer_index_ = std::move(plan.layers);
+  params_.assign(static_cast<size_t>(table_.total()), T(0));
+  grads_.assign(static_cast<size_t>(table_.total()), T(0));
   plan_activations();
 }
 
 template <typename T>
-void Transformer<T>::plan_params() {
-  const ModelConfig& m = config_;
+ModelSizes Transformer<T>::sizes(const ModelConfig& config, int max_batch, int max_seq) {
+  ModelConfig m = config;
+  m.finalize();
+  if (max_seq == 0) max_seq = m.max_seq_len;
+  const TensorTable table = plan_params(m, nullptr);
+  ModelSizes s;
+  s.parameters = table.count();
+  s.matmul_parameters = table.count_in_matmul();
+  s.flat_elements = table.total();
+  s.activation_elements = activation_elements(m, max_batch, max_seq);
+  s.flops_per_token = 6.0 * static_cast<double>(s.matmul_parameters) +
+                      12.0 * m.n_layer * static_cast<double>(m.d_model) * static_cast<double>(max_seq);
+  return s;
+}
+
+template <typename T>
+TensorTable Transformer<T>::plan_params(const ModelConfig& m, Plan* plan) {
+  TensorTable table;
+  Plan local;
+  Plan& ix_out = plan != nullptr ? *plan : local;
   const int64_t C = m.d_model, Vp = m.padded_vocab(), F = m.d_ff, QKV = m.qkv_width();
   const bool layernorm = m.norm == Norm::kLayerNorm;
   // Embeddings are decayed by default (GPT-2, nanoGPT); the optimizer may exempt them.
-  wte_ = table_.add("embed.wte", {Vp, C}, true, m.tie_embeddings);
-  if (m.position == Position::kLearned) wpe_ = table_.add("embed.wpe", {m.max_seq_len, C}, true, false);
+  ix_out.wte = table.add("embed.wte", {Vp, C}, true, m.tie_embeddings);
+  if (m.position == Position::kLearned) ix_out.wpe = table.add("embed.wpe", {m.max_seq_len, C}, true, false);
   for (int l = 0; l < m.n_layer; ++l) {
     const std::string p = "layers." + std::to_string(l) + ".";
     auto optional = [&](bool present, const std::string& name, Shape shape) {
-      return present ? table_.add(p + name, std::move(shape), false, false) : -1;
+      return present ? table.add(p + name, std::move(shape), false, false) : -1;
     };
     LayerIndex ix{};
-    ix.ln1_w = table_.add(p + "attn_norm.weight", {C}, false, false);
+    ix.ln1_w = table.add(p + "attn_norm.weight", {C}, false, false);
     ix.ln1_b = optional(layernorm, "attn_norm.bias", {C});
-    ix.qkv_w = table_.add(p + "attn.qkv.weight", {QKV, C}, true, true);
+    ix.qkv_w = table.add(p + "attn.qkv.weight", {QKV, C}, true, true);
     ix.qkv_b = optional(m.bias, "attn.qkv.bias", {QKV});
-    ix.proj_w = table_.add(p + "attn.proj.weight", {C, C}, true, true);
+    ix.proj_w = table.add(p + "attn.proj.weight", {C, C}, true, true);
     ix.proj_b = optional(m.bias, "attn.proj.bias", {C});
-    ix.ln2_w = table_.add(p + "mlp_norm.weight", {C}, false, false);
+    ix.ln2_w = table.add(p + "mlp_norm.weight", {C}, false, false);
     ix.ln2_b = optional(layernorm, "mlp_norm.bias", {C});
-    ix.fc_w = table_.add(p + "mlp.fc.weight", {m.ffn_in_width(), C}, true, true);
+    ix.fc_w = table.add(p + "mlp.fc.weight", {m.ffn_in_width(), C}, true, true);
     ix.fc_b = optional(m.bias, "mlp.fc.bias", {m.ffn_in_width()});
-    ix.fcproj_w = table_.add(p + "mlp.proj.weight", {C, F}, true, true);
+    ix.fcproj_w = table.add(p + "mlp.proj.weight", {C, F}, true, true);
     ix.fcproj_b = optional(m.bias, "mlp.proj.bias", {C});
-    layer_index_.push_back(ix);
+    ix_out.layers.push_back(ix);
   }
-  lnf_w_ = table_.add("final_norm.weight", {C}, false, false);
-  if (layernorm) lnf_b_ = table_.add("final_norm.bias", {C}, false, false);
-  if (!m.tie_embeddings) head_ = table_.add("head.weight", {Vp, C}, true, true);
-  params_.assign(static_cast<size_t>(table_.total()), T(0));
-  grads_.assign(static_cast<size_t>(table_.total()), T(0));
+  ix_out.lnf_w = table.add("final_norm.weight", {C}, false, false);
+  if (layernorm) ix_out.lnf_b = table.add("final_norm.bias", {C}, false, false);
+  if (!m.tie_embeddings) ix_out.head = table.add("head.weight", {Vp, C}, true, true);
+  return table;
+}
+
+// Elements of every activation that plan_activations lays out (keep the two in step; the plan checks its total).
+template <typename T>
+int64_t Transformer<T>::activation_elements(const ModelConfig& m, int64_t max_batch, int64_t max_seq) {
+  const int64_t BT = max_batch * max_seq;
+  const int64_t C = m.d_model, QKV = m.qkv_width(), F = m.d_ff, FI = m.ffn_in_width(), Vp = m.padded_vocab();
+  const int64_t probs = max_batch * m.n_head * max_seq * max_seq;
+  const int64_t per_layer = BT * (C + 2 + QKV + C + C + C + 2 + FI + F + C) + probs;
+  return BT * C                              // encoded
+         + per_layer * m.n_layer             // layers
+         + BT * (C + 2) + BT * Vp            // final norm, logits
+         + BT * 2                            // losses, lse
+         + BT * (C + C + QKV + C + FI + F);  // backward scratch
 }
 
 template <typename T>
 void Transformer<T>::plan_activations() {
   const ModelConfig& m = config_;
-  const int64_t BT = static_cast<int64_t>(max_batch_) * m.max_seq_len;
+  const int64_t BT = static_cast<int64_t>(max_batch_) * max_seq_;
   const int64_t C = m.d_model, QKV = m.qkv_width(), F = m.d_ff, FI = m.ffn_in_width(), Vp = m.padded_vocab();
-  const int64_t probs = static_cast<int64_t>(max_batch_) * m.n_head * m.max_seq_len * m.max_seq_len;
-  const int64_t per_layer = BT * (C + 2 + QKV + C + C + C + 2 + FI + F + C) + probs;
-  const int64_t total = BT * C                              // encoded
-                        + per_layer * m.n_layer             // layers
-                        + BT * (C + 2) + BT * Vp            // final norm, logits
-                        + BT * 2                            // losses, lse
-                        + BT * (C + C + QKV + C + FI + F);  // backward scratch
+  const int64_t probs = static_cast<int64_t>(max_batch_) * m.n_head * max_seq_ * max_seq_;
+  const int64_t total = activation_elements(m, max_batch_, max_seq_);
   acts_.assign(static_cast<size_t>(total), T(0));
   T* p = acts_.data();
   auto take = [&p](int64_t n) {
@@ -112,7 +157,7 @@ void Transformer<T>::plan_activations() {
   }
   tokens_.assign(static_cast<size_t>(BT), 0);
   targets_.assign(static_cast<size_t>(BT), -1);
-  ctx_.reserve_scratch(ops::attention_scratch_size(m.max_seq_len));
+  ctx_.reserve_scratch(ops::attention_scratch_size(max_seq_));
 }
 
 template <typename T>
@@ -200,8 +245,8 @@ double Transformer<T>::forward_backward(const int32_t* tokens, const int32_t* ta
 template <typename T>
 void Transformer<T>::forward_to_logits(const int32_t* tokens, const int32_t* targets, int B, int Tn) {
   const ModelConfig& m = config_;
-  TESSERA_CHECK(B > 0 && B <= max_batch_ && Tn > 0 && Tn <= m.max_seq_len,
-                "forward shape ({}, {}) outside the planned ({}, {})", B, Tn, max_batch_, m.max_seq_len);
+  TESSERA_CHECK(B > 0 && B <= max_batch_ && Tn > 0 && Tn <= max_seq_,
+                "forward shape ({}, {}) outside the planned ({}, {})", B, Tn, max_batch_, max_seq_);
   const int N = B * Tn, C = m.d_model, NH = m.n_head, NKV = m.n_kv_head, HS = m.head_size();
   const int QKV = m.qkv_width(), F = m.d_ff, FI = m.ffn_in_width(), V = m.vocab_size, Vp = m.padded_vocab();
   for (int i = 0; i < N; ++i) {

@@ -2,7 +2,7 @@
 //
 // Parameters and gradients are each one allocation described by a TensorTable, laid out layer by layer
 // (embeddings, layers.0 .. layers.L-1, final norm, head) so that a pipeline stage or a gradient bucket is one
-// contiguous range. Activations are planned for (max_batch, max_seq_len) in the constructor; forward and backward
+// contiguous range. Activations are planned for (max_batch, max_seq) in the constructor; forward and backward
 // allocate nothing. T is float for training and double for the finite-difference tests.
 #pragma once
 
@@ -15,10 +15,21 @@
 
 namespace tessera {
 
+// Sizes of a model, known without building it (train --dry-run, memory planning).
+struct ModelSizes {
+  int64_t parameters = 0;           // elements of every tensor (padded vocabulary rows included)
+  int64_t matmul_parameters = 0;    // the N of MFU: weights that take part in a matrix multiply
+  int64_t flat_elements = 0;        // of the parameter buffer (with alignment): also gradients, AdamW m and v
+  int64_t activation_elements = 0;  // activations and backward scratch for (max_batch, max_seq)
+  double flops_per_token = 0;       // 6 N + 12 L C T at T = max_seq
+};
+
 template <typename T>
 class Transformer {
  public:
-  Transformer(const ModelConfig& config, int max_batch);
+  // Activations are planned for (max_batch, max_seq) sequences; max_seq = 0: the model's context, max_seq_len.
+  Transformer(const ModelConfig& config, int max_batch, int max_seq = 0);
+  static ModelSizes sizes(const ModelConfig& config, int max_batch, int max_seq = 0);
 
   const ModelConfig& config() const { return config_; }
   const TensorTable& table() const { return table_; }
@@ -27,6 +38,7 @@ class Transformer {
   T* grads() { return grads_.data(); }
   int64_t flat_size() const { return table_.total(); }
   int max_batch() const { return max_batch_; }
+  int max_seq() const { return max_seq_; }
 
   // Fills every weight from (seed, tensor name): the same seed gives the same model under any layout.
   void init_weights(uint64_t seed);
@@ -73,7 +85,9 @@ class Transformer {
 
   void forward_to_logits(const int32_t* tokens, const int32_t* targets, int B, int Tn);
   void backward_from_dlogits();
-  void plan_params();
+  struct Plan;
+  static TensorTable plan_params(const ModelConfig& m, Plan* plan);
+  static int64_t activation_elements(const ModelConfig& m, int64_t max_batch, int64_t max_seq);
   void plan_activations();
   LayerParams layer_view(T* base, int l) const;
   T* tensor(T* base, int index) const { return index < 0 ? nullptr : base + table_[index].offset; }
@@ -82,7 +96,7 @@ class Transformer {
                      int N) const;
 
   ModelConfig config_;
-  int max_batch_;
+  int max_batch_, max_seq_;
   TensorTable table_;
   int wte_ = -1, wpe_ = -1, lnf_w_ = -1, lnf_b_ = -1, head_ = -1;
   std::vector<LayerIndex> layer_index_;

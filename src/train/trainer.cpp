@@ -41,16 +41,46 @@ void fit_model_to_data(ModelConfig& model, const TokenizerInfo& tok, const std::
   }
 }
 
+void make_paths_absolute(RunConfig& cfg) {
+  auto absolute = [](std::string& p) {
+    if (!p.empty()) p = std::filesystem::absolute(p).lexically_normal().string();
+  };
+  absolute(cfg.data.path);
+  for (std::string& p : cfg.data.paths) absolute(p);
+  absolute(cfg.checkpoint.dir);
+  absolute(cfg.log.metrics);
+}
+
+ResolvedRun resolve_run(RunConfig& cfg, const Layout& layout) {
+  make_paths_absolute(cfg);
+  ResolvedRun r;
+  r.data = open_run_data(cfg.data);
+  fit_model_to_data(cfg.model, r.data.tokenizer, r.data.paths[0]);
+  cfg.model.finalize();
+  r.plan = plan_run(cfg, layout);
+  return r;
+}
+
+namespace {
+// The processes of the job on this machine (also when a run uses a subgroup of the job).
+MPI_Comm node_comm() {
+  MPI_Comm local = MPI_COMM_NULL;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
+  return local;
+}
+int cores() {
+  return static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+}
+}  // namespace
+
 int set_compute_threads(int threads) {
   if (threads == 0) {
-    // the processes of the job on this machine share its cores (also when a run uses a subgroup of the job)
-    MPI_Comm local = MPI_COMM_NULL;
-    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
+    // the processes of the job on this machine share its cores
+    MPI_Comm local = node_comm();
     int local_size = 1;
     MPI_Comm_size(local, &local_size);
     MPI_Comm_free(&local);
-    const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
-    threads = std::max(1, cores / local_size);
+    threads = std::max(1, cores() / local_size);
   }
   omp_set_num_threads(threads);
   set_blas_threads(threads);
@@ -61,14 +91,17 @@ struct Trainer::Impl {
   RunConfig cfg;
   const ParallelState& ps;
   RunData data;
+  RunPlan plan;
   std::unique_ptr<BlendedSampler> train_sampler, val_sampler;
   std::unique_ptr<Transformer<float>> model;
   std::unique_ptr<AdamW> optimizer;
   LrSchedule schedule;
   std::unique_ptr<BatchBuilder> batches;
   int T = 0, mb = 0, dp = 1, grad_accum = 1, global_batch = 0;
-  double peak_flops = 0;
+  double peak_flops = 0;    // of the whole job, FLOP/s
+  std::string peak_source;  // where it came from, for the log
   int threads = 1;
+  int64_t skipped = 0;  // steps skipped for a non-finite loss or gradient norm
   // this rank's micro-batches of one step: inputs and targets, (grad_accum, mb, T)
   std::vector<int32_t> inputs, targets, seq;
   std::FILE* metrics = nullptr;
@@ -81,42 +114,33 @@ struct Trainer::Impl {
   bool main() const { return ps.is_main(); }
 
   void setup();
-  double evaluate();
+  void measure_peak();
+  EvalResult evaluate();
   void save(int64_t step);
   void write_metrics(const nlohmann::json& j) const;
   TrainResult run();
 };
 
 void Trainer::Impl::setup() {
-  if (cfg.parallel.tp != 1 || cfg.parallel.pp != 1)
-    TESSERA_RAISE(
-        "parallel: tensor and pipeline parallelism (tp = {}, pp = {}) are not available in this build yet; "
-        "use data parallelism (dp)",
-        cfg.parallel.tp, cfg.parallel.pp);
+  resolve_layout({ps.layout.tp, ps.layout.pp, ps.layout.dp}, ps.world.size());  // what this build can run
   threads = set_compute_threads(cfg.train.threads);
-  data = open_run_data(cfg.data);
+  ResolvedRun resolved = resolve_run(cfg, ps.layout);
+  data = std::move(resolved.data);
+  plan = resolved.plan;
   if (data.val.empty() && main()) fmt::print("note: {} has no val split: no validation loss\n", data.describe());
-  fit_model_to_data(cfg.model, data.tokenizer, data.paths[0]);
-  cfg.model.finalize();
 
   dp = ps.dp.size();
-  mb = cfg.train.micro_batch;
-  T = cfg.train.seq_len == 0 ? cfg.model.max_seq_len : cfg.train.seq_len;
-  if (T > cfg.model.max_seq_len)
-    TESSERA_RAISE("train.seq_len = {} exceeds model.max_seq_len = {}", T, cfg.model.max_seq_len);
-  cfg.train.seq_len = T;
-  global_batch = cfg.train.global_batch == 0 ? mb * dp : cfg.train.global_batch;
-  cfg.train.global_batch = global_batch;
-  grad_accum =
-      static_cast<int>(divide(global_batch, int64_t{mb} * dp, "train.global_batch (a multiple of micro_batch * dp)"));
-  cfg.parallel.dp = dp;
+  mb = plan.micro_batch;
+  T = plan.seq_len;
+  global_batch = plan.global_batch;
+  grad_accum = plan.grad_accum;
 
   train_sampler =
       std::make_unique<BlendedSampler>(data.train_sets(), data.weights, T, cfg.train.seed, cfg.data.shuffle);
   if (!data.val.empty())
     val_sampler = std::make_unique<BlendedSampler>(data.val_sets(), data.weights, T, cfg.train.seed, false);
 
-  model = std::make_unique<Transformer<float>>(cfg.model, mb);
+  model = std::make_unique<Transformer<float>>(cfg.model, mb, T);
   model->init_weights(cfg.train.seed);
   AdamWConfig oc;
   oc.beta1 = cfg.train.beta1;
@@ -140,13 +164,7 @@ void Trainer::Impl::setup() {
   targets.assign(n, -1);
   seq.assign(static_cast<size_t>(T) + 1, 0);
 
-  peak_flops = cfg.log.peak_flops;
-  if (peak_flops == 0) {
-    peak_flops = measure_sgemm_flops();
-    ps.world.all_reduce_sum(&peak_flops, 1);  // the job's peak: every rank's share of the machine, together
-  } else {
-    peak_flops *= ps.world.size();
-  }
+  measure_peak();
   if (main() && !cfg.log.metrics.empty()) {
     const std::filesystem::path parent = std::filesystem::path(cfg.log.metrics).parent_path();
     if (!parent.empty()) std::filesystem::create_directories(parent);
@@ -155,10 +173,39 @@ void Trainer::Impl::setup() {
   }
 }
 
-double Trainer::Impl::evaluate() {
+// The MFU denominator of the job. Declared: log.peak_flops per rank. Measured: on each machine one process
+// measures the sgemm rate of all its cores (cached per machine) while the others wait, and the machines add up.
+void Trainer::Impl::measure_peak() {
+  if (cfg.log.peak_flops > 0) {
+    peak_flops = cfg.log.peak_flops * ps.world.size();
+    peak_source = fmt::format("log.peak_flops x {}", plural(ps.world.size(), "rank", "ranks"));
+    return;
+  }
+  MPI_Comm local = node_comm();
+  int local_rank = 0;
+  MPI_Comm_rank(local, &local_rank);
+  MPI_Comm_free(&local);
+  double node_peak = 0;
+  PeakFlops peak;
+  if (local_rank == 0) {
+    peak = machine_peak_flops(cores(), false);
+    node_peak = peak.flops;
+  }
+  int64_t nodes = local_rank == 0 ? 1 : 0;
+  peak_flops = node_peak;
+  ps.world.all_reduce_sum(&peak_flops, 1);
+  ps.world.all_reduce_sum(&nodes, 1);
+  peak_source = fmt::format("sgemm peak of {}, {} {}; `tessera info --peak --refresh` measures again",
+                            plural(nodes, "machine", "machines"), peak.from_cache ? "cached" : "measured",
+                            peak.measured_at);
+  omp_set_num_threads(threads);  // the measurement used every core
+  set_blas_threads(threads);
+}
+
+EvalResult Trainer::Impl::evaluate() {
   // global batches, so that every layout evaluates the same samples
   const int64_t max_samples = cfg.eval.batches > 0 ? int64_t{cfg.eval.batches} * global_batch : 0;
-  return evaluate_loss(*model, *val_sampler, *batches, kValStream, ps.dp, max_samples).loss;
+  return evaluate_loss(*model, *val_sampler, *batches, kValStream, ps.dp, max_samples);
 }
 
 void Trainer::Impl::save(int64_t step) {
@@ -182,26 +229,12 @@ void Trainer::Impl::write_metrics(const nlohmann::json& j) const {
 
 TrainResult Trainer::Impl::run() {
   using clock = std::chrono::steady_clock;
-  const TokenizerInfo& tok = data.tokenizer;
+  const double flops_per_token = model->flops_per_token(T);
   if (main()) {
     fmt::print("# resolved config ({})\n{}\n\n", cfg.source, to_toml(cfg));
-    fmt::print("data: {} | tokenizer {} (vocab {}) | train {} tokens, {} sequences of {} + 1 | val {} tokens\n",
-               data.describe(), tok.name, tok.vocab_size, data.train_tokens(), train_sampler->samples_per_epoch(), T,
-               data.val_tokens());
-    fmt::print(
-        "model: {} {} | {} parameters ({:.2f} M) | vocab {} padded to {} | {} layers, d_model {}, {} heads "
-        "({} kv), d_ff {}\n",
-        cfg.model.family, to_string(cfg.model.objective), model->table().count(),
-        static_cast<double>(model->table().count()) / 1e6, cfg.model.vocab_size, cfg.model.padded_vocab(),
-        cfg.model.n_layer, cfg.model.d_model, cfg.model.n_head, cfg.model.n_kv_head, cfg.model.d_ff);
-    fmt::print(
-        "layout: world {} (tp {}, pp {}, dp {}) | {} threads per rank | global batch {} = micro {} x accum {} "
-        "x dp {} | {} tokens per step\n",
-        ps.world.size(), ps.layout.tp, ps.layout.pp, dp, threads, global_batch, mb, grad_accum, dp,
-        static_cast<int64_t>(global_batch) * T);
-    fmt::print("MFU denominator: {:.1f} GFLOP/s ({}, OpenBLAS {} kernel) | {:.3g} model FLOPs per token\n",
-               peak_flops / 1e9, cfg.log.peak_flops > 0 ? "log.peak_flops" : "measured sgemm", blas_core_name(),
-               model->flops_per_token(T));
+    fmt::print("{}\n", describe_run(cfg, plan, data));
+    fmt::print("threads: {} per rank | MFU denominator {:.1f} GFLOP/s ({}; OpenBLAS {} kernel)\n", threads,
+               peak_flops / 1e9, peak_source, blas_core_name());
     if (const std::string w = blas_kernel_warning(); !w.empty()) fmt::print("warning: {}\n", w);
     std::fflush(stdout);
   }
@@ -211,6 +244,7 @@ TrainResult Trainer::Impl::run() {
   const double tokens_per_step = static_cast<double>(global_batch) * T;
   const auto start = clock::now();
   double train_seconds = 0;  // step time only (no evaluation or saving)
+  bool peak_raised = false;
   for (int64_t step = 0; step < steps; ++step) {
     const auto t0 = clock::now();
     // 1. this rank's micro-batches (global_sample: every dp-th sample of this step's global batch)
@@ -247,6 +281,7 @@ TrainResult Trainer::Impl::run() {
         TESSERA_RAISE("{}; stopping (train.on_nonfinite = \"skip\" skips such steps instead)", what);
       if (main()) fmt::print("warning: {}; step skipped\n", what);
       rec.skipped = true;
+      ++skipped;
     } else {
       if (cfg.train.grad_clip > 0 && grad_norm > cfg.train.grad_clip)
         ops::scale(model->grads(), static_cast<float>(cfg.train.grad_clip / grad_norm), model->flat_size());
@@ -259,15 +294,26 @@ TrainResult Trainer::Impl::run() {
     const int64_t done = step + 1;
     if (done % cfg.log.interval == 0 || done == steps || done == 1) {
       const double tps = tokens_per_step / step_s;
-      const double mfu = model->flops_per_token(T) * tps / peak_flops;
+      const double achieved = flops_per_token * tps;  // model FLOP/s of the job
+      if (achieved > peak_flops) {
+        // a peak below what the job just did was measured at a slow moment: the step is a better lower bound
+        if (main() && !peak_raised)
+          fmt::print("note: step {} ran at {:.1f} GFLOP/s, above the MFU denominator {:.1f}; raised to it "
+                     "(`tessera info --peak --refresh` measures the peak again)\n",
+                     done, achieved / 1e9, peak_flops / 1e9);
+        peak_raised = true;
+        peak_flops = achieved;
+      }
+      const double mfu = achieved / peak_flops;
       const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
       const double eta = train_seconds / static_cast<double>(done) * static_cast<double>(steps - done);
       if (main()) {
         fmt::print(
-            "step {:>{}}/{} | loss {:.4f} | lr {:.3e} | grad norm {:.3f} | {:.0f} tok/s | MFU {:.1f}% | "
-            "{:.0f} ms | elapsed {} | ETA {}\n",
-            done, std::to_string(steps).size(), steps, loss, lr, grad_norm, tps, 100 * mfu, step_s * 1e3,
-            clock_string(elapsed), clock_string(eta));
+            "step {:>{}}/{} | loss {:.4f} | lr {:.3e} | grad norm {:.3f} | {:.0f} tok/s | {:.1f} GFLOP/s | "
+            "MFU {:.1f}% | {:.0f} ms | elapsed {} | ETA {}{}\n",
+            done, std::to_string(steps).size(), steps, loss, lr, grad_norm, tps, achieved / 1e9, 100 * mfu,
+            step_s * 1e3, clock_string(elapsed), clock_string(eta),
+            skipped > 0 ? fmt::format(" | skipped {}", skipped) : std::string());
         std::fflush(stdout);
       }
       write_metrics({{"step", done},
@@ -276,20 +322,33 @@ TrainResult Trainer::Impl::run() {
                      {"grad_norm", grad_norm},
                      {"tokens", static_cast<int64_t>(tokens_per_step) * done},
                      {"tokens_per_s", tps},
+                     {"gflops", achieved / 1e9},
                      {"mfu", mfu},
-                     {"step_ms", step_s * 1e3}});
+                     {"step_ms", step_s * 1e3},
+                     {"skipped", skipped},
+                     {"time", utc_timestamp()}});
     }
     if (val_sampler && ((cfg.eval.interval > 0 && done % cfg.eval.interval == 0) || done == steps)) {
-      const double val = evaluate();
-      result.val_losses.emplace_back(done, val);
+      const EvalResult val = evaluate();
+      result.val_losses.emplace_back(done, val.loss);
+      const int64_t val_batches = (val.samples + global_batch - 1) / global_batch;
       if (main()) {
-        fmt::print("step {} | val loss {:.4f} | val ppl {:.2f}\n", done, val, std::exp(val));
+        const bool whole = val.samples == val_sampler->samples_per_epoch();
+        fmt::print("step {} | val loss {:.4f} | val ppl {:.2f} | {} = {}{}\n", done, val.loss, std::exp(val.loss),
+                   plural(val_batches, "batch", "batches"), plural(val.samples, "sequence", "sequences"),
+                   whole ? " (the whole val split)" : fmt::format(" (eval.batches = {})", cfg.eval.batches));
         std::fflush(stdout);
       }
-      write_metrics({{"step", done}, {"val_loss", val}});
+      write_metrics({{"step", done},
+                     {"val_loss", val.loss},
+                     {"val_batches", val_batches},
+                     {"val_sequences", val.samples},
+                     {"tokens", static_cast<int64_t>(tokens_per_step) * done},
+                     {"time", utc_timestamp()}});
     }
     if ((cfg.checkpoint.interval > 0 && done % cfg.checkpoint.interval == 0) || done == steps) save(done);
   }
+  result.peak_flops = peak_flops;
   return result;
 }
 

@@ -14,6 +14,8 @@
 #include "config/run_config.hpp"
 #include "io/token_dataset.hpp"
 #include "parallel/parallel_state.hpp"
+#include "train/run_data.hpp"
+#include "train/run_plan.hpp"
 
 namespace tessera {
 
@@ -28,11 +30,24 @@ struct StepRecord {
 struct TrainResult {
   std::vector<StepRecord> steps;
   std::vector<std::pair<int64_t, double>> val_losses;  // (step, validation loss)
+  double peak_flops = 0;                               // the MFU denominator of the job, FLOP/s
 };
 
 // Fills the model's vocabulary and mask id from the dataset where the config leaves them open, and checks that the
 // dataset fits the model. Throws tessera::Error naming the dataset.
 void fit_model_to_data(ModelConfig& model, const TokenizerInfo& tokenizer, const std::string& data_path);
+
+// Paths in a config are relative to the working directory at start-up; the resolved config holds them absolute,
+// so that the config stored with a model means the same from any directory.
+void make_paths_absolute(RunConfig& config);
+
+// What the trainer does before it allocates anything: paths made absolute, the data opened and checked, the model
+// fitted to its vocabulary and the run planned. Throws tessera::Error naming the key or file.
+struct ResolvedRun {
+  RunData data;
+  RunPlan plan;
+};
+ResolvedRun resolve_run(RunConfig& config, const Layout& layout);
 
 class Trainer {
  public:

@@ -1,0 +1,94 @@
+#include "train/run_plan.hpp"
+
+#include <fmt/format.h>
+
+#include "core/check.hpp"
+
+namespace tessera {
+
+Layout resolve_layout(const ParallelConfig& p, int world_size) {
+  Layout layout{p.tp, p.pp, p.dp};
+  if (layout.tp < 1 || layout.pp < 1)
+    TESSERA_RAISE("parallel: tp and pp must be at least 1 (got tp = {}, pp = {})", layout.tp, layout.pp);
+  if (layout.dp == 0) layout.dp = std::max(1, world_size / (layout.tp * layout.pp));
+  if (layout.world() != world_size)
+    TESSERA_RAISE("parallel: tp * pp * dp = {} * {} * {} = {} does not match the {} MPI {} of this job", layout.tp,
+                  layout.pp, layout.dp, layout.world(), world_size, world_size == 1 ? "rank" : "ranks");
+  if (layout.tp != 1 || layout.pp != 1)
+    TESSERA_RAISE(
+        "parallel: tensor and pipeline parallelism (tp = {}, pp = {}) are not available in this build yet; "
+        "use data parallelism (dp)",
+        layout.tp, layout.pp);
+  return layout;
+}
+
+RunPlan plan_run(RunConfig& cfg, const Layout& layout) {
+  RunPlan plan;
+  plan.layout = layout;
+  plan.micro_batch = cfg.train.micro_batch;
+  plan.seq_len = cfg.train.seq_len == 0 ? cfg.model.max_seq_len : cfg.train.seq_len;
+  if (plan.seq_len > cfg.model.max_seq_len)
+    TESSERA_RAISE("train.seq_len = {} exceeds model.max_seq_len = {}", plan.seq_len, cfg.model.max_seq_len);
+  plan.global_batch = cfg.train.global_batch == 0 ? plan.micro_batch * layout.dp : cfg.train.global_batch;
+  plan.grad_accum = static_cast<int>(divide(plan.global_batch, int64_t{plan.micro_batch} * layout.dp,
+                                            "train.global_batch (a multiple of micro_batch * dp)"));
+  plan.steps = cfg.train.steps;
+  cfg.train.seq_len = plan.seq_len;
+  cfg.train.global_batch = plan.global_batch;
+  cfg.parallel.dp = layout.dp;
+
+  plan.sizes = Transformer<float>::sizes(cfg.model, plan.micro_batch, plan.seq_len);
+  const auto f = static_cast<int64_t>(sizeof(float));
+  plan.param_bytes = plan.sizes.flat_elements * f;
+  plan.grad_bytes = plan.sizes.flat_elements * f;
+  plan.optimizer_bytes = 2 * plan.sizes.flat_elements * f;  // AdamW m and v
+  plan.activation_bytes = plan.sizes.activation_elements * f;
+  return plan;
+}
+
+std::string bytes_string(int64_t bytes) {
+  const auto b = static_cast<double>(bytes);
+  if (b >= 1024.0 * 1024 * 1024) return fmt::format("{:.2f} GiB", b / (1024.0 * 1024 * 1024));
+  if (b >= 1024.0 * 1024) return fmt::format("{:.1f} MiB", b / (1024.0 * 1024));
+  return fmt::format("{:.0f} KiB", b / 1024.0);
+}
+
+std::string plural(int64_t n, const char* one, const char* many) {
+  return fmt::format("{} {}", n, n == 1 ? one : many);
+}
+
+std::string describe_run(const RunConfig& cfg, const RunPlan& plan, const RunData& data) {
+  const ModelConfig& m = cfg.model;
+  const TokenizerInfo& tok = data.tokenizer;
+  const Layout& l = plan.layout;
+  const double params = static_cast<double>(plan.sizes.parameters);
+  const double flops_per_token = plan.sizes.flops_per_token;
+  const auto total_tokens = static_cast<double>(plan.tokens_per_step()) * static_cast<double>(plan.steps);
+  const int64_t train_tokens = data.train_tokens();
+  std::string out;
+  out += fmt::format("data: {} | tokenizer {} (vocab {}) | train {} tokens | val {} tokens\n", data.describe(),
+                     tok.name, tok.vocab_size, train_tokens, data.val_tokens());
+  out += fmt::format(
+      "model: {} {} | {} parameters ({:.2f} M) | vocab {} padded to {} | {} layers, d_model {}, {} heads ({} kv), "
+      "d_ff {}, context {}\n",
+      m.family, to_string(m.objective), plan.sizes.parameters, params / 1e6, m.vocab_size, m.padded_vocab(),
+      m.n_layer, m.d_model, m.n_head, m.n_kv_head, m.d_ff, m.max_seq_len);
+  out += fmt::format(
+      "layout: world {} (tp {}, pp {}, dp {}) | global batch {} = micro {} x accum {} x dp {} | {} tokens per step "
+      "(T = {})\n",
+      l.world(), l.tp, l.pp, l.dp, plan.global_batch, plan.micro_batch, plan.grad_accum, l.dp,
+      plan.tokens_per_step(), plan.seq_len);
+  out += fmt::format(
+      "memory per rank: {} = parameters {} + gradients {} + AdamW state {} + activations {} (micro-batch {} x {})\n",
+      bytes_string(plan.total_bytes()), bytes_string(plan.param_bytes), bytes_string(plan.grad_bytes),
+      bytes_string(plan.optimizer_bytes), bytes_string(plan.activation_bytes), plan.micro_batch, plan.seq_len);
+  out += fmt::format("compute: {:.3g} FLOPs per token | {:.3g} per step | {:.3g} in all\n", flops_per_token,
+                     flops_per_token * static_cast<double>(plan.tokens_per_step()), flops_per_token * total_tokens);
+  out += fmt::format("steps: {} | {:.4g} tokens{}", plan.steps, total_tokens,
+                     train_tokens > 0
+                         ? fmt::format(" = {:.2f} epochs of the training split", total_tokens / train_tokens)
+                         : std::string());
+  return out;
+}
+
+}  // namespace tessera

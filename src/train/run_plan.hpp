@@ -1,0 +1,46 @@
+// What a run will do, worked out before anything is allocated: batch arithmetic, model size, memory per rank and
+// compute. The trainer runs by it; `train --dry-run` prints it and stops.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "config/run_config.hpp"
+#include "model/transformer.hpp"
+#include "parallel/rank_grid.hpp"
+#include "train/run_data.hpp"
+
+namespace tessera {
+
+struct RunPlan {
+  Layout layout;
+  int seq_len = 0;       // T
+  int micro_batch = 0;   // sequences per forward/backward on one rank
+  int global_batch = 0;  // sequences per optimizer step, all ranks
+  int grad_accum = 0;    // micro-batches per step on one rank
+  int64_t steps = 0;
+  ModelSizes sizes;  // activations for (micro_batch, T)
+  // bytes per rank
+  int64_t param_bytes = 0, grad_bytes = 0, optimizer_bytes = 0, activation_bytes = 0;
+  int64_t tokens_per_step() const { return int64_t{global_batch} * seq_len; }
+  int64_t total_bytes() const { return param_bytes + grad_bytes + optimizer_bytes + activation_bytes; }
+};
+
+// The layout the config asks for on `world_size` ranks (parallel.dp = 0: the ranks left), checked against the world
+// and against what this build can run. Throws tessera::Error naming the keys. No communication.
+Layout resolve_layout(const ParallelConfig& parallel, int world_size);
+
+// Resolves config.train.seq_len and global_batch (0: their defaults) and plans the run. config.model must be
+// finalised (vocabulary known). Throws tessera::Error for a global batch that does not divide.
+RunPlan plan_run(RunConfig& config, const Layout& layout);
+
+// The start-of-run summary (data, model, layout and batch, memory per rank, compute): printed by the trainer and by
+// train --dry-run.
+std::string describe_run(const RunConfig& config, const RunPlan& plan, const RunData& data);
+
+// "1.5 GiB", "320.0 MiB", "12 KiB"
+std::string bytes_string(int64_t bytes);
+// "1 file", "2 files"
+std::string plural(int64_t n, const char* one, const char* many);
+
+}  // namespace tessera
