@@ -4,7 +4,7 @@
 # Then the data path: GPT-2 tokenizer MB/s against tiktoken and Hugging Face tokenizers, `tessera prepare` end to end
 # on 1 and 2 ranks, and sampler tokens/s from HDF5.
 #   Usage: bash bench/run.sh [build-dir]      (needs: bash jobs/setup-debian.sh --bench; pip install tiktoken tokenizers)
-#   TESSERA_BENCH_TEXT=file.txt sets the tokenizer and prepare text (default: ../shared/data/tinyshakespeare.txt).
+#   TESSERA_BENCH_TEXT=file.txt sets the tokenizer and prepare text (default: data/tinyshakespeare.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -28,8 +28,8 @@ else
   echo "| PyTorch | not installed (bash jobs/setup-debian.sh --bench) | | | | | | | | |"
 fi
 
-text=${TESSERA_BENCH_TEXT:-../shared/data/tinyshakespeare.txt}
-gpt2=${TESSERA_GPT2_DIR:-../shared/data/gpt2}
+text=${TESSERA_BENCH_TEXT:-data/tinyshakespeare.txt}
+gpt2=${TESSERA_GPT2_DIR:-data/gpt2}
 echo
 echo "## Tokenizer: GPT-2 BPE on $(basename "$text") ($(stat -c %s "$text") bytes); 1 thread: the text as one string, $(nproc) threads: its paragraphs as a batch"
 echo

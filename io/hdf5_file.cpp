@@ -53,7 +53,10 @@ File::File(const std::string& path, Mode mode) : path_(path) {
     if (H5Fis_hdf5(path.c_str()) <= 0) TESSERA_RAISE("{}: not an HDF5 file (or truncated)", path);
     file_ = Id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   } else {
-    file_ = Id(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+    // no modification times in objects: the same content gives the same bytes (cmp-equal datasets from any ranks)
+    Id fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+    H5Pset_obj_track_times(fcpl.get(), false);
+    file_ = Id(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT), H5Fclose);
   }
   if (!file_) TESSERA_RAISE("{}: cannot {} HDF5 file", path, mode == Mode::kRead ? "open" : "create");
 }
@@ -70,7 +73,9 @@ bool File::has(const std::string& name) const {
 }
 
 void File::create_group(const std::string& name) {
-  Id g(H5Gcreate2(id(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+  Id gcpl(H5Pcreate(H5P_GROUP_CREATE), H5Pclose);
+  H5Pset_obj_track_times(gcpl.get(), false);
+  Id g(H5Gcreate2(id(), name.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), H5Gclose);
   if (!g) TESSERA_RAISE("{}: cannot create group {}", path_, name);
 }
 
@@ -79,6 +84,7 @@ void File::write(const std::string& name, const T* data, const std::vector<uint6
   std::vector<hsize_t> hd(dims.begin(), dims.end());
   Id space(H5Screate_simple(static_cast<int>(hd.size()), hd.data(), nullptr), H5Sclose);
   Id plist(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  H5Pset_obj_track_times(plist.get(), false);
   if (chunk > 0 && !hd.empty() && hd[0] > 0) {
     std::vector<hsize_t> cd = hd;
     cd[0] = std::min<hsize_t>(chunk, hd[0]);

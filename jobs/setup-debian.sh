@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian package that tessera's build, tests and main job need.
-# Usage: bash jobs/setup-debian.sh [--bench | --corpus]
-#   --bench adds PyTorch for bench/peers/; --corpus adds the King James Bible (bible-kjv) for machines without
-#   ../shared/data.
+# Usage: bash jobs/setup-debian.sh [--bench]
+#   --bench adds PyTorch for bench/peers/. (TensorBoard comes from PyPI: bash jobs/setup-python.sh.)
 set -euo pipefail
 
 packages=(
@@ -16,10 +15,10 @@ packages=(
   zlib1g-dev libzstd-dev gzip zstd    # compressed inputs of tessera prepare
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy cppcheck
+  python3 python3-matplotlib python3-venv   # jobs/plot_metrics.py; the venv of jobs/setup-python.sh
 )
 case "${1:-}" in
-  --bench) packages+=(python3 python3-torch python3-numpy) ;;
-  --corpus) packages+=(bible-kjv) ;;
+  --bench) packages+=(python3-torch python3-numpy) ;;
   "") ;;
   *) echo "setup-debian.sh: unknown option $1" >&2; exit 2 ;;
 esac

@@ -1,6 +1,6 @@
 """Expected GPT-2 token ids for tests/test_tokenizer.cpp, from two independent implementations.
 
-Run: python3 tests/data/make_gpt2_expected.py ../shared/data/gpt2 > tests/data/gpt2_expected.json
+Run: python3 tests/data/make_gpt2_expected.py data/gpt2 > tests/data/gpt2_expected.json
 Needs `pip install tokenizers tiktoken`; both are built from the same encoder.json / vocab.bpe and must agree.
 """
 import base64
