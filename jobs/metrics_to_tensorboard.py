@@ -10,11 +10,12 @@ the step is the optimizer step, the wall time the metrics' "time". `bash jobs/se
 """
 import argparse
 import calendar
-import json
 import math
 import os
 import sys
 import time
+
+from tessera_metrics import read_rows
 
 TRAIN_TAGS = ["loss", "lr", "grad_norm", "tokens_per_s", "gflops", "mfu"]
 
@@ -31,28 +32,22 @@ def convert(path, logdir):
     """Writes one run's events into logdir; returns the number of scalars written."""
     from tensorboard.summary import Writer
 
+    rows = read_rows(path)  # before the writer: a bad file leaves no events behind
     writer = Writer(logdir)
     count = 0
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SystemExit(f"error: {path}:{number}: not a JSON line ({e.msg})") from None
-            step, when = row.get("step"), wall_time(row)
-            if step is None:
-                continue
-            if "val_loss" in row:
-                writer.add_scalar("val/loss", row["val_loss"], step, wall_time=when)
-                writer.add_scalar("val/perplexity", math.exp(min(row["val_loss"], 50.0)), step, wall_time=when)
-                count += 2
-                continue
-            for tag in TRAIN_TAGS:
-                if tag in row:
-                    writer.add_scalar(f"train/{tag}", row[tag], step, wall_time=when)
-                    count += 1
+    for row in rows:
+        step, when = row.get("step"), wall_time(row)
+        if step is None:
+            continue
+        if "val_loss" in row:
+            writer.add_scalar("val/loss", row["val_loss"], step, wall_time=when)
+            writer.add_scalar("val/perplexity", math.exp(min(row["val_loss"], 50.0)), step, wall_time=when)
+            count += 2
+            continue
+        for tag in TRAIN_TAGS:
+            if tag in row:
+                writer.add_scalar(f"train/{tag}", row[tag], step, wall_time=when)
+                count += 1
     writer.close()
     return count
 

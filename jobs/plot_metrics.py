@@ -7,30 +7,11 @@ rate and tokens/s against steps (or tokens), several runs overlaid.
 A run is named after its folder (or --label). Needs matplotlib (Debian: python3-matplotlib).
 """
 import argparse
-import json
 import math
 import os
 import sys
 
-
-def read_metrics(path):
-    """(train rows, validation rows) of one metrics file; a line that is not JSON is an error naming the line."""
-    train, val = [], []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SystemExit(f"error: {path}:{number}: not a JSON line ({e.msg})") from None
-            if "val_loss" in row:
-                val.append(row)
-            elif "loss" in row:
-                train.append(row)
-    if not train and not val:
-        raise SystemExit(f"error: {path}: no metrics (expected the JSON lines of tessera train --metrics)")
-    return train, val
+from tessera_metrics import read_metrics
 
 
 def smoothed(values, window):

@@ -130,6 +130,14 @@ assert train and all({"gflops", "time", "skipped", "mfu", "tokens_per_s"} <= r.k
 assert all(r["time"].endswith("Z") and "T" in r["time"] for r in rows)
 assert [r["step"] for r in val] == [6, 12] and all(r["val_batches"] > 0 for r in val), val
 assert all(0 < r["mfu"] <= 1.0 for r in train), [r["mfu"] for r in train]' "$m"
+check "step lines carry a UTC timestamp and GFLOP/s" grep -qE '^\[20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\] step 12/12 \| .* GFLOP/s \| MFU' "$work/train.log"
+(cd "$work" && "$tessera" train -c tiny-gpt2 --data ds --steps 3 --set train.lr=1e30 --set train.warmup_steps=0 \
+  --set train.on_nonfinite=skip --metrics skip.jsonl > skip.log 2>&1)
+check "skipped steps are counted in the log" grep -q "step 3/3 .* | skipped 2" "$work/skip.log"
+check "skipped steps are counted in the metrics" /usr/bin/python3 -c '
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if "skipped" in l]
+assert [r["skipped"] for r in rows] == [0, 1, 2], rows' "$work/skip.jsonl"
 check "the final validation says how many batches" grep -qE "step 12 \| val loss .* batch(es)? = [0-9]+ sequences" "$work/train.log"
 check "the first run measured the peak (cache written)" test -s "$TESSERA_CACHE_DIR/peak_flops.json"
 (cd "$work" && "$tessera" train -c tiny-gpt2 --data ds --steps 3 > train2.log 2>&1)

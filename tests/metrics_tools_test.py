@@ -65,7 +65,11 @@ def run_checks(tessera, work):
     check(f"plot of a bad line fails with file:line: {r.stderr}",
           r.returncode != 0 and "bad.jsonl:2" in r.stderr and len(r.stderr.strip().splitlines()) == 1)
 
-    # TensorBoard: every scalar back, equal to the metrics
+    # TensorBoard: a bad line is refused before anything is written; then every scalar back, equal to the metrics
+    r = subprocess.run([sys.executable, TB, f"{work}/bad.jsonl", "-o", f"{work}/tb-bad"], capture_output=True,
+                       text=True)
+    check(f"tensorboard of a bad line fails with file:line: {r.stderr}",
+          r.returncode != 0 and "bad.jsonl:2" in r.stderr and not os.path.exists(f"{work}/tb-bad"))
     logdir = f"{work}/tb"
     r = subprocess.run([sys.executable, TB, *runs, "-o", logdir], capture_output=True, text=True)
     check(f"metrics_to_tensorboard exits 0: {r.stderr}", r.returncode == 0)

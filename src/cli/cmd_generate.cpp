@@ -60,7 +60,8 @@ void add_generate(CLI::App& app, const MpiRuntime& mpi) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", f->seed, "Sampling seed");
   cmd->add_option("--samples", f->samples, "Number of samples")->check(CLI::PositiveNumber);
-  cmd->add_option("--stop-at-eot", f->stop_at_eot, "End a sample at the end-of-text token");
+  cmd->add_option("--stop-at-eot", f->stop_at_eot, "End a sample at the end-of-text token (true or false)")
+      ->default_str("true");
   cmd->add_option("--tokenizer-files", f->tokenizer_files, "Directory of the tokenizer's files, if moved");
   cmd->callback([f, &mpi] {
     if (mpi.rank() != 0) return;  // one process samples

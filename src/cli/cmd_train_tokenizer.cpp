@@ -12,7 +12,9 @@ void add_train_tokenizer(CLI::App& app, const MpiRuntime& mpi) {
   auto o = std::make_shared<SentencePieceTrainOptions>();
   CLI::App* cmd = app.add_subcommand(
       "train-tokenizer", "Train a SentencePiece tokenizer (BPE or unigram) on text files: OUTPUT/tokenizer.model");
-  cmd->add_option("inputs", o->inputs, "Text files (plain, .gz or .zst), or directories of them")->required();
+  cmd->add_option("inputs", o->inputs, "Text files (plain, .gz or .zst), or directories of them")
+      ->required()
+      ->default_str("");
   cmd->add_option("--jsonl-key", o->jsonl_key, "Inputs are JSON lines: one document per line, the text under KEY");
   cmd->add_option("-o,--output", o->output, "Directory for tokenizer.model and tokenizer.vocab")->required();
   cmd->add_option("--model-type", o->model_type, "bpe or unigram")->check(CLI::IsMember({"bpe", "unigram"}));

@@ -195,9 +195,9 @@ void Trainer::Impl::measure_peak() {
   peak_flops = node_peak;
   ps.world.all_reduce_sum(&peak_flops, 1);
   ps.world.all_reduce_sum(&nodes, 1);
-  peak_source = fmt::format("sgemm peak of {}, {} {}; `tessera info --peak --refresh` measures again",
-                            plural(nodes, "machine", "machines"), peak.from_cache ? "cached" : "measured",
-                            peak.measured_at);
+  peak_source =
+      fmt::format("sgemm peak of {}, {} {}; `tessera info --peak --refresh` measures again",
+                  plural(nodes, "machine", "machines"), peak.from_cache ? "cached" : "measured", peak.measured_at);
   omp_set_num_threads(threads);  // the measurement used every core
   set_blas_threads(threads);
 }
@@ -298,20 +298,22 @@ TrainResult Trainer::Impl::run() {
       if (achieved > peak_flops) {
         // a peak below what the job just did was measured at a slow moment: the step is a better lower bound
         if (main() && !peak_raised)
-          fmt::print("note: step {} ran at {:.1f} GFLOP/s, above the MFU denominator {:.1f}; raised to it "
-                     "(`tessera info --peak --refresh` measures the peak again)\n",
-                     done, achieved / 1e9, peak_flops / 1e9);
+          fmt::print(
+              "note: step {} ran at {:.1f} GFLOP/s, above the MFU denominator {:.1f}; raised to it "
+              "(`tessera info --peak --refresh` measures the peak again)\n",
+              done, achieved / 1e9, peak_flops / 1e9);
         peak_raised = true;
         peak_flops = achieved;
       }
       const double mfu = achieved / peak_flops;
       const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
       const double eta = train_seconds / static_cast<double>(done) * static_cast<double>(steps - done);
+      const std::string now = utc_timestamp();
       if (main()) {
         fmt::print(
-            "step {:>{}}/{} | loss {:.4f} | lr {:.3e} | grad norm {:.3f} | {:.0f} tok/s | {:.1f} GFLOP/s | "
+            "[{}] step {:>{}}/{} | loss {:.4f} | lr {:.3e} | grad norm {:.3f} | {:.0f} tok/s | {:.1f} GFLOP/s | "
             "MFU {:.1f}% | {:.0f} ms | elapsed {} | ETA {}{}\n",
-            done, std::to_string(steps).size(), steps, loss, lr, grad_norm, tps, achieved / 1e9, 100 * mfu,
+            now, done, std::to_string(steps).size(), steps, loss, lr, grad_norm, tps, achieved / 1e9, 100 * mfu,
             step_s * 1e3, clock_string(elapsed), clock_string(eta),
             skipped > 0 ? fmt::format(" | skipped {}", skipped) : std::string());
         std::fflush(stdout);
@@ -326,7 +328,7 @@ TrainResult Trainer::Impl::run() {
                      {"mfu", mfu},
                      {"step_ms", step_s * 1e3},
                      {"skipped", skipped},
-                     {"time", utc_timestamp()}});
+                     {"time", now}});
     }
     if (val_sampler && ((cfg.eval.interval > 0 && done % cfg.eval.interval == 0) || done == steps)) {
       const EvalResult val = evaluate();
