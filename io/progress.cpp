@@ -44,12 +44,12 @@ void Progress::print(int64_t done_input_bytes, int64_t text_bytes, int64_t token
   const std::string bar =
       std::string(static_cast<size_t>(filled), '#') + std::string(static_cast<size_t>(width - filled), '.');
   const double eta = fraction > 0 ? elapsed * (1 - fraction) / fraction : 0;
-  const std::string line =
-      fmt::format("{} [{}] {:5.1f}% of {:.1f} MB of files | {:.1f} MB of text | {:.2f} MB/s | {:.0f} tokens/s | "
-                  "elapsed {} | ETA {}",
-                  label_, bar, 100 * fraction, static_cast<double>(total_) / 1e6, static_cast<double>(text_bytes) / 1e6,
-                  static_cast<double>(text_bytes) / 1e6 / elapsed, static_cast<double>(tokens) / elapsed,
-                  clock_string(elapsed), clock_string(eta));
+  const std::string line = fmt::format(
+      "{} [{}] {:5.1f}% of {:.1f} MB of files | {:.1f} MB of text | {:.2f} MB/s | {:.0f} tokens/s | "
+      "elapsed {} | ETA {}",
+      label_, bar, 100 * fraction, static_cast<double>(total_) / 1e6, static_cast<double>(text_bytes) / 1e6,
+      static_cast<double>(text_bytes) / 1e6 / elapsed, static_cast<double>(tokens) / elapsed, clock_string(elapsed),
+      clock_string(eta));
   if (tty_) {
     std::fprintf(stderr, "\r%s\033[K%s", line.c_str(), last ? "\n" : "");
   } else {

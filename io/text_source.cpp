@@ -11,8 +11,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "core/check.hpp"
 #include <fstream>
+#include "core/check.hpp"
 
 #include "io/read_file.hpp"
 #include "io/utf8.hpp"

@@ -66,9 +66,9 @@ TEST(Presets, EveryPresetTrainsOneStepOnGpt2Data) {
   const std::string data = gpt2_dataset(root);
   for (const std::string& name : preset_names()) {
     SCOPED_TRACE(name);
-    const std::vector<std::string> o = {"data.path=\"" + data + "\"", "train.steps=1", "train.micro_batch=1",
-                                        "train.global_batch=1", "train.seq_len=16", "eval.batches=1",
-                                        "eval.interval=0", "train.warmup_steps=0"};
+    const std::vector<std::string> o = {
+        "data.path=\"" + data + "\"", "train.steps=1",  "train.micro_batch=1", "train.global_batch=1",
+        "train.seq_len=16",           "eval.batches=1", "eval.interval=0",     "train.warmup_steps=0"};
     const TrainResult r = testing::train(name, o, {1, 1, 1}, MPI_COMM_SELF);
     ASSERT_EQ(r.steps.size(), 1U);
     // an untrained model guesses: the loss is near ln(vocabulary)

@@ -72,7 +72,8 @@ void print_peak(bool refresh) {
 void add_info(CLI::App& app, const MpiRuntime& mpi) {
   auto f = std::make_shared<InfoFlags>();
   CLI::App* cmd = app.add_subcommand(
-      "info", "Describe a dataset (--data), a model (--model) or this machine's peak FLOP/s, the MFU denominator (--peak)");
+      "info",
+      "Describe a dataset (--data), a model (--model) or this machine's peak FLOP/s, the MFU denominator (--peak)");
   cmd->add_option("--data", f->data, "Dataset directory");
   cmd->add_option("--model", f->model, "Model file or checkpoint directory: config, step and every tensor's shape");
   cmd->add_flag("--peak", f->peak, "This machine's sgemm peak with all its cores (cached; measured on first use)");

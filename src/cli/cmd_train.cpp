@@ -1,5 +1,6 @@
 // tessera train: pretrain a model from a config, on every rank of the MPI job.
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,14 +45,6 @@ std::vector<std::string> overrides_of(const TrainFlags& f) {
   return overrides;
 }
 
-// train --dry-run: the resolved config and the plan, from the config and the dataset's metadata alone.
-void dry_run(RunConfig config, const Layout& layout, const MpiRuntime& mpi) {
-  if (mpi.rank() != 0) return;
-  ResolvedRun r = resolve_run(config, layout);
-  fmt::print("# resolved config ({})\n{}\n\n", config.source, to_toml(config));
-  fmt::print("{}\n", describe_run(config, r.plan, r.data));
-  fmt::print("dry run: nothing allocated, nothing trained\n");
-}
 }  // namespace
 
 void add_train(CLI::App& app, const MpiRuntime& mpi) {
@@ -80,17 +73,25 @@ void add_train(CLI::App& app, const MpiRuntime& mpi) {
                 "Print the resolved config and the plan (layout, parameters, memory per rank, FLOPs, tokens), then "
                 "exit");
   cmd->callback([flags, &mpi] {
-    // config and layout errors are the same on every rank: reported once, exit 2, no rank left waiting
-    RunConfig config;
+    // Errors of the config, the layout and the data are found before any communication and are the same on every
+    // rank: reported once, exit 2, no rank left waiting.
+    RunConfig config, resolved_config;
     Layout layout;
+    std::optional<ResolvedRun> resolved;
     agree_on_setup(mpi, [&] {
       config = load_run_config(flags->config, overrides_of(*flags));
       layout = resolve_layout(config.parallel, mpi.size());
+      resolved_config = config;
+      resolved = resolve_run(resolved_config, layout);  // datasets opened and checked, the run planned
     });
-    if (flags->dry_run) {
-      dry_run(std::move(config), layout, mpi);
+    if (flags->dry_run) {  // the plan from the config and the dataset's metadata alone
+      if (mpi.rank() != 0) return;
+      fmt::print("# resolved config ({})\n{}\n\n", resolved_config.source, to_toml(resolved_config));
+      fmt::print("{}\n", describe_run(resolved_config, resolved->plan, resolved->data));
+      fmt::print("dry run: nothing allocated, nothing trained\n");
       return;
     }
+    resolved.reset();
     ParallelState ps = ParallelState::create(layout);
     Trainer trainer(std::move(config), ps);
     trainer.run();

@@ -26,8 +26,9 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): every e
 #if defined(__x86_64__) && defined(__AVX2__)
   // a binary built for AVX2 on a CPU without it would die with SIGILL somewhere later: say so now
   if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
-    std::fprintf(stderr, "error: this tessera was built for AVX2 and FMA (x86-64-v3), which this CPU lacks; rebuild "
-                         "with -DTESSERA_ARCH=x86-64 or -DTESSERA_NATIVE=ON\n");
+    std::fprintf(stderr,
+                 "error: this tessera was built for AVX2 and FMA (x86-64-v3), which this CPU lacks; rebuild "
+                 "with -DTESSERA_ARCH=x86-64 or -DTESSERA_NATIVE=ON\n");
     return 1;
   }
 #endif

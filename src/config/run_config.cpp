@@ -180,8 +180,7 @@ void apply_override(toml::table& root, const std::string& assignment, Origins& o
   const std::string key = assignment.substr(dot + 1, eq - dot - 1);
   const std::string value = assignment.substr(eq + 1);
   if (!kSections.contains(section))
-    TESSERA_RAISE("--set {}: unknown section [{}]{}", assignment, section,
-                  did_you_mean(section + "." + key, all_keys));
+    TESSERA_RAISE("--set {}: unknown section [{}]{}", assignment, section, did_you_mean(section + "." + key, all_keys));
   origins[section + "." + key] = assignment;
   if (!root.contains(section)) root.insert(section, toml::table{});
   toml::table* t = root[section].as_table();

@@ -71,23 +71,23 @@ std::string describe_run(const RunConfig& cfg, const RunPlan& plan, const RunDat
   out += fmt::format(
       "model: {} {} | {} parameters ({:.2f} M) | vocab {} padded to {} | {} layers, d_model {}, {} heads ({} kv), "
       "d_ff {}, context {}\n",
-      m.family, to_string(m.objective), plan.sizes.parameters, params / 1e6, m.vocab_size, m.padded_vocab(),
-      m.n_layer, m.d_model, m.n_head, m.n_kv_head, m.d_ff, m.max_seq_len);
+      m.family, to_string(m.objective), plan.sizes.parameters, params / 1e6, m.vocab_size, m.padded_vocab(), m.n_layer,
+      m.d_model, m.n_head, m.n_kv_head, m.d_ff, m.max_seq_len);
   out += fmt::format(
       "layout: world {} (tp {}, pp {}, dp {}) | global batch {} = micro {} x accum {} x dp {} | {} tokens per step "
       "(T = {})\n",
-      l.world(), l.tp, l.pp, l.dp, plan.global_batch, plan.micro_batch, plan.grad_accum, l.dp,
-      plan.tokens_per_step(), plan.seq_len);
+      l.world(), l.tp, l.pp, l.dp, plan.global_batch, plan.micro_batch, plan.grad_accum, l.dp, plan.tokens_per_step(),
+      plan.seq_len);
   out += fmt::format(
       "memory per rank: {} = parameters {} + gradients {} + AdamW state {} + activations {} (micro-batch {} x {})\n",
       bytes_string(plan.total_bytes()), bytes_string(plan.param_bytes), bytes_string(plan.grad_bytes),
       bytes_string(plan.optimizer_bytes), bytes_string(plan.activation_bytes), plan.micro_batch, plan.seq_len);
   out += fmt::format("compute: {:.3g} FLOPs per token | {:.3g} per step | {:.3g} in all\n", flops_per_token,
                      flops_per_token * static_cast<double>(plan.tokens_per_step()), flops_per_token * total_tokens);
-  out += fmt::format("steps: {} | {:.4g} tokens{}", plan.steps, total_tokens,
-                     train_tokens > 0
-                         ? fmt::format(" = {:.2f} epochs of the training split", total_tokens / train_tokens)
-                         : std::string());
+  out +=
+      fmt::format("steps: {} | {:.4g} tokens{}", plan.steps, total_tokens,
+                  train_tokens > 0 ? fmt::format(" = {:.2f} epochs of the training split", total_tokens / train_tokens)
+                                   : std::string());
   return out;
 }
 
