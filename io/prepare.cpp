@@ -161,10 +161,9 @@ class SplitRouter {
   int64_t documents_ = 0;
 };
 
-// group: null for one process without MPI
-PrepareSummary prepare(const PrepareOptions& options, const ProcessGroup* group) {
-  const auto start = std::chrono::steady_clock::now();
-  PrepareOptions opt = options;
+}  // namespace
+
+PrepareInputs check_prepare_inputs(const PrepareOptions& opt) {
   if (opt.output.empty()) TESSERA_RAISE("prepare: no output directory (--output)");
   if (opt.val_fraction < 0 || opt.val_fraction >= 1)
     TESSERA_RAISE("prepare: --val-fraction must be in [0, 1), got {}", opt.val_fraction);
@@ -172,13 +171,29 @@ PrepareSummary prepare(const PrepareOptions& options, const ProcessGroup* group)
   if (opt.jsonl_key.empty() && opt.doc_boundary != "auto") check_document_boundary(opt.doc_boundary);
   if (fs::exists(opt.output) && !opt.force)
     TESSERA_RAISE("{}: already exists (pass --force to replace it)", opt.output);
-  const std::unique_ptr<Tokenizer> tokenizer = make_tokenizer(opt.tokenizer, opt.tokenizer_files);
-  const std::vector<std::string> files = list_input_files(opt.inputs);
+  PrepareInputs in;
+  in.tokenizer = make_tokenizer(opt.tokenizer, opt.tokenizer_files);
+  in.files = list_input_files(opt.inputs);
   if (!opt.jsonl_key.empty()) {
-    opt.doc_boundary = "jsonl";  // one document per line, whatever --doc-boundary says
+    in.doc_boundary = "jsonl";  // one document per line, whatever --doc-boundary says
   } else if (opt.doc_boundary == "auto") {
-    opt.doc_boundary = choose_document_boundary(files);
+    in.doc_boundary = choose_document_boundary(in.files);
+  } else {
+    in.doc_boundary = opt.doc_boundary;
   }
+  return in;
+}
+
+namespace {
+
+// group: null for one process without MPI
+PrepareSummary prepare(const PrepareOptions& options, const ProcessGroup* group) {
+  const auto start = std::chrono::steady_clock::now();
+  PrepareInputs checked = check_prepare_inputs(options);
+  PrepareOptions opt = options;
+  opt.doc_boundary = checked.doc_boundary;
+  const std::unique_ptr<Tokenizer> tokenizer = std::move(checked.tokenizer);
+  const std::vector<std::string>& files = checked.files;
   const int ranks = group != nullptr ? group->size() : 1;
   // several ranks: at least about four slices each, so that one large file still keeps every rank busy
   int64_t slice_bytes = opt.batch_bytes;

@@ -2,9 +2,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "io/tokenizer.hpp"
 #include "parallel/process_group.hpp"
 
 namespace tessera {
@@ -32,6 +34,16 @@ struct PrepareSummary {
   int train_shards = 0, val_shards = 0;
   double seconds = 0;
 };
+
+// What prepare checks before it reads any text: the options, the output (absent, or --force), the tokenizer's
+// files and the inputs; "auto" boundaries resolved. No communication, the same answer on every rank (the CLI
+// reports a failure once per job). Throws tessera::Error naming the problem.
+struct PrepareInputs {
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::vector<std::string> files;  // inputs, directories expanded
+  std::string doc_boundary;        // "file", "line", "blank" or "jsonl"
+};
+PrepareInputs check_prepare_inputs(const PrepareOptions& options);
 
 // Builds the dataset in a temporary directory next to the output and renames it into place when complete, so an
 // interrupted run leaves nothing that looks like a dataset. Throws tessera::Error on bad input (missing or empty

@@ -70,6 +70,8 @@ check "mpirun --tp 2 prints one line: $err" one_line
 check "mpirun --tp 2 names tensor parallelism: $err" has "$err" "tp = 2"
 run_capture mpirun -q --oversubscribe -np 2 "$tessera" train -c tiny-gpt2 --data "$work/nowhere"
 check "mpirun with a missing dataset exits 2 (got $rc) with one line: $err" bash -c "[[ $rc -eq 2 && \$(printf '%s\n' \"\$1\" | grep -c .) -eq 1 && \$1 == *'no such dataset directory'* ]]" _ "$err"
+run_capture mpirun -q --oversubscribe -np 2 "$tessera" prepare "$work/missing.txt" -o "$work/never-made"
+check "mpirun prepare of a missing file exits 2 (got $rc) with one line: $err" bash -c "[[ $rc -eq 2 && \$(printf '%s\n' \"\$1\" | grep -c .) -eq 1 && \$1 == *missing.txt* ]]" _ "$err"
 run_capture mpirun --oversubscribe -np 2 "$tessera" train -c tiny-gpt2 --set train.nope=1
 check "mpirun config error: no MPI_ABORT banner" bash -c "[[ \$1 != *MPI_ABORT* ]]" _ "$err"
 check "mpirun config error: printed once" test "$(printf '%s\n' "$err" | grep -c 'unknown key train.nope')" -eq 1

@@ -44,6 +44,7 @@ void add_prepare(CLI::App& app, const MpiRuntime& mpi) {
   cmd->add_option("--threads", *threads, "Threads per rank (0: the cores, shared among the ranks on a node)");
   cmd->callback([o, threads, no_progress, &mpi] {
     o->progress = !*no_progress;
+    agree_on_setup(mpi, [&] { check_prepare_inputs(*o); });  // bad options or inputs: once per job, exit 2
     set_compute_threads(*threads);
     const ProcessGroup world = ProcessGroup::borrow(MPI_COMM_WORLD);  // ranks share the documents, rank 0 writes
     const PrepareSummary s = prepare_dataset(*o, world);

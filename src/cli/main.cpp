@@ -1,7 +1,7 @@
 // tessera: one binary, one verb per job (train-tokenizer, prepare, train, generate, eval, info).
 //
 // Exit codes: 0 done; 1 an error (bad input found while working, or a failure mid-run); 2 a usage error (the
-// command line or the config asks for something impossible: caught before any work, printed once per job).
+// command line, the config or the files they name are wrong: caught before any work, printed once per job).
 #include <cstdio>
 
 #include <fmt/format.h>
