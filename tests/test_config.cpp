@@ -55,6 +55,22 @@ TEST(Config, BadInputNamesTheKey) {
   EXPECT_NE(error_of("[train]\nbeta2 = 1.0\n").find("train.beta2"), std::string::npos);
 }
 
+TEST(Config, ErrorsNameTheSetAndSuggestTheClosestKey) {
+  EXPECT_EQ(error_of("", {"train.lrr=1e-3"}), "--set train.lrr=1e-3: unknown key train.lrr (did you mean train.lr?)");
+  EXPECT_EQ(error_of("[train]\nwarmup_step = 3\n"),
+            "test.toml: unknown key train.warmup_step (did you mean train.warmup_steps?)");
+  // a key of another section, and a misspelt section
+  EXPECT_NE(error_of("", {"train.n_layer=2"}).find("(did you mean model.n_layer?)"), std::string::npos);
+  EXPECT_NE(error_of("", {"modle.d_model=64"}).find("(did you mean model.d_model?)"), std::string::npos);
+  // nothing close: no suggestion
+  EXPECT_EQ(error_of("", {"train.zzzzzzzzzzzz=1"}), "--set train.zzzzzzzzzzzz=1: unknown key train.zzzzzzzzzzzz");
+  // wrong types and values name the --set that gave them, not the file
+  EXPECT_EQ(error_of("[train]\nlr = 0.1\n", {"train.lr=fast"}),
+            "--set train.lr=fast: train.lr must be a number, got string");
+  EXPECT_EQ(error_of("", {"train.steps=0"}), "--set train.steps=0: train.steps must be positive, got 0");
+  EXPECT_EQ(error_of("[train]\nsteps = 0\n"), "test.toml: train.steps must be positive, got 0");
+}
+
 TEST(Config, SizesThatDoNotDivide) {
   auto finalize_error = [](const std::string& text) -> std::string {
     RunConfig c = parse_run_config(text, "test.toml", {});

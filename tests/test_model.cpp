@@ -111,5 +111,25 @@ TEST(Model, ParameterCountsMatchTheArchitecture) {
   EXPECT_EQ(llama.table()[llama.table().find("layers.0.attn.qkv.weight")].shape, (Shape{16, 8}));
 }
 
+// Transformer::sizes (train --dry-run, the presets' counts) is what a built model holds.
+TEST(Model, SizesWithoutBuildingEqualTheBuiltModel) {
+  for (const char* family : {"gpt2", "llama"}) {
+    ModelConfig m = tiny(family, Objective::kCausal);
+    for (const int T : {m.max_seq_len, 3}) {
+      const ModelSizes s = Transformer<float>::sizes(m, 2, T);
+      Transformer<float> model(m, 2, T);
+      EXPECT_EQ(s.parameters, model.table().count()) << family;
+      EXPECT_EQ(s.matmul_parameters, model.table().count_in_matmul()) << family;
+      EXPECT_EQ(s.flat_elements, model.flat_size()) << family;
+      EXPECT_EQ(s.activation_elements * static_cast<int64_t>(sizeof(float)), model.activation_bytes()) << family;
+      EXPECT_DOUBLE_EQ(s.flops_per_token, model.flops_per_token(T)) << family;
+    }
+  }
+  // planned for a shorter sequence: smaller activations, the same parameters
+  const ModelConfig m = tiny("gpt2", Objective::kCausal);
+  EXPECT_LT(Transformer<float>::sizes(m, 2, 3).activation_elements,
+            Transformer<float>::sizes(m, 2, m.max_seq_len).activation_elements);
+}
+
 }  // namespace
 }  // namespace tessera
