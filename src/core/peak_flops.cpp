@@ -123,9 +123,24 @@ std::string utc_timestamp() {
   return buf;
 }
 
+namespace {
+std::string peak_key(int threads) {
+  return fmt::format("{} | {} threads | OpenBLAS {}", cpu_model(), threads, blas_core_name());
+}
+}  // namespace
+
+void raise_machine_peak(int threads, double flops) {
+  const std::string path = peak_cache_path();
+  nlohmann::json cache = read_cache(path);
+  const std::string key = peak_key(threads);
+  if (cache.contains(key) && cache[key].value("flops", 0.0) >= flops) return;
+  cache[key] = {{"flops", flops}, {"measured_at", utc_timestamp()}, {"from", "a training run"}};
+  if (!write_cache(path, cache)) std::fprintf(stderr, "warning: cannot write the peak FLOP/s cache %s\n", path.c_str());
+}
+
 PeakFlops machine_peak_flops(int threads, bool refresh) {
   PeakFlops peak;
-  peak.key = fmt::format("{} | {} threads | OpenBLAS {}", cpu_model(), threads, blas_core_name());
+  peak.key = peak_key(threads);
   const std::string path = peak_cache_path();
   nlohmann::json cache = read_cache(path);
   if (!refresh && cache.contains(peak.key) && cache[peak.key].value("flops", 0.0) > 0) {

@@ -30,6 +30,9 @@ struct PeakFlops {
 // one-second trials, with BLAS on `threads` threads for the time) and stored. A cache that cannot be written is
 // skipped with a warning on stderr.
 PeakFlops machine_peak_flops(int threads, bool refresh);
+// Raises the cached peak to `flops` when a run has shown that the machine reaches more (a peak measured while the
+// machine was busy is too low): the next run starts from the better number.
+void raise_machine_peak(int threads, double flops);
 std::string peak_cache_path();
 
 // UTC now as "2026-11-28T10:15:02Z".

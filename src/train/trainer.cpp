@@ -100,6 +100,7 @@ struct Trainer::Impl {
   int T = 0, mb = 0, dp = 1, grad_accum = 1, global_batch = 0;
   double peak_flops = 0;    // of the whole job, FLOP/s
   std::string peak_source;  // where it came from, for the log
+  int64_t nodes = 0;        // machines of the job (0: the peak was declared, not measured)
   int threads = 1;
   int64_t skipped = 0;  // steps skipped for a non-finite loss or gradient norm
   // this rank's micro-batches of one step: inputs and targets, (grad_accum, mb, T)
@@ -181,17 +182,23 @@ void Trainer::Impl::measure_peak() {
     peak_source = fmt::format("log.peak_flops x {}", plural(ps.world.size(), "rank", "ranks"));
     return;
   }
-  MPI_Comm local = node_comm();
+  MPI_Comm local = MPI_COMM_NULL;  // this run's processes on this machine
+  MPI_Comm_split_type(ps.world.comm(), MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
   int local_rank = 0;
   MPI_Comm_rank(local, &local_rank);
-  MPI_Comm_free(&local);
   double node_peak = 0;
   PeakFlops peak;
   if (local_rank == 0) {
     peak = machine_peak_flops(cores(), false);
     node_peak = peak.flops;
   }
-  int64_t nodes = local_rank == 0 ? 1 : 0;
+  // the others wait asleep (a blocking collective would spin on the cores being measured)
+  MPI_Request done = MPI_REQUEST_NULL;
+  MPI_Ibarrier(local, &done);
+  for (int finished = 0; MPI_Test(&done, &finished, MPI_STATUS_IGNORE) == MPI_SUCCESS && finished == 0;)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  MPI_Comm_free(&local);
+  nodes = local_rank == 0 ? 1 : 0;
   peak_flops = node_peak;
   ps.world.all_reduce_sum(&peak_flops, 1);
   ps.world.all_reduce_sum(&nodes, 1);
@@ -304,6 +311,7 @@ TrainResult Trainer::Impl::run() {
               done, achieved / 1e9, peak_flops / 1e9);
         peak_raised = true;
         peak_flops = achieved;
+        if (nodes == 1 && main()) raise_machine_peak(cores(), achieved);  // the next run starts from it
       }
       const double mfu = achieved / peak_flops;
       const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
