@@ -2,7 +2,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <memory>
-#include <thread>
 
 #include <fmt/format.h>
 
@@ -62,8 +61,7 @@ void print_model(const std::string& path) {
 }
 
 void print_peak(bool refresh) {
-  const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
-  const PeakFlops p = machine_peak_flops(cores, refresh);
+  const PeakFlops p = machine_peak_flops(0, refresh);  // all the cores
   fmt::print("peak {:.1f} GFLOP/s ({}; {} {})\n  cache {}\n", p.flops / 1e9, p.key,
              p.from_cache ? "cached, measured" : "measured", p.measured_at, peak_cache_path());
 }

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -124,12 +125,16 @@ std::string utc_timestamp() {
 }
 
 namespace {
+int all_cores(int threads) {
+  return threads > 0 ? threads : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+}
 std::string peak_key(int threads) {
   return fmt::format("{} | {} threads | OpenBLAS {}", cpu_model(), threads, blas_core_name());
 }
 }  // namespace
 
 void raise_machine_peak(int threads, double flops) {
+  threads = all_cores(threads);
   const std::string path = peak_cache_path();
   nlohmann::json cache = read_cache(path);
   const std::string key = peak_key(threads);
@@ -139,6 +144,7 @@ void raise_machine_peak(int threads, double flops) {
 }
 
 PeakFlops machine_peak_flops(int threads, bool refresh) {
+  threads = all_cores(threads);
   PeakFlops peak;
   peak.key = peak_key(threads);
   const std::string path = peak_cache_path();

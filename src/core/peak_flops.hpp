@@ -26,13 +26,13 @@ struct PeakFlops {
   bool from_cache = false;
 };
 
-// This machine's peak with `threads` BLAS threads: from the cache unless `refresh`, else measured (best of three
-// one-second trials, with BLAS on `threads` threads for the time) and stored. A cache that cannot be written is
-// skipped with a warning on stderr.
+// This machine's peak with `threads` BLAS threads (0: all its cores): from the cache unless `refresh`, else measured
+// (best of three one-second trials, with BLAS on `threads` threads for the time) and stored. A cache that cannot be
+// written is skipped with a warning on stderr.
 PeakFlops machine_peak_flops(int threads, bool refresh);
 // Raises the cached peak to `flops` when a run has shown that the machine reaches more (a peak measured while the
 // machine was busy is too low): the next run starts from the better number.
-void raise_machine_peak(int threads, double flops);
+void raise_machine_peak(int threads, double flops);  // threads: as for machine_peak_flops
 std::string peak_cache_path();
 
 // UTC now as "2026-11-28T10:15:02Z".

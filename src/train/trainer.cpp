@@ -62,10 +62,10 @@ ResolvedRun resolve_run(RunConfig& cfg, const Layout& layout) {
 }
 
 namespace {
-// The processes of the job on this machine (also when a run uses a subgroup of the job).
-MPI_Comm node_comm() {
+// The processes of `base` on this machine (the caller frees the communicator).
+MPI_Comm node_comm(MPI_Comm base) {
   MPI_Comm local = MPI_COMM_NULL;
-  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
+  MPI_Comm_split_type(base, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
   return local;
 }
 int cores() {
@@ -75,8 +75,8 @@ int cores() {
 
 int set_compute_threads(int threads) {
   if (threads == 0) {
-    // the processes of the job on this machine share its cores
-    MPI_Comm local = node_comm();
+    // the processes of the job on this machine share its cores (also when a run uses a subgroup of the job)
+    MPI_Comm local = node_comm(MPI_COMM_WORLD);
     int local_size = 1;
     MPI_Comm_size(local, &local_size);
     MPI_Comm_free(&local);
@@ -182,14 +182,13 @@ void Trainer::Impl::measure_peak() {
     peak_source = fmt::format("log.peak_flops x {}", plural(ps.world.size(), "rank", "ranks"));
     return;
   }
-  MPI_Comm local = MPI_COMM_NULL;  // this run's processes on this machine
-  MPI_Comm_split_type(ps.world.comm(), MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
+  MPI_Comm local = node_comm(ps.world.comm());  // this run's processes on this machine
   int local_rank = 0;
   MPI_Comm_rank(local, &local_rank);
   double node_peak = 0;
   PeakFlops peak;
   if (local_rank == 0) {
-    peak = machine_peak_flops(cores(), false);
+    peak = machine_peak_flops(0, false);
     node_peak = peak.flops;
   }
   // the others wait asleep (a blocking collective would spin on the cores being measured)
@@ -311,7 +310,7 @@ TrainResult Trainer::Impl::run() {
               done, achieved / 1e9, peak_flops / 1e9);
         peak_raised = true;
         peak_flops = achieved;
-        if (nodes == 1 && main()) raise_machine_peak(cores(), achieved);  // the next run starts from it
+        if (nodes == 1 && main()) raise_machine_peak(0, achieved);  // the next run starts from it
       }
       const double mfu = achieved / peak_flops;
       const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
