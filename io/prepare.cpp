@@ -165,7 +165,7 @@ class SplitRouter {
 
 PrepareInputs check_prepare_inputs(const PrepareOptions& opt) {
   if (opt.output.empty()) TESSERA_RAISE("prepare: no output directory (--output)");
-  if (opt.val_fraction < 0 || opt.val_fraction >= 1)
+  if (!(opt.val_fraction >= 0 && opt.val_fraction < 1))  // NaN too
     TESSERA_RAISE("prepare: --val-fraction must be in [0, 1), got {}", opt.val_fraction);
   if (opt.batch_bytes <= 0) TESSERA_RAISE("prepare: batch size must be positive, got {}", opt.batch_bytes);
   if (opt.jsonl_key.empty() && opt.doc_boundary != "auto") check_document_boundary(opt.doc_boundary);

@@ -71,6 +71,21 @@ TEST(Config, ErrorsNameTheSetAndSuggestTheClosestKey) {
   EXPECT_EQ(error_of("[train]\nsteps = 0\n"), "test.toml: train.steps must be positive, got 0");
 }
 
+TEST(Config, ValuesOutsideTheirDomainAreRefused) {
+  EXPECT_EQ(error_of("[train]\nlr = nan\n"), "test.toml: train.lr must be a finite number, got nan");
+  EXPECT_EQ(error_of("", {"train.lr=inf"}), "--set train.lr=inf: train.lr must be a finite number, got inf");
+  EXPECT_NE(error_of("[model]\nrope_theta = 0.0\n").find("model.rope_theta must be positive"), std::string::npos);
+  EXPECT_NE(error_of("[train]\nlr = 1e-4\nmin_lr = 1e-3\n").find("train.min_lr = 0.001 exceeds train.lr"),
+            std::string::npos);
+  EXPECT_NE(error_of("[model]\nmask_token_id = -7\n").find("model.mask_token_id must be a token id"),
+            std::string::npos);
+  EXPECT_NE(error_of("[model]\nvocab_size = -5\n").find("model.vocab_size must not be negative"), std::string::npos);
+  EXPECT_NE(error_of("[data]\nweights = [1.0, inf]\n").find("data.weights must hold finite numbers"),
+            std::string::npos);
+  EXPECT_NE(error_of("[model]\nn_layer = 0\n").find("model.n_layer must be positive"), std::string::npos);
+  EXPECT_EQ(error_of("[model]\nmask_token_id = -1\nvocab_size = 0\n"), "");  // the defaults: from the dataset
+}
+
 TEST(Config, SizesThatDoNotDivide) {
   auto finalize_error = [](const std::string& text) -> std::string {
     RunConfig c = parse_run_config(text, "test.toml", {});

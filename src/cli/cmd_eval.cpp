@@ -30,7 +30,8 @@ void add_eval(CLI::App& app, const MpiRuntime& mpi) {
   cmd->add_option("--split", f->split, "Split to evaluate")->check(CLI::IsMember({"train", "val"}));
   cmd->add_option("--micro-batch", f->micro_batch, "Sequences per forward pass")->check(CLI::PositiveNumber);
   cmd->add_option("--samples", f->samples, "Evaluate the first N sequences (0: all)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--threads", f->threads, "Threads per rank (0: the cores, shared among ranks)");
+  cmd->add_option("--threads", f->threads, "Threads per rank (0: the cores, shared among ranks)")
+      ->check(non_negative_finite());
   cmd->callback([f, &mpi] {
     ParallelState ps = ParallelState::create({1, 1, mpi.size()});  // every rank a data-parallel share
     set_compute_threads(f->threads);

@@ -55,7 +55,7 @@ void add_generate(CLI::App& app, const MpiRuntime& mpi) {
   cmd->add_option("-m,--model", f->model, "Model file or checkpoint directory")->required();
   cmd->add_option("-p,--prompt", f->prompt, "Text to continue (empty: start a new document)");
   cmd->add_option("-n,--max-tokens", f->max_tokens, "Tokens to generate per sample")->check(CLI::PositiveNumber);
-  cmd->add_option("-t,--temperature", f->temperature, "Softmax temperature (0: greedy)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("-t,--temperature", f->temperature, "Softmax temperature (0: greedy)")->check(non_negative_finite());
   cmd->add_option("-k,--top-k", f->top_k, "Sample among the k most likely tokens (0: all)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", f->seed, "Sampling seed");

@@ -41,7 +41,8 @@ void add_prepare(CLI::App& app, const MpiRuntime& mpi) {
   auto no_progress = std::make_shared<bool>(false);
   cmd->add_flag("--no-progress", *no_progress, "No progress line on stderr");
   auto threads = std::make_shared<int>(0);
-  cmd->add_option("--threads", *threads, "Threads per rank (0: the cores, shared among the ranks on a node)");
+  cmd->add_option("--threads", *threads, "Threads per rank (0: the cores, shared among the ranks on a node)")
+      ->check(non_negative_finite());
   cmd->callback([o, threads, no_progress, &mpi] {
     o->progress = !*no_progress;
     agree_on_setup(mpi, [&] { check_prepare_inputs(*o); });  // bad options or inputs: once per job, exit 2

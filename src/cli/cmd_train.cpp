@@ -26,20 +26,24 @@ struct TrainFlags {
   std::string config;
   std::vector<std::string> sets;
   std::string data, metrics, checkpoint_dir;
-  int64_t steps = 0, seed = -1;
-  int tp = 0, pp = 0, dp = -1;
+  int64_t steps = 0, seed = 0;
+  int tp = 0, pp = 0, dp = 0;
   bool dry_run = false;
+  // the numeric flags given on the command line (any value they hold goes to the config, where it is checked)
+  CLI::Option *steps_given = nullptr, *seed_given = nullptr, *tp_given = nullptr, *pp_given = nullptr,
+              *dp_given = nullptr;
 };
 
-// The flags as --set overrides (a flag left at its "unset" value overrides nothing).
+// The flags given as --set overrides, after the --set ones (a flag not given overrides nothing).
 std::vector<std::string> overrides_of(const TrainFlags& f) {
   std::vector<std::string> overrides = f.sets;
+  auto given = [](const CLI::Option* o) { return o != nullptr && o->count() > 0; };
   if (!f.data.empty()) overrides.push_back("data.path=" + toml_quote(f.data));
-  if (f.steps > 0) overrides.push_back("train.steps=" + std::to_string(f.steps));
-  if (f.seed >= 0) overrides.push_back("train.seed=" + std::to_string(f.seed));
-  if (f.tp > 0) overrides.push_back("parallel.tp=" + std::to_string(f.tp));
-  if (f.pp > 0) overrides.push_back("parallel.pp=" + std::to_string(f.pp));
-  if (f.dp >= 0) overrides.push_back("parallel.dp=" + std::to_string(f.dp));
+  if (given(f.steps_given)) overrides.push_back("train.steps=" + std::to_string(f.steps));
+  if (given(f.seed_given)) overrides.push_back("train.seed=" + std::to_string(f.seed));
+  if (given(f.tp_given)) overrides.push_back("parallel.tp=" + std::to_string(f.tp));
+  if (given(f.pp_given)) overrides.push_back("parallel.pp=" + std::to_string(f.pp));
+  if (given(f.dp_given)) overrides.push_back("parallel.dp=" + std::to_string(f.dp));
   if (!f.metrics.empty()) overrides.push_back("log.metrics=" + toml_quote(f.metrics));
   if (!f.checkpoint_dir.empty()) overrides.push_back("checkpoint.dir=" + toml_quote(f.checkpoint_dir));
   return overrides;
@@ -61,11 +65,14 @@ void add_train(CLI::App& app, const MpiRuntime& mpi) {
   cmd->add_option("-c,--config", flags->config, "Config file, or a preset name (configs/; see below)");
   cmd->add_option("--set", flags->sets, "Override a config key: section.key=value (repeatable)")->default_str("");
   cmd->add_option("--data", flags->data, "Dataset directory [data.path]")->default_str("");
-  cmd->add_option("--steps", flags->steps, "Optimizer steps [train.steps]")->default_str("");
-  cmd->add_option("--seed", flags->seed, "Seed of initialisation, sampling and masking [train.seed]")->default_str("");
-  cmd->add_option("--tp", flags->tp, "Tensor-parallel ranks [parallel.tp]")->default_str("");
-  cmd->add_option("--pp", flags->pp, "Pipeline-parallel stages [parallel.pp]")->default_str("");
-  cmd->add_option("--dp", flags->dp, "Data-parallel ranks; 0: the rest of the world [parallel.dp]")->default_str("");
+  flags->steps_given = cmd->add_option("--steps", flags->steps, "Optimizer steps [train.steps]")->default_str("");
+  flags->seed_given =
+      cmd->add_option("--seed", flags->seed, "Seed of initialisation, sampling and masking [train.seed]")
+          ->default_str("");
+  flags->tp_given = cmd->add_option("--tp", flags->tp, "Tensor-parallel ranks [parallel.tp]")->default_str("");
+  flags->pp_given = cmd->add_option("--pp", flags->pp, "Pipeline-parallel stages [parallel.pp]")->default_str("");
+  flags->dp_given = cmd->add_option("--dp", flags->dp, "Data-parallel ranks; 0: the rest of the world [parallel.dp]")
+                        ->default_str("");
   cmd->add_option("--metrics", flags->metrics, "Write metrics as JSON lines to this file [log.metrics]")
       ->default_str("");
   cmd->add_option("--checkpoint-dir", flags->checkpoint_dir, "Save the model here [checkpoint.dir]")->default_str("");

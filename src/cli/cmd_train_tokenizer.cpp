@@ -23,7 +23,7 @@ void add_train_tokenizer(CLI::App& app, const MpiRuntime& mpi) {
   cmd->add_option("--max-sentences", o->max_sentences, "Lines sampled for training (0 = all)");
   cmd->add_option("--character-coverage", o->character_coverage, "Share of characters the pieces cover")
       ->check(CLI::Range(0.9, 1.0));
-  cmd->add_option("--threads", o->threads, "Training threads (0 = all cores)");
+  cmd->add_option("--threads", o->threads, "Training threads (0 = all cores)")->check(non_negative_finite());
   cmd->add_option("--seed", o->seed, "Seed of the sentence sample and of SentencePiece");
   cmd->add_flag("--force", o->force, "Replace an existing tokenizer.model");
   cmd->callback([o, &mpi] {

@@ -2,6 +2,7 @@
 // bad input, which main turns into one line and a non-zero exit.
 #pragma once
 
+#include <cmath>
 #include <functional>
 #include <string>
 
@@ -17,6 +18,18 @@ void add_eval(CLI::App& app, const MpiRuntime& mpi);
 void add_prepare(CLI::App& app, const MpiRuntime& mpi);
 void add_train_tokenizer(CLI::App& app, const MpiRuntime& mpi);
 void add_info(CLI::App& app, const MpiRuntime& mpi);
+
+// A number that is finite and not negative (CLI11's NonNegativeNumber lets NaN through).
+inline CLI::Validator non_negative_finite() {
+  return CLI::Validator(
+      [](const std::string& text) -> std::string {
+        double v = 0;
+        if (!CLI::detail::lexical_cast(text, v) || !std::isfinite(v) || v < 0)
+          return "must be a finite number, 0 or more; got " + text;
+        return "";
+      },
+      "NONNEGATIVE");
+}
 
 // TOML basic string for a --set value: quotes and escapes.
 std::string toml_quote(const std::string& s);

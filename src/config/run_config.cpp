@@ -1,6 +1,7 @@
 #include "config/run_config.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -110,6 +111,7 @@ class SectionReader {
     if (const toml::node* n = get(key)) {
       if (!n->is_number()) wrong_type(key, "a number", *n);
       v = n->is_integer() ? static_cast<double>(n->value<int64_t>().value()) : n->value<double>().value();
+      if (!std::isfinite(v)) TESSERA_RAISE("{}: {}.{} must be a finite number, got {}", where(key), section_, key, v);
     }
   }
   void read(const std::string& key, float& v) {
@@ -133,8 +135,11 @@ class SectionReader {
       for (size_t i = 0; numbers && i < a->size(); ++i) numbers = (*a)[i].is_number();
       if (!numbers) wrong_type(key, "an array of numbers", *n);
       v.clear();
-      for (const toml::node& e : *a)
+      for (const toml::node& e : *a) {
         v.push_back(e.is_integer() ? static_cast<double>(e.value<int64_t>().value()) : e.value<double>().value());
+        if (!std::isfinite(v.back()))
+          TESSERA_RAISE("{}: {}.{} must hold finite numbers, got {}", where(key), section_, key, v.back());
+      }
     }
   }
   const toml::node* get(const std::string& key) {
@@ -447,6 +452,24 @@ RunConfig from_table(const toml::table& root, const std::string& source, const O
   auto non_negative = [&](double v, const char* key) {
     if (v < 0) TESSERA_RAISE("{}: {} must not be negative, got {}", where(key), key, v);
   };
+  const ModelConfig& m = c.model;
+  non_negative(m.vocab_size, "model.vocab_size");
+  positive(m.vocab_multiple, "model.vocab_multiple");
+  positive(m.max_seq_len, "model.max_seq_len");
+  positive(m.n_layer, "model.n_layer");
+  positive(m.n_head, "model.n_head");
+  non_negative(m.n_kv_head, "model.n_kv_head");
+  positive(m.d_model, "model.d_model");
+  non_negative(m.d_ff, "model.d_ff");
+  if (m.norm_eps <= 0)
+    TESSERA_RAISE("{}: model.norm_eps must be positive, got {}", where("model.norm_eps"), m.norm_eps);
+  if (m.rope_theta <= 0)
+    TESSERA_RAISE("{}: model.rope_theta must be positive, got {}", where("model.rope_theta"), m.rope_theta);
+  if (m.init_std <= 0)
+    TESSERA_RAISE("{}: model.init_std must be positive, got {}", where("model.init_std"), m.init_std);
+  if (m.mask_token_id < -1)
+    TESSERA_RAISE("{}: model.mask_token_id must be a token id, or -1 for the dataset's mask token; got {}",
+                  where("model.mask_token_id"), m.mask_token_id);
   positive(tc.steps, "train.steps");
   positive(tc.micro_batch, "train.micro_batch");
   non_negative(tc.global_batch, "train.global_batch");
@@ -454,6 +477,9 @@ RunConfig from_table(const toml::table& root, const std::string& source, const O
   positive(c.log.interval, "log.interval");
   non_negative(tc.lr, "train.lr");
   non_negative(tc.min_lr, "train.min_lr");
+  if (tc.min_lr > tc.lr)
+    TESSERA_RAISE("{}: train.min_lr = {} exceeds train.lr = {} (the schedule decays from lr to min_lr)",
+                  where("train.min_lr") == source ? where("train.lr") : where("train.min_lr"), tc.min_lr, tc.lr);
   non_negative(static_cast<double>(tc.warmup_steps), "train.warmup_steps");
   non_negative(static_cast<double>(tc.decay_steps), "train.decay_steps");
   non_negative(tc.weight_decay, "train.weight_decay");

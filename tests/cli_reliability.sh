@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Adversarial input to the CLI (issue "Reliability"): every value that must be refused is refused with one line
+# naming it; nothing is lost, nothing crashes, nothing hangs. Each check runs the real binary.
+# Usage: cli_reliability.sh path/to/tessera
+set -u
+tessera=$(readlink -f "$1")
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+passed=0
+# refuse "what" "text the one line must contain" command...: non-zero exit, one line on stderr, no signal
+refuse() {
+  local what=$1 needle=$2
+  shift 2
+  local err rc
+  err=$("$@" 2>&1 >/dev/null)
+  rc=$?
+  if [[ $rc -eq 0 || $rc -gt 128 ]]; then
+    echo "FAIL $what: exit code $rc"; failures=$((failures + 1)); return
+  fi
+  if [[ $(printf '%s\n' "$err" | grep -c .) -ne 1 ]]; then
+    echo "FAIL $what: expected one line on stderr, got:"; printf '%s\n' "$err"; failures=$((failures + 1)); return
+  fi
+  if [[ $err != *"$needle"* ]]; then
+    echo "FAIL $what: '$err' does not mention '$needle'"; failures=$((failures + 1)); return
+  fi
+  passed=$((passed + 1))
+}
+check() {
+  local what=$1
+  shift
+  if "$@"; then passed=$((passed + 1)); else echo "FAIL $what"; failures=$((failures + 1)); fi
+}
+
+printf 'Some text for a dataset.\n\nAnother paragraph of it.\n\nAnd a third one here.\n' > "$work/corpus.txt"
+"$tessera" prepare "$work/corpus.txt" -o "$work/ds" --tokenizer byte --val-fraction 0.3 >/dev/null ||
+  { echo "FAIL: prepare of a good corpus"; exit 1; }
+
+# --- values that must be refused (12)
+t=("$tessera" train -c tiny-gpt2 --data "$work/ds")
+refuse "--steps 0" "train.steps must be positive, got 0" "${t[@]}" --steps 0
+refuse "--steps -5" "train.steps must be positive, got -5" "${t[@]}" --steps -5
+refuse "lr = nan" "train.lr must be a finite number" "${t[@]}" --set train.lr=nan
+refuse "lr = inf" "train.lr must be a finite number" "${t[@]}" --set train.lr=inf
+refuse "rope_theta = 0" "model.rope_theta must be positive" "$tessera" train -c tiny-llama --data "$work/ds" --set model.rope_theta=0
+refuse "min_lr > lr" "train.min_lr = 0.01 exceeds train.lr" "${t[@]}" --set train.min_lr=0.01
+refuse "mask_token_id = -7" "model.mask_token_id must be a token id" "${t[@]}" --set model.mask_token_id=-7
+refuse "vocab_size = -5" "model.vocab_size must not be negative" "${t[@]}" --set model.vocab_size=-5
+refuse "blend weight nan" "data.weights must hold finite numbers" "$tessera" train -c tiny-gpt2 \
+  --set "data.paths=[\"$work/ds\", \"$work/ds\"]" --set "data.weights=[nan, 1.0]"
+refuse "--val-fraction nan" "--val-fraction must be in [0, 1)" "$tessera" prepare "$work/corpus.txt" -o "$work/x" --val-fraction nan
+refuse "generate -t nan" "--temperature: must be a finite number" "$tessera" generate -m "$work/none" -t nan
+refuse "prepare --threads -2" "--threads" "$tessera" prepare "$work/corpus.txt" -o "$work/x" --threads -2
+refuse "eval --threads -1" "--threads" "$tessera" eval -m "$work/none" --threads -1
+refuse "--set names --set, not the preset" "--set train.warmup_steps=-1" "${t[@]}" --set train.warmup_steps=-1
+check "no output left by refused commands" test ! -e "$work/x"
+
+echo "$passed passed, $failures failed"
+[[ $failures -eq 0 ]]
