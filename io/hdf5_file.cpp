@@ -72,6 +72,13 @@ bool File::has(const std::string& name) const {
   return H5Lexists(id(), name.c_str(), H5P_DEFAULT) > 0;
 }
 
+int64_t File::count_links(const std::string& group) const {
+  H5G_info_t info{};
+  if (H5Gget_info_by_name(id(), group.c_str(), &info, H5P_DEFAULT) < 0)
+    TESSERA_RAISE("{}: cannot read group {}", path_, group);
+  return static_cast<int64_t>(info.nlinks);
+}
+
 void File::create_group(const std::string& name) {
   Id gcpl(H5Pcreate(H5P_GROUP_CREATE), H5Pclose);
   H5Pset_obj_track_times(gcpl.get(), false);

@@ -38,6 +38,8 @@ class File {
   hid_t id() const { return file_.get(); }
 
   bool has(const std::string& name) const;
+  // Objects directly inside a group (datasets and groups).
+  int64_t count_links(const std::string& group) const;
   void create_group(const std::string& name);
 
   // 1-D or N-D datasets of a native type; chunk > 0 makes a chunked, resizable-free dataset with that chunk length

@@ -1,6 +1,9 @@
 #include "io/model_file.hpp"
 
 #include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "core/check.hpp"
@@ -62,8 +65,17 @@ void load_model(const std::string& path, const TensorTable& table, float* params
       TESSERA_RAISE("{}: tensor {} has shape {}, the model expects {}", path, info.name, shape_string(stored),
                     shape_string(info.shape));
     std::vector<float> data = f.read<float>(name);
+    const auto bad = std::find_if(data.begin(), data.end(), [](float x) { return !std::isfinite(x); });
+    if (bad != data.end())
+      TESSERA_RAISE("{}: tensor {} holds a non-finite weight ({} at element {}); the file is damaged", path, info.name,
+                    *bad, bad - data.begin());
     std::copy(data.begin(), data.end(), params + info.offset);
   }
+  const int64_t stored = f.count_links("/params");
+  if (stored != table.size())
+    TESSERA_RAISE("{}: holds {} tensors, but its config describes a model of {} (n_layer and the stored layers "
+                  "disagree?)",
+                  path, stored, table.size());
 }
 
 }  // namespace tessera

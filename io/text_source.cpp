@@ -25,7 +25,7 @@ namespace {
 std::string gunzip(const std::string& path, size_t limit = std::string::npos) {
   gzFile f = gzopen(path.c_str(), "rb");
   if (f == nullptr) TESSERA_RAISE("{}: cannot open (no such file, or no permission)", path);
-  const std::unique_ptr<gzFile_s, int (*)(gzFile)> guard(f, gzclose);
+  std::unique_ptr<gzFile_s, int (*)(gzFile)> guard(f, gzclose);
   std::string out;
   char buf[1 << 16];
   for (;;) {
@@ -37,8 +37,11 @@ std::string gunzip(const std::string& path, size_t limit = std::string::npos) {
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
-    if (out.size() >= limit) break;
+    if (out.size() >= limit) return out;  // a peek: the rest is not read
   }
+  // read to the end: a stream cut short reads like a short one, and only gzclose tells them apart
+  if (gzclose(guard.release()) == Z_BUF_ERROR)
+    TESSERA_RAISE("{}: truncated gzip data (the file ends inside the compressed stream; gzip -t says the same)", path);
   return out;
 }
 

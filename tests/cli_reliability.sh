@@ -55,5 +55,13 @@ refuse "eval --threads -1" "--threads" "$tessera" eval -m "$work/none" --threads
 refuse "--set names --set, not the preset" "--set train.warmup_steps=-1" "${t[@]}" --set train.warmup_steps=-1
 check "no output left by refused commands" test ! -e "$work/x"
 
+# --- a truncated .gz is refused, by prepare and by train-tokenizer (9)
+head -c 116559 "$(dirname "$0")/../data/tinyshakespeare.txt" | gzip -c > "$work/full.gz"
+head -c 3000 "$work/full.gz" > "$work/cut.gz"
+refuse "truncated .gz (prepare)" "cut.gz: truncated gzip data" "$tessera" prepare "$work/cut.gz" -o "$work/x" --tokenizer byte
+refuse "truncated .gz (train-tokenizer)" "cut.gz: truncated gzip data" "$tessera" train-tokenizer "$work/cut.gz" -o "$work/x"
+"$tessera" prepare "$work/full.gz" -o "$work/gz-ok" --tokenizer byte --no-progress >/dev/null
+check "a whole .gz still prepares" test -s "$work/gz-ok/train-00000.h5"
+
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]
