@@ -13,6 +13,7 @@
 
 #include "core/check.hpp"
 #include "core/rng.hpp"
+#include "io/hdf5_file.hpp"
 #include "io/input_slices.hpp"
 #include "io/progress.hpp"
 #include "io/text_source.hpp"
@@ -161,6 +162,58 @@ class SplitRouter {
   int64_t documents_ = 0;
 };
 
+// --force replaces a tessera dataset and nothing else: a directory holding only shards (train-NNNNN.h5,
+// val-NNNNN.h5) whose format attribute says so. Anything else at the output is somebody's data.
+void check_replaceable_dataset(const std::string& output) {
+  const fs::path out(output);
+  if (fs::is_symlink(out) || !fs::is_directory(out))
+    TESSERA_RAISE("{}: exists and is not a tessera dataset; --force replaces only a dataset directory", output);
+  for (const auto& e : fs::directory_iterator(out)) {
+    const std::string name = e.path().filename().string();
+    const bool shard_name = (name.starts_with("train-") || name.starts_with("val-")) && name.ends_with(".h5");
+    if (!shard_name || !e.is_regular_file() || e.is_symlink())
+      TESSERA_RAISE("{}: holds {}, which is not a dataset shard; --force replaces only a tessera dataset", output,
+                    e.path().string());
+    bool ours = false;
+    try {
+      const h5::File f(e.path().string(), h5::Mode::kRead);
+      ours = f.has_attr("/", "format") && f.attr_string("/", "format") == kDatasetFormat;
+    } catch (const Error&) {
+      ours = false;
+    }
+    if (!ours)
+      TESSERA_RAISE("{}: {} is not a tessera dataset shard; --force replaces only a tessera dataset", output,
+                    e.path().string());
+  }  // an empty directory holds nothing to lose
+}
+
+// Whether `file` lies inside the output or its temporary siblings (OUTPUT.partial-*, OUTPUT.old-*).
+bool inside_output(const std::string& file, const std::string& output) {
+  const fs::path out = fs::weakly_canonical(fs::absolute(output));
+  const std::string out_name = out.filename().string();
+  const fs::path f = fs::weakly_canonical(fs::absolute(file));
+  for (fs::path p = f; p.has_relative_path(); p = p.parent_path()) {
+    if (p.parent_path() != out.parent_path()) continue;
+    const std::string n = p.filename().string();
+    if (n == out_name || n.starts_with(out_name + ".partial-") || n.starts_with(out_name + ".old-")) return true;
+  }
+  return false;
+}
+
+// Outputs are never inputs: an input named inside the output is an error, and files found there while searching an
+// input directory are left out.
+std::vector<std::string> inputs_apart_from_output(const std::vector<std::string>& inputs, const std::string& output) {
+  for (const std::string& in : inputs) {
+    if (inside_output(in, output)) TESSERA_RAISE("{}: lies inside the output {}; outputs are never inputs", in, output);
+  }
+  std::vector<std::string> kept;
+  for (const std::string& f : list_input_files(inputs)) {
+    if (!inside_output(f, output)) kept.push_back(f);
+  }
+  if (kept.empty()) TESSERA_RAISE("prepare: the inputs hold no files outside the output {}", output);
+  return kept;
+}
+
 }  // namespace
 
 PrepareInputs check_prepare_inputs(const PrepareOptions& opt) {
@@ -169,11 +222,13 @@ PrepareInputs check_prepare_inputs(const PrepareOptions& opt) {
     TESSERA_RAISE("prepare: --val-fraction must be in [0, 1), got {}", opt.val_fraction);
   if (opt.batch_bytes <= 0) TESSERA_RAISE("prepare: batch size must be positive, got {}", opt.batch_bytes);
   if (opt.jsonl_key.empty() && opt.doc_boundary != "auto") check_document_boundary(opt.doc_boundary);
-  if (fs::exists(opt.output) && !opt.force)
-    TESSERA_RAISE("{}: already exists (pass --force to replace it)", opt.output);
+  if (fs::exists(opt.output) || fs::is_symlink(opt.output)) {
+    if (!opt.force) TESSERA_RAISE("{}: already exists (pass --force to replace it)", opt.output);
+    check_replaceable_dataset(opt.output);
+  }
   PrepareInputs in;
   in.tokenizer = make_tokenizer(opt.tokenizer, opt.tokenizer_files);
-  in.files = list_input_files(opt.inputs);
+  in.files = inputs_apart_from_output(opt.inputs, opt.output);
   if (!opt.jsonl_key.empty()) {
     in.doc_boundary = "jsonl";  // one document per line, whatever --doc-boundary says
   } else if (opt.doc_boundary == "auto") {

@@ -63,5 +63,33 @@ refuse "truncated .gz (train-tokenizer)" "cut.gz: truncated gzip data" "$tessera
 "$tessera" prepare "$work/full.gz" -o "$work/gz-ok" --tokenizer byte --no-progress >/dev/null
 check "a whole .gz still prepares" test -s "$work/gz-ok/train-00000.h5"
 
+# --- prepare --force replaces a tessera dataset and nothing else; outputs are never inputs (1, 2)
+mkdir -p "$work/force"
+cp "$work/corpus.txt" "$work/force/p2"
+refuse "--force over the input itself" "p2: exists and is not a tessera dataset" "$tessera" prepare "$work/force/p2" -o "$work/force/p2" --force --tokenizer byte
+check "the input survives" cmp -s "$work/corpus.txt" "$work/force/p2"
+mkdir -p "$work/force/photos"
+echo "precious" > "$work/force/photos/cat.jpg"
+refuse "--force over a directory of other files" "is not a dataset shard" "$tessera" prepare "$work/corpus.txt" -o "$work/force/photos" --force --tokenizer byte
+check "the other files survive" grep -q precious "$work/force/photos/cat.jpg"
+printf 'x' > "$work/force/somefile"
+refuse "--force over a regular file" "somefile: exists and is not a tessera dataset" "$tessera" prepare "$work/corpus.txt" -o "$work/force/somefile" --force --tokenizer byte
+check "the regular file survives" test "$(cat "$work/force/somefile")" = x
+(cd "$work/force" && refuse "--force over the working directory" "which is not a dataset shard" "$tessera" prepare p2 -o . --force --tokenizer byte)
+check "the working directory survives" test -f "$work/force/p2"
+"$tessera" prepare "$work/corpus.txt" -o "$work/force/ds" --tokenizer byte --val-fraction 0.3 >/dev/null
+"$tessera" prepare "$work/corpus.txt" -o "$work/force/ds" --tokenizer byte --val-fraction 0.3 --force >/dev/null
+check "--force replaces a dataset" test -s "$work/force/ds/train-00000.h5"
+mkdir -p "$work/force/empty"
+"$tessera" prepare "$work/corpus.txt" -o "$work/force/empty" --tokenizer byte --val-fraction 0.3 --force >/dev/null
+check "--force replaces an empty directory" test -s "$work/force/empty/train-00000.h5"
+mkdir -p "$work/corp"
+cp "$work/corpus.txt" "$work/corp/a.txt"
+"$tessera" prepare "$work/corp" -o "$work/corp/ds" --tokenizer byte --doc-boundary blank --val-fraction 0.3 > "$work/in1.log"
+"$tessera" prepare "$work/corp" -o "$work/corp/ds" --tokenizer byte --doc-boundary blank --val-fraction 0.3 --force > "$work/in2.log"
+check "an output inside the input directory is not read as input" grep -q "prepared .*: 1 file," "$work/in2.log"
+check "... and the dataset is the same" cmp -s <(tail -n +1 "$work/in1.log" | head -1 | sed 's/.*: //') <(head -1 "$work/in2.log" | sed 's/.*: //')
+refuse "a shard of the output named as input" "lies inside the output" "$tessera" prepare "$work/corp/ds/train-00000.h5" -o "$work/corp/ds" --force --tokenizer byte
+
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]
