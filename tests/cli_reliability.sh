@@ -91,5 +91,12 @@ check "an output inside the input directory is not read as input" grep -q "prepa
 check "... and the dataset is the same" cmp -s <(tail -n +1 "$work/in1.log" | head -1 | sed 's/.*: //') <(head -1 "$work/in2.log" | sed 's/.*: //')
 refuse "a shard of the output named as input" "lies inside the output" "$tessera" prepare "$work/corp/ds/train-00000.h5" -o "$work/corp/ds" --force --tokenizer byte
 
+# --- errors that would surface only after the last step are found first, or still save the model (3, 4)
+printf 'x' > "$work/regfile"
+refuse "checkpoint dir under a file" "cannot create the directory" "${t[@]}" --steps 3 --set log.peak_flops=1e9 --checkpoint-dir "$work/regfile/ck"
+refuse "metrics on a full device" "/dev/full: cannot write the metrics at step 1 (disk full?)" "${t[@]}" --steps 3 \
+  --set log.peak_flops=1e9 --metrics /dev/full --checkpoint-dir "$work/full-ck"
+check "... and the model is saved" test -s "$work/full-ck/model.h5"
+
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]

@@ -2,7 +2,11 @@
 // non-finite handling.
 #include <gtest/gtest.h>
 
+#include <hdf5.h>
+
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "core/check.hpp"
@@ -103,6 +107,50 @@ TEST(Training, DatasetVocabularyLargerThanTheModelIsAnError) {
   const std::string data = byte_shakespeare(MPI_COMM_SELF);
   EXPECT_THROW(train("tiny-gpt2", {"data.path=" + data, "model.vocab_size=100"}, kOne, MPI_COMM_SELF), Error);
   EXPECT_THROW(train("tiny-gpt2", {"data.path=" + data}, {1, 1, 2}, MPI_COMM_SELF), Error);  // layout vs world
+}
+
+// Problems a run would meet only at its end are found before step 1: a damaged validation shard, a checkpoint
+// directory that cannot be made.
+TEST(Training, DamagedValidationShardAndBadCheckpointDirFailBeforeStepOne) {
+  const auto dir = std::filesystem::temp_directory_path() / ("tessera-damaged-val-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::copy(byte_shakespeare(MPI_COMM_SELF), dir);
+  {  // one validation token outside the byte vocabulary (259)
+    const std::string shard = (dir / "val-00000.h5").string();
+    const hid_t f = H5Fopen(shard.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    const hid_t d = H5Dopen2(f, "/tokens", H5P_DEFAULT);
+    const hid_t space = H5Dget_space(d);
+    const hsize_t start = 100, count = 1;
+    H5Sselect_hyperslab(space, H5S_SELECT_SET, &start, nullptr, &count, nullptr);
+    const hid_t mem = H5Screate_simple(1, &count, nullptr);
+    const uint16_t bad = 9999;
+    ASSERT_GE(H5Dwrite(d, H5T_NATIVE_UINT16, mem, space, H5P_DEFAULT, &bad), 0);
+    H5Sclose(mem);
+    H5Sclose(space);
+    H5Dclose(d);
+    H5Fclose(f);
+  }
+  const auto ck = dir / "ck";
+  try {
+    train("tiny-gpt2",
+          {"data.path=\"" + dir.string() + "\"", "train.steps=2", "checkpoint.dir=\"" + ck.string() + "\""}, kOne,
+          MPI_COMM_SELF);
+    ADD_FAILURE() << "a damaged validation shard was not found";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("val-00000.h5"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(ck / "model.h5")) << "found only at the evaluation after training";
+  const auto file = dir / "a-file";
+  std::ofstream(file) << "x";
+  const std::string data = byte_shakespeare(MPI_COMM_SELF);
+  try {
+    train("tiny-gpt2", {"data.path=\"" + data + "\"", "checkpoint.dir=\"" + (file / "ck").string() + "\""}, kOne,
+          MPI_COMM_SELF);
+    ADD_FAILURE() << "a checkpoint directory under a file was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot create the directory"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

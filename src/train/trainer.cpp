@@ -1,6 +1,7 @@
 #include "train/trainer.hpp"
 
 #include <omp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -115,10 +116,12 @@ struct Trainer::Impl {
   bool main() const { return ps.is_main(); }
 
   void setup();
+  void check_outputs() const;
+  void check_val_tokens();
   void measure_peak();
   EvalResult evaluate();
   void save(int64_t step);
-  void write_metrics(const nlohmann::json& j) const;
+  void write_metrics(const nlohmann::json& j, int64_t step);
   TrainResult run();
 };
 
@@ -165,6 +168,8 @@ void Trainer::Impl::setup() {
   targets.assign(n, -1);
   seq.assign(static_cast<size_t>(T) + 1, 0);
 
+  check_outputs();
+  check_val_tokens();
   measure_peak();
   if (main() && !cfg.log.metrics.empty()) {
     const std::filesystem::path parent = std::filesystem::path(cfg.log.metrics).parent_path();
@@ -214,6 +219,34 @@ EvalResult Trainer::Impl::evaluate() {
   return evaluate_loss(*model, *val_sampler, *batches, kValStream, ps.dp, max_samples);
 }
 
+// Where the run writes, tested before step 1 (a run must not train for hours and then fail to save): the checkpoint
+// directory is created and a file written in it and removed.
+void Trainer::Impl::check_outputs() const {
+  if (!main() || cfg.checkpoint.dir.empty()) return;
+  const std::filesystem::path dir(cfg.checkpoint.dir);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec || !std::filesystem::is_directory(dir))
+    TESSERA_RAISE("checkpoint.dir {}: cannot create the directory ({})", cfg.checkpoint.dir,
+                  ec ? ec.message() : "a file of that name is in the way");
+  const std::filesystem::path probe = dir / fmt::format(".tessera-write-test-{}", getpid());
+  std::FILE* f = std::fopen(probe.c_str(), "w");
+  const bool ok = f != nullptr && std::fputs("tessera\n", f) >= 0 && std::fflush(f) == 0;
+  if (f != nullptr) std::fclose(f);
+  std::filesystem::remove(probe, ec);
+  if (!ok) TESSERA_RAISE("checkpoint.dir {}: cannot write in it", cfg.checkpoint.dir);
+}
+
+// Reads, before step 1, every validation token the evaluations will read (this rank's share): a damaged validation
+// shard is found now, not after the last step.
+void Trainer::Impl::check_val_tokens() {
+  if (!val_sampler) return;
+  const int64_t available = val_sampler->samples_per_epoch();
+  const int64_t total =
+      cfg.eval.batches > 0 ? std::min(available, int64_t{cfg.eval.batches} * global_batch) : available;
+  for (int64_t j = ps.dp.rank(); j < total; j += ps.dp.size()) val_sampler->read(j, seq.data());
+}
+
 void Trainer::Impl::save(int64_t step) {
   if (cfg.checkpoint.dir.empty() || !main()) return;
   ModelFileMeta meta;
@@ -226,11 +259,14 @@ void Trainer::Impl::save(int64_t step) {
   fmt::print("saved {} (step {})\n", path, step);
 }
 
-void Trainer::Impl::write_metrics(const nlohmann::json& j) const {
+// A metrics line that cannot be written (a full disk) ends the run with an error, after saving the model.
+void Trainer::Impl::write_metrics(const nlohmann::json& j, int64_t step) {
   if (metrics == nullptr) return;
   const std::string line = j.dump() + "\n";
-  std::fwrite(line.data(), 1, line.size(), metrics);
-  std::fflush(metrics);
+  if (std::fwrite(line.data(), 1, line.size(), metrics) == line.size() && std::fflush(metrics) == 0) return;
+  save(step);
+  TESSERA_RAISE("{}: cannot write the metrics at step {} (disk full?){}", cfg.log.metrics, step,
+                cfg.checkpoint.dir.empty() ? "" : "; the model trained so far is saved");
 }
 
 TrainResult Trainer::Impl::run() {
@@ -335,10 +371,19 @@ TrainResult Trainer::Impl::run() {
                      {"mfu", mfu},
                      {"step_ms", step_s * 1e3},
                      {"skipped", skipped},
-                     {"time", now}});
+                     {"time", now}},
+                    done);
     }
     if (val_sampler && ((cfg.eval.interval > 0 && done % cfg.eval.interval == 0) || done == steps)) {
-      const EvalResult val = evaluate();
+      EvalResult val;
+      try {
+        val = evaluate();
+      } catch (const Error& e) {  // what was trained is saved before the error ends the run
+        save(done);
+        TESSERA_RAISE(
+            "{}{}", e.what(),
+            cfg.checkpoint.dir.empty() ? "" : fmt::format(" (at the evaluation of step {}; the model is saved)", done));
+      }
       result.val_losses.emplace_back(done, val.loss);
       const int64_t val_batches = (val.samples + global_batch - 1) / global_batch;
       if (main()) {
@@ -353,7 +398,8 @@ TrainResult Trainer::Impl::run() {
                      {"val_batches", val_batches},
                      {"val_sequences", val.samples},
                      {"tokens", static_cast<int64_t>(tokens_per_step) * done},
-                     {"time", utc_timestamp()}});
+                     {"time", utc_timestamp()}},
+                    done);
     }
     if ((cfg.checkpoint.interval > 0 && done % cfg.checkpoint.interval == 0) || done == steps) save(done);
   }
