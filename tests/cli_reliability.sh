@@ -93,8 +93,8 @@ refuse "a shard of the output named as input" "lies inside the output" "$tessera
 
 # --- errors that would surface only after the last step are found first, or still save the model (3, 4)
 printf 'x' > "$work/regfile"
-refuse "checkpoint dir under a file" "cannot create the directory" "${t[@]}" --steps 3 --set log.peak_flops=1e9 --checkpoint-dir "$work/regfile/ck"
-refuse "metrics on a full device" "/dev/full: cannot write the metrics at step 1 (disk full?)" "${t[@]}" --steps 3 \
+refuse "checkpoint dir under a file" "cannot create the directory" "${t[@]}" --steps 3 --set train.seq_len=8 --set train.micro_batch=1 --set log.peak_flops=1e9 --checkpoint-dir "$work/regfile/ck"
+refuse "metrics on a full device" "/dev/full: cannot write the metrics at step 1 (disk full?)" "${t[@]}" --steps 3 --set train.seq_len=8 --set train.micro_batch=1 \
   --set log.peak_flops=1e9 --metrics /dev/full --checkpoint-dir "$work/full-ck"
 check "... and the model is saved" test -s "$work/full-ck/model.h5"
 
