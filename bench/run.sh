@@ -38,6 +38,15 @@ echo "|---|---|---|---|"
 "$build/bin/bench_tokenizer" "$text" "$gpt2" "$(nproc)"
 python3 bench/peers/tokenizer_peers.py "$gpt2" "$text" "$(nproc)"
 echo
+echo "## Tokenizer: one pre-token of 1 MB (random letters: BPE in O(n log n), not O(n^2))"
+echo
+echo "| implementation | threads | MB/s | tokens |"
+echo "|---|---|---|---|"
+word=$(mktemp)
+/usr/bin/python3 -c 'import random; r = random.Random(1); print("".join(r.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(1 << 20)))' > "$word"
+"$build/bin/bench_tokenizer" "$word" "$gpt2" 1
+rm -f "$word"
+echo
 echo "## prepare end to end (read, tokenize with GPT-2 BPE, write HDF5), $(basename "$text")"
 echo
 echo "| ranks x threads | seconds | MB/s | tokens/s |"

@@ -144,27 +144,79 @@ Gpt2Tokenizer::~Gpt2Tokenizer() {
   pcre2_code_free(static_cast<pcre2_code*>(regex_));
 }
 
+// BPE as OpenAI's encoder.py: the lowest-ranked adjacent pair is merged, the leftmost first among equal ranks,
+// until no pair is in vocab.bpe. A short piece rescans its pairs after each merge; a long one (a run of letters,
+// base64 or DNA can be a megabyte) takes O(n log n): the symbols form a linked list over their first byte's
+// position, and a min-heap holds every adjacent pair that has a merge, keyed by (rank, position); an entry is stale
+// once either side has changed. tests/data/gpt2_expected.json holds pieces of both kinds.
 void Gpt2Tokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& out) const {
-  std::vector<int32_t> symbols;
-  symbols.reserve(piece.size());
-  for (char c : piece) symbols.push_back(byte_id_[static_cast<unsigned char>(c)]);
-  while (symbols.size() > 1) {
-    int32_t best_rank = std::numeric_limits<int32_t>::max();
-    size_t best = 0;
-    int32_t merged = -1;
-    for (size_t i = 0; i + 1 < symbols.size(); ++i) {
-      const auto it = merges_.find(pair_key(symbols[i], symbols[i + 1]));
-      if (it != merges_.end() && it->second.rank < best_rank) {
-        best_rank = it->second.rank;
-        best = i;
-        merged = it->second.merged;
+  const auto n = static_cast<int32_t>(piece.size());
+  if (n == 0) return;
+  if (n <= kShortPiece) {  // most pieces: a rescan of a few pairs beats the heap's bookkeeping
+    int32_t symbols[kShortPiece];
+    int32_t count = n;
+    for (int32_t i = 0; i < n; ++i) symbols[i] = byte_id_[static_cast<unsigned char>(piece[static_cast<size_t>(i)])];
+    while (count > 1) {
+      int32_t best_rank = std::numeric_limits<int32_t>::max(), best = -1, merged = -1;
+      for (int32_t i = 0; i + 1 < count; ++i) {
+        const auto it = merges_.find(pair_key(symbols[i], symbols[i + 1]));
+        if (it != merges_.end() && it->second.rank < best_rank) {
+          best_rank = it->second.rank;
+          best = i;
+          merged = it->second.merged;
+        }
       }
+      if (best < 0) break;
+      symbols[best] = merged;
+      std::copy(symbols + best + 2, symbols + count, symbols + best + 1);
+      --count;
     }
-    if (merged < 0) break;
-    symbols[best] = merged;
-    symbols.erase(symbols.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+    out.insert(out.end(), symbols, symbols + count);
+    return;
   }
-  out.insert(out.end(), symbols.begin(), symbols.end());
+  struct Candidate {
+    int32_t rank, left, left_id, right_id;
+    bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
+  };
+  thread_local std::vector<int32_t> id, next, prev;
+  thread_local std::vector<Candidate> heap;
+  id.resize(static_cast<size_t>(n));
+  next.resize(static_cast<size_t>(n));
+  prev.resize(static_cast<size_t>(n));
+  heap.clear();
+  for (int32_t i = 0; i < n; ++i) {
+    id[static_cast<size_t>(i)] = byte_id_[static_cast<unsigned char>(piece[static_cast<size_t>(i)])];
+    next[static_cast<size_t>(i)] = i + 1 < n ? i + 1 : -1;
+    prev[static_cast<size_t>(i)] = i - 1;
+  }
+  const auto later = std::greater<Candidate>();
+  auto push = [&](int32_t left) {  // the pair starting at `left`, if it has a merge
+    const int32_t right = left >= 0 ? next[static_cast<size_t>(left)] : -1;
+    if (right < 0) return;
+    const int32_t a = id[static_cast<size_t>(left)], b = id[static_cast<size_t>(right)];
+    const auto it = merges_.find(pair_key(a, b));
+    if (it == merges_.end()) return;
+    heap.push_back({it->second.rank, left, a, b});
+    std::push_heap(heap.begin(), heap.end(), later);
+  };
+  for (int32_t i = 0; i + 1 < n; ++i) push(i);
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), later);
+    const Candidate c = heap.back();
+    heap.pop_back();
+    const int32_t right = next[static_cast<size_t>(c.left)];
+    // stale: the left symbol was merged away or changed, or its right neighbour is another symbol now
+    if (id[static_cast<size_t>(c.left)] != c.left_id || right < 0 || id[static_cast<size_t>(right)] != c.right_id)
+      continue;
+    id[static_cast<size_t>(c.left)] = merges_.find(pair_key(c.left_id, c.right_id))->second.merged;
+    const int32_t after = next[static_cast<size_t>(right)];
+    next[static_cast<size_t>(c.left)] = after;
+    if (after >= 0) prev[static_cast<size_t>(after)] = c.left;
+    id[static_cast<size_t>(right)] = -1;  // gone: entries naming it are stale
+    push(prev[static_cast<size_t>(c.left)]);
+    push(c.left);
+  }
+  for (int32_t i = 0; i >= 0; i = next[static_cast<size_t>(i)]) out.push_back(id[static_cast<size_t>(i)]);
 }
 
 namespace {

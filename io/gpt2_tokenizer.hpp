@@ -34,6 +34,7 @@ class Gpt2Tokenizer final : public Tokenizer {
  private:
   // BPE of one pre-tokenised piece, appended to out.
   void encode_piece(std::string_view piece, std::vector<int32_t>& out) const;
+  static constexpr int32_t kShortPiece = 32;  // bytes; longer pieces merge through a heap
 
   struct Merge {
     int32_t rank;

@@ -32,6 +32,26 @@ TEXTS = [
 ]
 
 
+def pseudo_random(alphabet, n, seed):
+    """n characters of alphabet from a fixed LCG (the same on every Python)."""
+    out, x = [], seed
+    for _ in range(n):
+        x = (x * 6364136223846793005 + 1442695040888963407) % 2**64
+        out.append(alphabet[(x >> 33) % len(alphabet)])
+    return "".join(out)
+
+
+# long pre-tokens: BPE must stay exact (and fast) on runs of letters, base64 and DNA
+TEXTS += [
+    pseudo_random("abcdefghijklmnopqrstuvwxyz", 300, 1),
+    pseudo_random("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 3000, 2),
+    pseudo_random("ACGT", 2000, 3),
+    "ab" * 500,
+    "a" * 1000,
+    " " + pseudo_random("etaoinshrdlu", 1500, 4),
+]
+
+
 def bytes_to_unicode():
     bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
     cs = bs[:]
