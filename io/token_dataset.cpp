@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "core/check.hpp"
+#include "core/rng.hpp"
 
 namespace tessera {
 namespace fs = std::filesystem;
@@ -54,7 +55,18 @@ void ShardWriter::flush_shard() {
   write_tokenizer_attributes(f, tokenizer_);
   f.set_attr("/", "num_tokens", static_cast<int64_t>(tokens_.size()));
   f.set_attr("/", "num_documents", static_cast<int64_t>(offsets_.size() - 1));
-  f.set_attr("/", "sources", sources_);
+  // the input files: as many whole lines as fit in 16 KiB (an HDF5 attribute holds 64 KiB), their count and a hash
+  // of the whole list, so that a million inputs still fit
+  constexpr size_t kSourcesShown = size_t{16} << 10;
+  int64_t count = sources_.empty() ? 0 : 1 + std::count(sources_.begin(), sources_.end(), '\n');
+  std::string shown = sources_;
+  if (shown.size() > kSourcesShown) {
+    const size_t cut = shown.rfind('\n', kSourcesShown);
+    shown.resize(cut != std::string::npos ? cut : kSourcesShown);
+  }
+  f.set_attr("/", "sources", shown);
+  f.set_attr("/", "num_sources", count);
+  f.set_attr("/", "sources_hash", fmt::format("{:016x}", stream_id(sources_)));
   f.flush();
   tokens_.clear();
   offsets_.assign(1, 0);

@@ -98,5 +98,16 @@ refuse "metrics on a full device" "/dev/full: cannot write the metrics at step 1
   --set log.peak_flops=1e9 --metrics /dev/full --checkpoint-dir "$work/full-ck"
 check "... and the model is saved" test -s "$work/full-ck/model.h5"
 
+# --- a directory of many files prepares (10): the list of sources is capped, counted and hashed
+mkdir -p "$work/many"
+/usr/bin/python3 -c '
+import sys
+for i in range(3000):
+    open(f"{sys.argv[1]}/a-rather-long-file-name-so-that-the-list-of-sources-passes-64-KiB-{i:05d}.txt", "w").write(f"document {i}\n")
+' "$work/many"
+"$tessera" prepare "$work/many" -o "$work/many-ds" --tokenizer byte --no-progress > "$work/many.log" 2>&1
+check "3000 input files prepare: $(tail -1 "$work/many.log")" grep -q "prepared .*: 3000 files" "$work/many.log"
+check "info counts 3000 sources" bash -c "'$tessera' info --data '$work/many-ds' | grep -q 'sources: 3000 files'"
+
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]

@@ -33,8 +33,10 @@ void print_dataset(const std::string& dir) {
                  t.pad_id);
       if (!t.files.empty()) fmt::print("  tokenizer files {}\n", t.files);
       const h5::File first(d.path(0), h5::Mode::kRead);
-      const std::string sources = first.attr_string("/", "sources");
-      const auto n_sources = 1 + std::count(sources.begin(), sources.end(), '\n');
+      const std::string sources = first.attr_string("/", "sources");  // the first of them (all, if few)
+      const int64_t n_sources = first.has_attr("/", "num_sources")
+                                    ? first.attr_int("/", "num_sources")
+                                    : 1 + std::count(sources.begin(), sources.end(), '\n');
       fmt::print("  sources: {}, the first {}\n", plural(n_sources, "file", "files"),
                  sources.substr(0, sources.find('\n')));
       any = true;
