@@ -1,8 +1,10 @@
 #include "io/prepare.hpp"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -187,6 +189,28 @@ void check_replaceable_dataset(const std::string& output) {
   }  // an empty directory holds nothing to lose
 }
 
+// OUTPUT.partial-PID and OUTPUT.old-PID left by a prepare that was killed (SIGKILL, an MPI abort) are removed by the
+// next prepare of the same output once process PID is gone, and it says so.
+void remove_leftovers(const fs::path& out) {
+  const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  std::error_code ec;
+  if (!fs::is_directory(parent, ec)) return;
+  const std::string name = out.filename().string();
+  for (const auto& e : fs::directory_iterator(parent, ec)) {
+    const std::string n = e.path().filename().string();
+    std::string pid_text;
+    for (const char* kind : {".partial-", ".old-"}) {
+      if (n.starts_with(name + kind)) pid_text = n.substr(name.size() + std::string(kind).size());
+    }
+    if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
+    const long pid = std::stol(pid_text);
+    if (kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // still running (or not ours to ask)
+    fs::remove_all(e.path(), ec);
+    if (!ec)
+      std::fprintf(stderr, "note: removed %s, left by an interrupted prepare (pid %ld)\n", e.path().c_str(), pid);
+  }
+}
+
 // Whether `file` lies inside the output or its temporary siblings (OUTPUT.partial-*, OUTPUT.old-*).
 bool inside_output(const std::string& file, const std::string& output) {
   const fs::path out = fs::weakly_canonical(fs::absolute(output));
@@ -283,6 +307,7 @@ PrepareSummary prepare(const PrepareOptions& options, const ProcessGroup* group)
   const fs::path out(opt.output);
   const fs::path tmp = out.string() + ".partial-" + std::to_string(pid);
   if (writer) {
+    remove_leftovers(out);
     fs::remove_all(tmp);
     fs::create_directories(tmp);
   }

@@ -109,5 +109,14 @@ for i in range(3000):
 check "3000 input files prepare: $(tail -1 "$work/many.log")" grep -q "prepared .*: 3000 files" "$work/many.log"
 check "info counts 3000 sources" bash -c "'$tessera' info --data '$work/many-ds' | grep -q 'sources: 3000 files'"
 
+# --- leftovers of a killed prepare are removed by the next one over the same output, which says so (15)
+mkdir -p "$work/left/ds.partial-999999999" "$work/left/ds.old-999999998" "$work/left/ds.partial-$$"
+echo x > "$work/left/ds.partial-999999999/slice-00000000.bin"
+"$tessera" prepare "$work/corpus.txt" -o "$work/left/ds" --tokenizer byte --val-fraction 0.3 --no-progress > /dev/null 2> "$work/left.log"
+check "a dead prepare's .partial is removed" test ! -e "$work/left/ds.partial-999999999"
+check "a dead prepare's .old is removed" test ! -e "$work/left/ds.old-999999998"
+check "a live process's .partial is kept" test -d "$work/left/ds.partial-$$"
+check "and it says so: $(cat "$work/left.log")" grep -q "removed .*ds.partial-999999999, left by an interrupted prepare" "$work/left.log"
+
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]
