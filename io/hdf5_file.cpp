@@ -22,7 +22,15 @@ hid_t native_type() {
 
 }  // namespace
 
+// Before the first HDF5 call: no error-stack printing (failures become one tessera::Error), and no atexit handler.
+// HDF5's handler closes whatever is still open at exit; after a flush failed on a full disk it crashes
+// (H5F__close_cb, a SIGSEGV after the error line). Every handle here is closed by RAII, so it has nothing to do.
 void silence_errors() {
+  static const bool once = [] {
+    H5dont_atexit();
+    return true;
+  }();
+  (void)once;
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
 }
 

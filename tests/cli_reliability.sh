@@ -4,8 +4,9 @@
 # Usage: cli_reliability.sh path/to/tessera
 set -u
 tessera=$(readlink -f "$1")
+data_dir=$(cd "$(dirname "$0")/../data" && pwd)
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap 'umount -l "$work/small" 2>/dev/null; rm -rf "$work"' EXIT
 failures=0
 passed=0
 # refuse "what" "text the one line must contain" command...: non-zero exit, one line on stderr, no signal
@@ -56,7 +57,7 @@ refuse "--set names --set, not the preset" "--set train.warmup_steps=-1" "${t[@]
 check "no output left by refused commands" test ! -e "$work/x"
 
 # --- a truncated .gz is refused, by prepare and by train-tokenizer (9)
-head -c 116559 "$(dirname "$0")/../data/tinyshakespeare.txt" | gzip -c > "$work/full.gz"
+head -c 116559 "$data_dir/tinyshakespeare.txt" | gzip -c > "$work/full.gz"
 head -c 3000 "$work/full.gz" > "$work/cut.gz"
 refuse "truncated .gz (prepare)" "cut.gz: truncated gzip data" "$tessera" prepare "$work/cut.gz" -o "$work/x" --tokenizer byte
 refuse "truncated .gz (train-tokenizer)" "cut.gz: truncated gzip data" "$tessera" train-tokenizer "$work/cut.gz" -o "$work/x"
@@ -117,6 +118,20 @@ check "a dead prepare's .partial is removed" test ! -e "$work/left/ds.partial-99
 check "a dead prepare's .old is removed" test ! -e "$work/left/ds.old-999999998"
 check "a live process's .partial is kept" test -d "$work/left/ds.partial-$$"
 check "and it says so: $(cat "$work/left.log")" grep -q "removed .*ds.partial-999999999, left by an interrupted prepare" "$work/left.log"
+
+# --- a full disk: one line and exit 1, never a signal; nothing half-written left (5). Needs a small tmpfs.
+mkdir -p "$work/small"
+if mount -t tmpfs -o size=2300k tmpfs "$work/small" 2>/dev/null; then
+  # 2300 KiB: the training shard's tokens fit, the flush of the validation shard does not
+  refuse "prepare on a full disk" "(disk full?)" bash -c "cd '$work/small' && '$tessera' prepare '$data_dir/tinyshakespeare.txt' -o ds --tokenizer byte --no-progress"
+  check "no partial dataset left on the full disk" test -z "$(ls -A "$work/small")"
+  refuse "train's final save on a full disk" "(disk full?)" "${t[@]}" --steps 2 --set train.seq_len=8 --set train.micro_batch=1 \
+    --set model.d_model=256 --set log.peak_flops=1e9 --checkpoint-dir "$work/small/run"  # 6 MB of weights
+  check "no half-written model file" test -z "$(ls -A "$work/small/run")"
+  umount -l "$work/small"
+else
+  echo "skipped: the full-disk checks need to mount a tmpfs (root)"
+fi
 
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]
