@@ -16,6 +16,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy cppcheck
   python3 python3-matplotlib python3-venv   # jobs/plot_metrics.py; the venv of jobs/setup-python.sh
+  python3-h5py                              # tests that damage HDF5 files on purpose
 )
 case "${1:-}" in
   --bench) packages+=(python3-torch python3-numpy) ;;

@@ -119,6 +119,32 @@ check "a dead prepare's .old is removed" test ! -e "$work/left/ds.old-999999998"
 check "a live process's .partial is kept" test -d "$work/left/ds.partial-$$"
 check "and it says so: $(cat "$work/left.log")" grep -q "removed .*ds.partial-999999999, left by an interrupted prepare" "$work/left.log"
 
+# --- sizes that cannot fit are refused before allocating, naming the key (6)
+refuse "micro_batch = 1e8" "train.micro_batch = 100000000" "${t[@]}" --set train.micro_batch=100000000
+refuse "vocab_size = 1e9" "model.vocab_size" "${t[@]}" --set model.vocab_size=1000000000
+"${t[@]}" --steps 1 --set train.seq_len=8 --set train.micro_batch=1 --set log.peak_flops=1e9 \
+  --checkpoint-dir "$work/model" >/dev/null 2>&1
+cp -r "$work/model" "$work/huge"
+cp -r "$work/model" "$work/nan"
+/usr/bin/python3 - "$work" <<'PY'
+import sys
+import h5py
+import numpy as np
+work = sys.argv[1]
+with h5py.File(f"{work}/huge/model.h5", "r+") as f:  # a stored config claiming a context of 1e8
+    config = f.attrs["config"]
+    config = config.decode() if isinstance(config, bytes) else config
+    f.attrs["config"] = np.bytes_(config.replace("max_seq_len = 64", "max_seq_len = 100000000").encode())
+with h5py.File(f"{work}/nan/model.h5", "r+") as f:  # one NaN weight
+    d = f["params/layers.0.mlp.fc.weight"]
+    a = d[...]
+    a[1, 2] = np.nan
+    d[...] = a
+PY
+refuse "a model file claiming max_seq_len = 1e8" "model.max_seq_len = 100000000" "$tessera" eval -m "$work/huge"
+refuse "a model file with a NaN weight (eval)" "tensor layers.0.mlp.fc.weight holds a non-finite weight" "$tessera" eval -m "$work/nan"
+refuse "a model file with a NaN weight (generate)" "non-finite weight" "$tessera" generate -m "$work/nan"
+
 # --- a full disk: one line and exit 1, never a signal; nothing half-written left (5). Needs a small tmpfs.
 mkdir -p "$work/small"
 if mount -t tmpfs -o size=2300k tmpfs "$work/small" 2>/dev/null; then

@@ -90,11 +90,17 @@ void add_train(CLI::App& app, const MpiRuntime& mpi) {
       layout = resolve_layout(config.parallel, mpi.size());
       resolved_config = config;
       resolved = resolve_run(resolved_config, layout);  // datasets opened and checked, the run planned
+      if (!flags->dry_run) check_fits_in_memory(resolved->plan);
     });
     if (flags->dry_run) {  // the plan from the config and the dataset's metadata alone
       if (mpi.rank() != 0) return;
       fmt::print("# resolved config ({})\n{}\n\n", resolved_config.source, to_toml(resolved_config));
       fmt::print("{}\n", describe_run(resolved_config, resolved->plan, resolved->data));
+      try {
+        check_fits_in_memory(resolved->plan);
+      } catch (const Error& e) {
+        fmt::print("warning: on this machine: {}\n", e.what());
+      }
       fmt::print("dry run: nothing allocated, nothing trained\n");
       return;
     }

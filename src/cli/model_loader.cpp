@@ -3,6 +3,8 @@
 #include <filesystem>
 
 #include "core/check.hpp"
+#include "core/memory.hpp"
+#include "train/run_plan.hpp"
 
 namespace tessera::cli {
 
@@ -12,6 +14,15 @@ LoadedModel load_trained_model(const std::string& path, int max_batch) {
   LoadedModel out;
   out.meta = read_model_meta(file);
   out.config = parse_run_config(out.meta.config_toml, file + " (stored config)", {});
+  // a damaged or hostile config must not size an allocation this machine cannot make
+  const ModelSizes sizes = Transformer<float>::sizes(out.config.model, max_batch);
+  const int64_t bytes = (sizes.flat_elements * 2 + sizes.activation_elements) * static_cast<int64_t>(sizeof(float));
+  if (const int64_t machine = physical_memory_bytes(); machine > 0 && bytes > machine)
+    TESSERA_RAISE(
+        "{}: its stored config (model.vocab_size = {}, model.max_seq_len = {}, model.d_model = {}, "
+        "model.n_layer = {}) needs {} to load, more than this machine's {}",
+        file, out.config.model.vocab_size, out.config.model.max_seq_len, out.config.model.d_model,
+        out.config.model.n_layer, bytes_string(bytes), bytes_string(machine));
   out.model = std::make_unique<Transformer<float>>(out.config.model, max_batch);
   load_model(file, out.model->table(), out.model->params());
   return out;

@@ -92,15 +92,17 @@ TensorTable Transformer<T>::plan_params(const ModelConfig& m, Plan* plan) {
 // Elements of every activation that plan_activations lays out (keep the two in step; the plan checks its total).
 template <typename T>
 int64_t Transformer<T>::activation_elements(const ModelConfig& m, int64_t max_batch, int64_t max_seq) {
-  const int64_t BT = max_batch * max_seq;
-  const int64_t C = m.d_model, QKV = m.qkv_width(), F = m.d_ff, FI = m.ffn_in_width(), Vp = m.padded_vocab();
-  const int64_t probs = max_batch * m.n_head * max_seq * max_seq;
-  const int64_t per_layer = BT * (C + 2 + QKV + C + C + C + 2 + FI + F + C) + probs;
-  return BT * C                              // encoded
-         + per_layer * m.n_layer             // layers
-         + BT * (C + 2) + BT * Vp            // final norm, logits
-         + BT * 2                            // losses, lse
-         + BT * (C + C + QKV + C + FI + F);  // backward scratch
+  // in double: exact for any plan that fits in memory, and no overflow for one that does not (it saturates)
+  const double BT = static_cast<double>(max_batch) * static_cast<double>(max_seq);
+  const double C = m.d_model, QKV = m.qkv_width(), F = m.d_ff, FI = m.ffn_in_width(), Vp = m.padded_vocab();
+  const double probs = static_cast<double>(max_batch) * m.n_head * static_cast<double>(max_seq) * max_seq;
+  const double per_layer = BT * (C + 2 + QKV + C + C + C + 2 + FI + F + C) + probs;
+  const double total = BT * C                              // encoded
+                       + per_layer * m.n_layer             // layers
+                       + BT * (C + 2) + BT * Vp            // final norm, logits
+                       + BT * 2                            // losses, lse
+                       + BT * (C + C + QKV + C + FI + F);  // backward scratch
+  return total < 0x1p56 ? static_cast<int64_t>(total) : int64_t{1} << 56;
 }
 
 template <typename T>

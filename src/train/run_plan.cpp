@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/check.hpp"
+#include "core/memory.hpp"
 
 namespace tessera {
 
@@ -44,6 +45,20 @@ RunPlan plan_run(RunConfig& cfg, const Layout& layout) {
   plan.optimizer_bytes = 2 * plan.sizes.flat_elements * f;  // AdamW m and v
   plan.activation_bytes = plan.sizes.activation_elements * f;
   return plan;
+}
+
+void check_fits_in_memory(const RunPlan& plan) {
+  const int64_t machine = physical_memory_bytes();
+  if (machine == 0 || plan.total_bytes() <= machine) return;
+  const bool activations = plan.activation_bytes >= plan.param_bytes + plan.grad_bytes + plan.optimizer_bytes;
+  TESSERA_RAISE(
+      "the run needs {} per rank ({} of activations for train.micro_batch = {} x train.seq_len = {}, {} of "
+      "parameters, gradients and AdamW state), more than this machine's {}: lower {}",
+      bytes_string(plan.total_bytes()), bytes_string(plan.activation_bytes), plan.micro_batch, plan.seq_len,
+      bytes_string(plan.param_bytes + plan.grad_bytes + plan.optimizer_bytes), bytes_string(machine),
+      activations ? "train.micro_batch or train.seq_len (accumulate through train.global_batch instead), or the "
+                    "widths (model.vocab_size, model.d_model, model.d_ff)"
+                  : "the model's size (model.vocab_size, model.d_model, model.n_layer, model.d_ff)");
 }
 
 std::string bytes_string(int64_t bytes) {

@@ -34,6 +34,10 @@ Layout resolve_layout(const ParallelConfig& parallel, int world_size);
 // finalised (vocabulary known). Throws tessera::Error for a global batch that does not divide.
 RunPlan plan_run(RunConfig& config, const Layout& layout);
 
+// Refuses a plan whose memory per rank exceeds this machine's, naming the keys that size its largest part (run
+// before anything is allocated: a std::bad_alloc names nothing).
+void check_fits_in_memory(const RunPlan& plan);
+
 // The start-of-run summary (data, model, layout and batch, memory per rank, compute): printed by the trainer and by
 // train --dry-run.
 std::string describe_run(const RunConfig& config, const RunPlan& plan, const RunData& data);

@@ -144,6 +144,7 @@ void Trainer::Impl::setup() {
   if (!data.val.empty())
     val_sampler = std::make_unique<BlendedSampler>(data.val_sets(), data.weights, T, cfg.train.seed, false);
 
+  check_fits_in_memory(plan);
   model = std::make_unique<Transformer<float>>(cfg.model, mb, T);
   model->init_weights(cfg.train.seed);
   AdamWConfig oc;
