@@ -145,6 +145,24 @@ refuse "a model file claiming max_seq_len = 1e8" "model.max_seq_len = 100000000"
 refuse "a model file with a NaN weight (eval)" "tensor layers.0.mlp.fc.weight holds a non-finite weight" "$tessera" eval -m "$work/nan"
 refuse "a model file with a NaN weight (generate)" "non-finite weight" "$tessera" generate -m "$work/nan"
 
+# --- a stopped rank ends the job through the watchdog instead of hanging it (8)
+"$tessera" prepare "$data_dir/tinyshakespeare.txt" -o "$work/shakespeare" --tokenizer byte --no-progress >/dev/null
+start=$(date +%s)
+timeout 120 mpirun --oversubscribe -np 2 "$tessera" train -c tiny-gpt2 --data "$work/shakespeare" --steps 1000000 \
+  --set parallel.timeout_s=3 --set log.interval=100000 --set log.peak_flops=1e9 >/dev/null 2>"$work/watchdog.err" &
+launcher=$!
+sleep 4
+mpirun_pid=$(pgrep -P "$launcher" -x mpirun || echo "$launcher")
+victim=$(pgrep -P "$mpirun_pid" | tail -1)
+[[ -n $victim ]] && kill -STOP "$victim"
+wait "$launcher"
+rc=$?
+elapsed=$(( $(date +%s) - start ))
+check "a stopped rank ends the job (exit $rc after ${elapsed} s)" test "$rc" -ne 0 -a "$rc" -ne 124 -a "$elapsed" -lt 60
+check "the watchdog names the phase and the rank: $(grep -m1 watchdog "$work/watchdog.err")" \
+  grep -qE "\[rank [01]\] error: watchdog: no progress for [0-9]+ s at step [0-9]+, in .*parallel.timeout_s" "$work/watchdog.err"
+[[ -n $victim ]] && kill -KILL "$victim" 2>/dev/null
+
 # --- a full disk: one line and exit 1, never a signal; nothing half-written left (5). Needs a small tmpfs.
 mkdir -p "$work/small"
 if mount -t tmpfs -o size=2300k tmpfs "$work/small" 2>/dev/null; then

@@ -271,6 +271,7 @@ void visit_keys(RunConfig& c, Visitor& v) {
   v.key("tp", c.parallel.tp);
   v.key("pp", c.parallel.pp);
   v.key("dp", c.parallel.dp);
+  v.key("timeout_s", c.parallel.timeout_s);
 
   v.section("checkpoint");
   v.key("dir", c.checkpoint.dir);
@@ -489,6 +490,7 @@ RunConfig from_table(const toml::table& root, const std::string& source, const O
   non_negative(static_cast<double>(c.eval.interval), "eval.interval");
   non_negative(c.eval.batches, "eval.batches");
   non_negative(c.log.peak_flops, "log.peak_flops");
+  non_negative(c.parallel.timeout_s, "parallel.timeout_s");
   if (tc.beta1 < 0 || tc.beta1 >= 1)
     TESSERA_RAISE("{}: train.beta1 must be in [0, 1), got {}", where("train.beta1"), tc.beta1);
   if (tc.beta2 < 0 || tc.beta2 >= 1)

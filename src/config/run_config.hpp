@@ -45,7 +45,8 @@ struct TrainConfig {
 struct ParallelConfig {
   int tp = 1;
   int pp = 1;
-  int dp = 0;  // 0: world size / (tp * pp)
+  int dp = 0;              // 0: world size / (tp * pp)
+  double timeout_s = 600;  // watchdog: no progress for this long (or 20 median steps) ends the job (0: off)
 };
 
 struct CheckpointConfig {

@@ -6,7 +6,7 @@
 namespace tessera {
 
 EvalResult evaluate_loss(Transformer<float>& model, BlendedSampler& sampler, const BatchBuilder& batches, uint64_t salt,
-                         const ProcessGroup& dp, int64_t max_samples) {
+                         const ProcessGroup& dp, int64_t max_samples, const std::function<void()>& on_batch) {
   const int T = sampler.seq_len();
   const int mb = model.max_batch();
   const int64_t available = sampler.samples_per_epoch();
@@ -18,6 +18,7 @@ EvalResult evaluate_loss(Transformer<float>& model, BlendedSampler& sampler, con
   auto flush = [&] {
     if (B > 0) sums[0] += model.forward(inputs.data(), targets.data(), B, T);
     B = 0;
+    if (on_batch) on_batch();
   };
   for (int64_t j = dp.rank(); j < total; j += dp.size()) {
     sampler.read(j, seq.data());

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "io/blended_sampler.hpp"
 #include "model/transformer.hpp"
@@ -17,7 +18,8 @@ struct EvalResult {
   int64_t samples = 0;
 };
 
+// on_batch (optional) is called after every forward: progress, for the watchdog.
 EvalResult evaluate_loss(Transformer<float>& model, BlendedSampler& sampler, const BatchBuilder& batches, uint64_t salt,
-                         const ProcessGroup& dp, int64_t max_samples);
+                         const ProcessGroup& dp, int64_t max_samples, const std::function<void()>& on_batch = {});
 
 }  // namespace tessera

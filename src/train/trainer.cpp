@@ -27,6 +27,7 @@
 #include "train/batch.hpp"
 #include "train/evaluate.hpp"
 #include "train/run_data.hpp"
+#include "train/watchdog.hpp"
 
 namespace tessera {
 
@@ -107,6 +108,7 @@ struct Trainer::Impl {
   // this rank's micro-batches of one step: inputs and targets, (grad_accum, mb, T)
   std::vector<int32_t> inputs, targets, seq;
   std::FILE* metrics = nullptr;
+  std::unique_ptr<Watchdog> watchdog;  // several ranks: a stuck peer ends the job instead of hanging it
 
   Impl(RunConfig c, const ParallelState& p) : cfg(std::move(c)), ps(p) {}
   ~Impl() {
@@ -114,6 +116,10 @@ struct Trainer::Impl {
   }
 
   bool main() const { return ps.is_main(); }
+  int64_t step_now = 0;  // 1-based step being run, for the watchdog's message
+  void phase(int64_t step, const char* what) const {
+    if (watchdog) watchdog->enter(step, what);
+  }
 
   void setup();
   void check_outputs() const;
@@ -217,7 +223,8 @@ void Trainer::Impl::measure_peak() {
 EvalResult Trainer::Impl::evaluate() {
   // global batches, so that every layout evaluates the same samples
   const int64_t max_samples = cfg.eval.batches > 0 ? int64_t{cfg.eval.batches} * global_batch : 0;
-  return evaluate_loss(*model, *val_sampler, *batches, kValStream, ps.dp, max_samples);
+  return evaluate_loss(*model, *val_sampler, *batches, kValStream, ps.dp, max_samples,
+                       [this] { phase(step_now, "evaluation"); });
 }
 
 // Where the run writes, tested before step 1 (a run must not train for hours and then fail to save): the checkpoint
@@ -288,8 +295,12 @@ TrainResult Trainer::Impl::run() {
   const auto start = clock::now();
   double train_seconds = 0;  // step time only (no evaluation or saving)
   bool peak_raised = false;
+  if (ps.world.size() > 1 && cfg.parallel.timeout_s > 0)
+    watchdog = std::make_unique<Watchdog>(cfg.parallel.timeout_s, ps.world.rank());
   for (int64_t step = 0; step < steps; ++step) {
     const auto t0 = clock::now();
+    step_now = step + 1;
+    phase(step_now, "reading the batch");
     // 1. this rank's micro-batches (global_sample: every dp-th sample of this step's global batch)
     double counts[2] = {0, 0};  // loss sum, targeted positions (over the global batch after the reduction)
     for (int m = 0; m < grad_accum; ++m) {
@@ -301,17 +312,21 @@ TrainResult Trainer::Impl::run() {
                                                        inputs.data() + off, targets.data() + off));
       }
     }
+    phase(step_now, "the all-reduce of the target count over dp");
     ps.dp.all_reduce_sum(&counts[1], 1);
     const auto dloss = static_cast<float>(1.0 / counts[1]);
     // 2. forward and backward per micro-batch, gradients accumulating
+    phase(step_now, "forward and backward");
     model->zero_grads();
     for (int m = 0; m < grad_accum; ++m) {
       const int64_t off = static_cast<int64_t>(m) * mb * T;
       counts[0] += model->forward_backward(inputs.data() + off, targets.data() + off, mb, T, dloss);
     }
     // 3. data-parallel reduction: the sum over ranks is the gradient of the global mean loss
+    phase(step_now, "the gradient all-reduce over dp");
     ps.dp.all_reduce_sum(model->grads(), model->flat_size());
     ps.dp.all_reduce_sum(&counts[0], 1);
+    phase(step_now, "the optimizer step");
     const double loss = counts[0] / counts[1];
     // 4. global gradient norm, non-finite check, clipping, update
     const double grad_norm = std::sqrt(ops::sum_squares(model->grads(), model->flat_size()));
@@ -333,6 +348,7 @@ TrainResult Trainer::Impl::run() {
     result.steps.push_back(rec);
     const double step_s = std::chrono::duration<double>(clock::now() - t0).count();
     train_seconds += step_s;
+    if (watchdog) watchdog->observe_step(step_s);
 
     const int64_t done = step + 1;
     if (done % cfg.log.interval == 0 || done == steps || done == 1) {
@@ -402,8 +418,12 @@ TrainResult Trainer::Impl::run() {
                      {"time", utc_timestamp()}},
                     done);
     }
-    if ((cfg.checkpoint.interval > 0 && done % cfg.checkpoint.interval == 0) || done == steps) save(done);
+    if ((cfg.checkpoint.interval > 0 && done % cfg.checkpoint.interval == 0) || done == steps) {
+      phase(done, "saving the model");
+      save(done);
+    }
   }
+  watchdog.reset();
   result.peak_flops = peak_flops;
   return result;
 }
