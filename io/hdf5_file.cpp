@@ -131,6 +131,13 @@ size_t File::element_size(const std::string& name) const {
   return H5Tget_size(type.get());
 }
 
+bool File::is_unsigned_integer(const std::string& name) const {
+  Id dset(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!dset) TESSERA_RAISE("{}: no dataset {}", path_, name);
+  Id type(H5Dget_type(dset.get()), H5Tclose);
+  return H5Tget_class(type.get()) == H5T_INTEGER && H5Tget_sign(type.get()) == H5T_SGN_NONE;
+}
+
 template <typename T>
 std::vector<T> File::read(const std::string& name) const {
   uint64_t n = 1;

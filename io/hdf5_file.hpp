@@ -54,6 +54,8 @@ class File {
   std::vector<uint64_t> dims(const std::string& name) const;
   // H5T_NATIVE_* class of the stored elements: size in bytes and whether it is an integer / unsigned
   size_t element_size(const std::string& name) const;
+  // Whether a dataset's elements are unsigned integers (not floats, not signed).
+  bool is_unsigned_integer(const std::string& name) const;
 
   // Attributes on an object ("/" for the file).
   void set_attr(const std::string& object, const std::string& name, const std::string& value);

@@ -51,6 +51,7 @@ ModelFileMeta read_model_meta(const std::string& path) {
   meta.step = f.attr_int("/", "step");
   meta.consumed_samples = f.attr_int("/", "consumed_samples");
   meta.tokenizer = read_tokenizer_attributes(f);
+  check_tokenizer_ids(meta.tokenizer, path);
   return meta;
 }
 
@@ -73,9 +74,10 @@ void load_model(const std::string& path, const TensorTable& table, float* params
   }
   const int64_t stored = f.count_links("/params");
   if (stored != table.size())
-    TESSERA_RAISE("{}: holds {} tensors, but its config describes a model of {} (n_layer and the stored layers "
-                  "disagree?)",
-                  path, stored, table.size());
+    TESSERA_RAISE(
+        "{}: holds {} tensors, but its config describes a model of {} (n_layer and the stored layers "
+        "disagree?)",
+        path, stored, table.size());
 }
 
 }  // namespace tessera

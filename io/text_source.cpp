@@ -114,6 +114,8 @@ std::vector<std::string> list_input_files(const std::vector<std::string>& inputs
       files.insert(files.end(), found.begin(), found.end());
     } else if (fs::is_regular_file(in)) {
       files.push_back(in);
+    } else if (fs::exists(in)) {
+      TESSERA_RAISE("{}: not a regular file (a device, FIFO or socket cannot be an input)", in);
     } else {
       TESSERA_RAISE("{}: no such file or directory", in);
     }

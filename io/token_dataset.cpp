@@ -124,8 +124,53 @@ std::vector<std::string> shard_paths(const std::string& dir, const std::string& 
     if (!fs::exists(p)) break;
     paths.push_back(p.string());
   }
+  // a gap: SPLIT-00001.h5 missing while SPLIT-00002.h5 is there
+  int64_t named = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string n = e.path().filename().string();
+    if (n.starts_with(split + "-") && n.ends_with(".h5")) ++named;
+  }
+  if (named != static_cast<int64_t>(paths.size()))
+    TESSERA_RAISE("{}: {} holds {} {} shards, but {}-{:05d}.h5 is missing", dir, dir, named, split, split,
+                  paths.size());
   return paths;
 }
+
+void check_tokenizer_ids(const TokenizerInfo& t, const std::string& where) {
+  if (t.vocab_size <= 0 || t.regular_vocab_size < 0 || t.regular_vocab_size > t.vocab_size)
+    TESSERA_RAISE("{}: vocabulary attributes out of range (vocab_size {}, regular_vocab_size {})", where, t.vocab_size,
+                  t.regular_vocab_size);
+  for (const auto& [key, id] : {std::pair{"eot_id", t.eot_id}, {"mask_id", t.mask_id}, {"pad_id", t.pad_id}}) {
+    if (id < -1 || id >= t.vocab_size || (id == -1 && std::string(key) == "eot_id"))
+      TESSERA_RAISE("{}: {} = {} lies outside the vocabulary of {}", where, key, id, t.vocab_size);
+  }
+}
+
+namespace {
+// The attributes and arrays of one shard agree with each other: its split and index, the tokenizer's ids, the
+// token type, and document offsets that rise from 0 to the token count.
+void check_shard(const h5::File& f, const std::string& split, int index, const TokenizerInfo& t, int64_t n) {
+  const std::string& p = f.path();
+  if (f.attr_string("/", "split") != split)
+    TESSERA_RAISE("{}: its split attribute says \"{}\", its name says {}", p, f.attr_string("/", "split"), split);
+  if (f.attr_int("/", "shard_index") != index)
+    TESSERA_RAISE("{}: its shard_index attribute says {}, its name says {}", p, f.attr_int("/", "shard_index"), index);
+  check_tokenizer_ids(t, p);
+  if (!f.is_unsigned_integer("/tokens"))
+    TESSERA_RAISE("{}: /tokens does not hold unsigned integers (expected uint16 or uint32 token ids)", p);
+  const std::vector<uint64_t> offsets = f.read<uint64_t>("/doc_offsets");
+  const int64_t docs = f.attr_int("/", "num_documents");
+  if (static_cast<int64_t>(offsets.size()) != docs + 1)
+    TESSERA_RAISE("{}: /doc_offsets holds {} offsets for {} documents", p, offsets.size(), docs);
+  if (offsets.front() != 0 || static_cast<int64_t>(offsets.back()) != n)
+    TESSERA_RAISE("{}: /doc_offsets runs from {} to {}, not from 0 to the {} tokens", p, offsets.front(),
+                  offsets.back(), n);
+  for (size_t i = 1; i < offsets.size(); ++i) {
+    if (offsets[i] < offsets[i - 1])
+      TESSERA_RAISE("{}: /doc_offsets falls at document {} ({} after {})", p, i, offsets[i], offsets[i - 1]);
+  }
+}
+}  // namespace
 
 TokenDataset::TokenDataset(const std::string& dir, const std::string& split, int64_t cache_tokens)
     : max_blocks_(static_cast<size_t>(std::max<int64_t>(1, cache_tokens / kCacheBlock))) {
@@ -149,6 +194,7 @@ TokenDataset::TokenDataset(const std::string& dir, const std::string& split, int
     const size_t width = f->element_size("/tokens");
     if (width != 2 && width != 4)
       TESSERA_RAISE("{}: /tokens has {}-byte elements (expected uint16 or uint32)", p, width);
+    check_shard(*f, split, static_cast<int>(files_.size()), t, n);
     documents_ += f->attr_int("/", "num_documents");
     shard_tokens_.push_back(n);
     narrow_.push_back(width == 2);

@@ -104,7 +104,9 @@ TokenizerInfo read_tokenizer_info(const h5::File& file);
 // The tokenizer attributes on the root of any tessera file (datasets and model files).
 void write_tokenizer_attributes(h5::File& file, const TokenizerInfo& tokenizer);
 TokenizerInfo read_tokenizer_attributes(const h5::File& file);
-// Shard paths of a split in a dataset directory, in order.
+// Throws tessera::Error naming `where` unless the vocabulary size and the special ids lie inside the vocabulary.
+void check_tokenizer_ids(const TokenizerInfo& tokenizer, const std::string& where);
+// Shard paths of a split in a dataset directory, in order (an error if one in the middle is missing).
 std::vector<std::string> shard_paths(const std::string& dir, const std::string& split);
 
 }  // namespace tessera

@@ -145,6 +145,53 @@ refuse "a model file claiming max_seq_len = 1e8" "model.max_seq_len = 100000000"
 refuse "a model file with a NaN weight (eval)" "tensor layers.0.mlp.fc.weight holds a non-finite weight" "$tessera" eval -m "$work/nan"
 refuse "a model file with a NaN weight (generate)" "non-finite weight" "$tessera" generate -m "$work/nan"
 
+# --- datasets and model files whose parts disagree are refused, naming the file (13, 14)
+"$tessera" prepare "$data_dir/tinyshakespeare.txt" -o "$work/base" --tokenizer byte --shard-tokens 300000 --no-progress >/dev/null
+for c in offsets-fall offsets-end gap split-swapped val-tokenizer float-tokens eot-outside empty-train; do cp -r "$work/base" "$work/$c"; done
+cp -r "$work/model" "$work/model-eot"
+/usr/bin/python3 - "$work" <<'PY'
+import os
+import sys
+import h5py
+import numpy as np
+w = sys.argv[1]
+def edit(path, fn):
+    with h5py.File(path, "r+") as f:
+        fn(f)
+def set_offsets(f, change):
+    o = f["doc_offsets"][...]
+    change(o)
+    f["doc_offsets"][...] = o
+edit(f"{w}/offsets-fall/train-00000.h5", lambda f: set_offsets(f, lambda o: o.__setitem__(5, o[3])))
+edit(f"{w}/offsets-end/train-00000.h5", lambda f: set_offsets(f, lambda o: o.__setitem__(-1, o[-1] - 7)))
+os.remove(f"{w}/gap/train-00001.h5")
+edit(f"{w}/split-swapped/val-00000.h5", lambda f: f.attrs.__setitem__("split", np.bytes_(b"train")))
+edit(f"{w}/val-tokenizer/val-00000.h5", lambda f: f.attrs.__setitem__("vocab_size", np.int64(300)))
+def floats(f):
+    t = f["tokens"][...].astype(np.float32)
+    del f["tokens"]
+    f.create_dataset("tokens", data=t)
+edit(f"{w}/float-tokens/train-00000.h5", floats)
+edit(f"{w}/eot-outside/train-00000.h5", lambda f: f.attrs.__setitem__("eot_id", np.int64(5000)))
+edit(f"{w}/model-eot/model.h5", lambda f: f.attrs.__setitem__("eot_id", np.int64(-3)))
+PY
+rm "$work"/empty-train/train-*.h5
+"$tessera" prepare "$work/corpus.txt" -o "$work/tiny-empty" --tokenizer byte --val-fraction 0.3 >/dev/null
+refuse "doc_offsets that fall" "/doc_offsets falls at document 5" "$tessera" info --data "$work/offsets-fall"
+refuse "doc_offsets that end early" "not from 0 to the" "$tessera" info --data "$work/offsets-end"
+refuse "a shard missing in the middle" "train-00001.h5 is missing" "$tessera" info --data "$work/gap"
+refuse "a val shard whose split says train" "its split attribute says \"train\"" "$tessera" info --data "$work/split-swapped"
+refuse "a val split of another tokenizer" "its val split was made with tokenizer" "$tessera" train -c tiny-gpt2 --data "$work/val-tokenizer"
+refuse "float32 tokens" "does not hold unsigned integers" "$tessera" info --data "$work/float-tokens"
+refuse "eot_id outside the vocabulary" "eot_id = 5000 lies outside the vocabulary" "$tessera" info --data "$work/eot-outside"
+refuse "a model file's eot_id outside the vocabulary" "eot_id = -3 lies outside" "$tessera" info --model "$work/model-eot"
+refuse "a dataset without a train split" "no train shards" "$tessera" train -c tiny-gpt2 --data "$work/empty-train"
+refuse "-c naming a directory" "is a directory, not a config file" "$tessera" train -c "$work"
+mkfifo "$work/fifo"
+refuse "-c naming a FIFO" "not a regular file" "$tessera" train -c "$work/fifo"
+refuse "prepare of a FIFO" "not a regular file" "$tessera" prepare "$work/fifo" -o "$work/x"
+refuse "prepare of /dev/zero" "not a regular file" "$tessera" prepare /dev/zero -o "$work/x"
+
 # --- a stopped rank ends the job through the watchdog instead of hanging it (8)
 "$tessera" prepare "$data_dir/tinyshakespeare.txt" -o "$work/shakespeare" --tokenizer byte --no-progress >/dev/null
 start=$(date +%s)

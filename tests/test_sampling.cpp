@@ -150,6 +150,7 @@ TEST(Sampler, OrderIsPinnedAcrossBuildsAndProcesses) {
   TokenizerInfo info;
   info.name = "byte";
   info.vocab_size = 259;
+  info.eot_id = 256;  // a dataset always has an end-of-text id inside its vocabulary
   ShardWriter writer(dir.path().string(), "train", info, "", 1 << 20);
   writer.add_document(std::vector<int32_t>(18 * 1000 + 1, 7));
   writer.finish();

@@ -541,6 +541,9 @@ RunConfig load_run_config(const std::string& config, const std::vector<std::stri
   // a path if it names a file or looks like one; otherwise a preset name
   const bool looks_like_path = config.find('/') != std::string::npos || config.ends_with(".toml");
   const std::string path = looks_like_path || fs::is_regular_file(config) ? config : preset_path(config);
+  if (fs::is_directory(path)) TESSERA_RAISE("{}: is a directory, not a config file", path);
+  if (fs::exists(path) && !fs::is_regular_file(path))
+    TESSERA_RAISE("{}: not a regular file (a config is a TOML file)", path);
   if (!fs::is_regular_file(path)) TESSERA_RAISE("{}: no such config file", path);
   std::ifstream in(path);
   std::ostringstream ss;

@@ -62,8 +62,19 @@ RunData open_run_data(const DataConfig& cfg) {
   if (!cfg.tokenizer.empty() && cfg.tokenizer != r.tokenizer.name)
     TESSERA_RAISE("{}: made with tokenizer {}, but this run expects data.tokenizer = \"{}\"", r.paths[0],
                   r.tokenizer.name, cfg.tokenizer);
+  for (size_t i = 0; i < r.paths.size(); ++i) {
+    if (r.train[i]->tokens() == 0) TESSERA_RAISE("{}: the train split holds no tokens", r.paths[i]);
+  }
   if (all_val) {
-    for (const std::string& p : r.paths) r.val.push_back(std::make_unique<TokenDataset>(p, "val", cache_tokens));
+    for (const std::string& p : r.paths) {
+      r.val.push_back(std::make_unique<TokenDataset>(p, "val", cache_tokens));
+      const TokenizerInfo& t = r.val.back()->tokenizer();
+      if (!same_tokenizer(t, r.tokenizer))
+        TESSERA_RAISE(
+            "{}: its val split was made with tokenizer {} ({}, vocabulary {}), its train split with {} ({}, "
+            "vocabulary {})",
+            p, t.name, t.hash, t.vocab_size, r.tokenizer.name, r.tokenizer.hash, r.tokenizer.vocab_size);
+    }
   }
 
   r.weights = cfg.weights;
