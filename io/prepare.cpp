@@ -246,6 +246,15 @@ PrepareInputs check_prepare_inputs(const PrepareOptions& opt) {
     TESSERA_RAISE("prepare: --val-fraction must be in [0, 1), got {}", opt.val_fraction);
   if (opt.batch_bytes <= 0) TESSERA_RAISE("prepare: batch size must be positive, got {}", opt.batch_bytes);
   if (opt.jsonl_key.empty() && opt.doc_boundary != "auto") check_document_boundary(opt.doc_boundary);
+  // the output's nearest existing ancestor must be a directory we can create it in
+  for (fs::path a = fs::absolute(opt.output).parent_path(); !a.empty(); a = a.parent_path()) {
+    if (!fs::exists(a)) continue;
+    if (!fs::is_directory(a))
+      TESSERA_RAISE("{}: cannot create the output: {} is not a directory", opt.output, a.string());
+    if (access(a.c_str(), W_OK | X_OK) != 0)
+      TESSERA_RAISE("{}: cannot create the output: no permission to write in {}", opt.output, a.string());
+    break;
+  }
   if (fs::exists(opt.output) || fs::is_symlink(opt.output)) {
     if (!opt.force) TESSERA_RAISE("{}: already exists (pass --force to replace it)", opt.output);
     check_replaceable_dataset(opt.output);

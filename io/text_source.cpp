@@ -63,6 +63,51 @@ std::string unzstd(const std::string& path, size_t limit = std::string::npos) {
   return out;
 }
 
+// The value of the four hex digits at s[i] (-1 if they are not four hex digits).
+int hex4(std::string_view s, size_t i) {
+  if (i + 4 > s.size()) return -1;
+  int v = 0;
+  for (size_t k = i; k < i + 4; ++k) {
+    const char c = s[k];
+    const int d = c >= '0' && c <= '9'   ? c - '0'
+                  : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                  : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                         : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+// JSON escapes of lone UTF-16 surrogates (\ud800 without its low half, as Python's json writes for broken text)
+// become \ufffd, like invalid UTF-8 elsewhere; returns how many. A strict parser would refuse the whole line.
+int64_t replace_lone_surrogates(std::string& line) {
+  int64_t count = 0;
+  for (size_t i = 0; i + 5 < line.size() + 1; ++i) {
+    if (line[i] != '\\') continue;
+    if (i + 1 < line.size() && line[i + 1] != 'u') {
+      ++i;  // another escape (\\, \"): skip its second character
+      continue;
+    }
+    const int v = hex4(line, i + 2);
+    if (v < 0xD800 || v > 0xDFFF) {
+      i += 5;
+      continue;
+    }
+    const bool high = v < 0xDC00;
+    const bool paired = high && i + 11 < line.size() + 1 && line[i + 6] == '\\' && line[i + 7] == 'u' &&
+                        hex4(line, i + 8) >= 0xDC00 && hex4(line, i + 8) <= 0xDFFF;
+    if (paired) {
+      i += 11;
+      continue;
+    }
+    line.replace(i + 2, 4, "fffd");
+    ++count;
+    i += 5;
+  }
+  return count;
+}
+
 }  // namespace
 
 std::string read_input(const std::string& path) {
@@ -82,14 +127,19 @@ std::vector<Document> jsonl_documents(const std::string& text, const std::string
   while (start < text.size()) {
     size_t end = text.find('\n', start);
     if (end == std::string::npos) end = text.size();
-    const std::string line = sanitize_utf8(std::string_view(text.data() + start, end - start), replaced);
+    std::string line = sanitize_utf8(std::string_view(text.data() + start, end - start), replaced);
     ++number;
     if (line.find_first_not_of(" \t\r") != std::string::npos) {
+      const int64_t surrogates = replace_lone_surrogates(line);
+      if (replaced != nullptr) *replaced += surrogates;
       nlohmann::json record;
       try {
         record = nlohmann::json::parse(line);
-      } catch (const nlohmann::json::exception&) {
-        fail("not a JSON object");
+      } catch (const nlohmann::json::exception& e) {
+        // nlohmann says "[json.exception.parse_error.101] parse error at line 1, column 7: syntax error ... - WHY"
+        const std::string what = e.what();
+        const size_t why = what.rfind(" - ");
+        fail("not valid JSON" + (why != std::string::npos ? ": " + what.substr(why + 3) : std::string()));
       }
       if (!record.is_object()) fail("not a JSON object");
       const auto it = record.find(key);

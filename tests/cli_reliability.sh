@@ -192,6 +192,14 @@ refuse "-c naming a FIFO" "not a regular file" "$tessera" train -c "$work/fifo"
 refuse "prepare of a FIFO" "not a regular file" "$tessera" prepare "$work/fifo" -o "$work/x"
 refuse "prepare of /dev/zero" "not a regular file" "$tessera" prepare /dev/zero -o "$work/x"
 
+printf 'x' > "$work/plainfile"
+refuse "prepare -o under a regular file" "is not a directory" "$tessera" prepare "$work/corpus.txt" -o "$work/plainfile/ds"
+printf '{"text": "a\\ud800 b \\ud83d\\ude00 c \\\\ud800 d \\udc00"}\n{"text": "ok"}\n' > "$work/surrogates.jsonl"
+"$tessera" prepare "$work/surrogates.jsonl" --jsonl-key text -o "$work/sur" --tokenizer byte --val-fraction 0 > "$work/sur.log" 2>&1
+check "lone JSON surrogates are replaced and counted: $(head -1 "$work/sur.log")" grep -q "28 bytes of text, 2 invalid" "$work/sur.log"
+printf '{"text": "fine"}\n{"text": "bad}\n' > "$work/badjson.jsonl"
+refuse "a malformed JSON line says why" "badjson.jsonl:2: not valid JSON: invalid string: missing closing quote" "$tessera" prepare "$work/badjson.jsonl" --jsonl-key text -o "$work/x"
+
 # --- a stopped rank ends the job through the watchdog instead of hanging it (8)
 "$tessera" prepare "$data_dir/tinyshakespeare.txt" -o "$work/shakespeare" --tokenizer byte --no-progress >/dev/null
 start=$(date +%s)
