@@ -22,6 +22,25 @@ namespace tessera {
 namespace fs = std::filesystem;
 
 namespace {
+// SentencePiece's message, with its source location dropped and its option names as tessera's flags.
+std::string in_our_words(std::string message) {
+  if (message.starts_with("./src/") || message.starts_with("src/")) {  // "./src/x.cc(580) [condition] Reason."
+    const size_t bracket = message.find("] ");
+    if (bracket != std::string::npos) message = message.substr(bracket + 2);
+  }
+  for (const auto& [theirs, ours] : {std::pair<std::string, std::string>{"with --character_coverage option", ""},
+                                     {"character_coverage", "--character-coverage"},
+                                     {"vocab_size", "--vocab-size"}}) {
+    for (size_t at = message.find(theirs); at != std::string::npos; at = message.find(theirs, at + ours.size()))
+      message.replace(at, theirs.size(), ours);
+  }
+  std::replace(message.begin(), message.end(), '\n', ' ');
+  while (!message.empty() && (message.back() == ' ' || message.back() == '.')) message.pop_back();
+  return message;
+}
+}  // namespace
+
+namespace {
 
 constexpr const char* kMaskPiece = "<|mask|>";
 
@@ -184,7 +203,7 @@ SentencePieceTrainSummary train_sentencepiece(const SentencePieceTrainOptions& o
   LineIterator it(std::move(lines));
   std::string serialized;
   const auto status = sentencepiece::SentencePieceTrainer::Train(args, &it, &serialized);
-  if (!status.ok()) TESSERA_RAISE("train-tokenizer: SentencePiece failed: {}", status.message());
+  if (!status.ok()) TESSERA_RAISE("train-tokenizer: SentencePiece failed: {}", in_our_words(status.message()));
 
   sentencepiece::SentencePieceProcessor sp;
   if (!sp.LoadFromSerializedProto(serialized).ok()) TESSERA_RAISE("train-tokenizer: SentencePiece wrote no model");

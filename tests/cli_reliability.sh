@@ -200,6 +200,9 @@ check "lone JSON surrogates are replaced and counted: $(head -1 "$work/sur.log")
 printf '{"text": "fine"}\n{"text": "bad}\n' > "$work/badjson.jsonl"
 refuse "a malformed JSON line says why" "badjson.jsonl:2: not valid JSON: invalid string: missing closing quote" "$tessera" prepare "$work/badjson.jsonl" --jsonl-key text -o "$work/x"
 
+refuse "a huge --shard-tokens" "--shard-tokens: must be a whole number of 1 or more; got 1e400" "$tessera" prepare "$work/corpus.txt" -o "$work/x" --shard-tokens 1e400
+refuse "SentencePiece's reason in tessera's flags" "Increase --vocab-size or decrease --character-coverage" "$tessera" train-tokenizer "$data_dir/tinyshakespeare.txt" -o "$work/x" --vocab-size 100
+
 # --- a stopped rank ends the job through the watchdog instead of hanging it (8)
 "$tessera" prepare "$data_dir/tinyshakespeare.txt" -o "$work/shakespeare" --tokenizer byte --no-progress >/dev/null
 start=$(date +%s)
