@@ -82,6 +82,11 @@ bool same_tokenizer(const TokenizerInfo& a, const TokenizerInfo& b) {
   return a.name == b.name && a.hash == b.hash && a.vocab_size == b.vocab_size;
 }
 
+std::string describe(const TokenizerInfo& t) {
+  return t.hash.empty() ? fmt::format("{} (vocabulary {})", t.name, t.vocab_size)
+                        : fmt::format("{} (files {}, vocabulary {})", t.name, t.hash, t.vocab_size);
+}
+
 TokenizerInfo read_tokenizer_info(const h5::File& f) {
   if (!f.has_attr("/", "format") || f.attr_string("/", "format") != kDatasetFormat)
     TESSERA_RAISE("{}: not a tessera token dataset (no format = \"{}\" attribute)", f.path(), kDatasetFormat);
@@ -182,8 +187,8 @@ TokenDataset::TokenDataset(const std::string& dir, const std::string& split, int
     if (files_.empty()) {
       tokenizer_ = t;
     } else if (!same_tokenizer(t, tokenizer_)) {
-      TESSERA_RAISE("{}: made with tokenizer {} ({}), but {} was made with {} ({})", p, t.name, t.hash, path(0),
-                    tokenizer_.name, tokenizer_.hash);
+      TESSERA_RAISE("{}: made with tokenizer {}, but {} was made with {}", p, describe(t), path(0),
+                    describe(tokenizer_));
     }
     const std::vector<uint64_t> dims = f->dims("/tokens");
     if (dims.size() != 1) TESSERA_RAISE("{}: /tokens is not 1-D", p);

@@ -99,6 +99,8 @@ class TokenDataset {
 
 // Whether two datasets (or a dataset and a model) were made with the same tokenizer: name, files' hash, vocabulary.
 bool same_tokenizer(const TokenizerInfo& a, const TokenizerInfo& b);
+// "gpt2 (files 1a2b3c4d5e6f7a8b, vocabulary 50259)", "byte (vocabulary 259)": what same_tokenizer compares.
+std::string describe(const TokenizerInfo& tokenizer);
 // Reads the tokenizer attributes of a shard (and checks the format attributes).
 TokenizerInfo read_tokenizer_info(const h5::File& file);
 // The tokenizer attributes on the root of any tessera file (datasets and model files).

@@ -15,6 +15,7 @@ packages=(
   zlib1g-dev libzstd-dev gzip zstd    # compressed inputs of tessera prepare
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy cppcheck
+  clang libclang-rt-14-dev            # libFuzzer (tests/fuzz)
   python3 python3-matplotlib python3-venv   # jobs/plot_metrics.py; the venv of jobs/setup-python.sh
   python3-h5py                              # tests that damage HDF5 files on purpose
 )

@@ -182,6 +182,8 @@ refuse "doc_offsets that end early" "not from 0 to the" "$tessera" info --data "
 refuse "a shard missing in the middle" "train-00001.h5 is missing" "$tessera" info --data "$work/gap"
 refuse "a val shard whose split says train" "its split attribute says \"train\"" "$tessera" info --data "$work/split-swapped"
 refuse "a val split of another tokenizer" "its val split was made with tokenizer" "$tessera" train -c tiny-gpt2 --data "$work/val-tokenizer"
+refuse "a tokenizer mismatch names both vocabularies" "made with tokenizer byte (vocabulary 300), but the model was trained with byte (vocabulary 259)" \
+  "$tessera" eval -m "$work/model" --data "$work/val-tokenizer" --split val
 refuse "float32 tokens" "does not hold unsigned integers" "$tessera" info --data "$work/float-tokens"
 refuse "eot_id outside the vocabulary" "eot_id = 5000 lies outside the vocabulary" "$tessera" info --data "$work/eot-outside"
 refuse "a model file's eot_id outside the vocabulary" "eot_id = -3 lies outside" "$tessera" info --model "$work/model-eot"

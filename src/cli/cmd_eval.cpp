@@ -41,8 +41,8 @@ void add_eval(CLI::App& app, const MpiRuntime& mpi) {
     TokenDataset dataset(data, f->split);
     const TokenizerInfo& t = dataset.tokenizer();
     if (!same_tokenizer(t, lm.meta.tokenizer))
-      TESSERA_RAISE("{}: made with tokenizer {} ({}), but the model was trained with {} ({})", data, t.name, t.hash,
-                    lm.meta.tokenizer.name, lm.meta.tokenizer.hash);
+      TESSERA_RAISE("{}: made with tokenizer {}, but the model was trained with {}", data, describe(t),
+                    describe(lm.meta.tokenizer));
     const int T = lm.config.train.seq_len > 0 ? lm.config.train.seq_len : lm.config.model.max_seq_len;
     BlendedSampler sampler({&dataset}, {1.0}, T, lm.config.train.seed, false);
     MlmMasking masking;

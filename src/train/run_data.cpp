@@ -55,8 +55,8 @@ RunData open_run_data(const DataConfig& cfg) {
     if (r.train.size() == 1) {
       r.tokenizer = t;
     } else if (!same_tokenizer(t, r.tokenizer)) {
-      TESSERA_RAISE("{}: made with tokenizer {} ({}), but {} was made with {} ({}); a blend needs one tokenizer", p,
-                    t.name, t.hash, r.paths[0], r.tokenizer.name, r.tokenizer.hash);
+      TESSERA_RAISE("{}: made with tokenizer {}, but {} was made with {}; a blend needs one tokenizer", p, describe(t),
+                    r.paths[0], describe(r.tokenizer));
     }
   }
   if (!cfg.tokenizer.empty() && cfg.tokenizer != r.tokenizer.name)
@@ -70,10 +70,8 @@ RunData open_run_data(const DataConfig& cfg) {
       r.val.push_back(std::make_unique<TokenDataset>(p, "val", cache_tokens));
       const TokenizerInfo& t = r.val.back()->tokenizer();
       if (!same_tokenizer(t, r.tokenizer))
-        TESSERA_RAISE(
-            "{}: its val split was made with tokenizer {} ({}, vocabulary {}), its train split with {} ({}, "
-            "vocabulary {})",
-            p, t.name, t.hash, t.vocab_size, r.tokenizer.name, r.tokenizer.hash, r.tokenizer.vocab_size);
+        TESSERA_RAISE("{}: its val split was made with tokenizer {}, its train split with {}", p, describe(t),
+                      describe(r.tokenizer));
     }
   }
 
