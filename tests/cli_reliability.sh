@@ -122,6 +122,7 @@ check "and it says so: $(cat "$work/left.log")" grep -q "removed .*ds.partial-99
 # --- sizes that cannot fit are refused before allocating, naming the key (6)
 refuse "micro_batch = 1e8" "train.micro_batch = 100000000" "${t[@]}" --set train.micro_batch=100000000
 refuse "vocab_size = 1e9" "model.vocab_size" "${t[@]}" --set model.vocab_size=1000000000
+refuse "n_layer = 100000 (a million tensors: no quadratic table)" "model.n_layer" timeout 60 "${t[@]}" --set model.n_layer=100000
 "${t[@]}" --steps 1 --set train.seq_len=8 --set train.micro_batch=1 --set log.peak_flops=1e9 \
   --checkpoint-dir "$work/model" >/dev/null 2>&1
 cp -r "$work/model" "$work/huge"

@@ -37,15 +37,14 @@ int TensorTable::add_shard(std::string name, Shape shape, Shape global_shape, Sh
   info.weight_decay = weight_decay;
   info.in_matmul = in_matmul;
   total_ += (info.numel + kAlign - 1) / kAlign * kAlign;
+  index_.emplace(info.name, size());
   entries_.push_back(std::move(info));
   return size() - 1;
 }
 
 int TensorTable::find(const std::string& name) const {
-  for (int i = 0; i < size(); ++i) {
-    if (entries_[static_cast<size_t>(i)].name == name) return i;
-  }
-  return -1;
+  const auto it = index_.find(name);
+  return it != index_.end() ? it->second : -1;
 }
 
 int64_t TensorTable::count() const {

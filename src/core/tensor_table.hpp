@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace tessera {
@@ -52,6 +53,7 @@ class TensorTable {
 
  private:
   std::vector<TensorInfo> entries_;
+  std::unordered_map<std::string, int> index_;  // name -> entry (find in O(1): a model may have a million tensors)
   int64_t total_ = 0;
 };
 

@@ -57,7 +57,7 @@ void check_fits_in_memory(const RunPlan& plan) {
       bytes_string(plan.total_bytes()), bytes_string(plan.activation_bytes), plan.micro_batch, plan.seq_len,
       bytes_string(plan.param_bytes + plan.grad_bytes + plan.optimizer_bytes), bytes_string(machine),
       activations ? "train.micro_batch or train.seq_len (accumulate through train.global_batch instead), or the "
-                    "widths (model.vocab_size, model.d_model, model.d_ff)"
+                    "model (model.n_layer, model.vocab_size, model.d_model, model.d_ff)"
                   : "the model's size (model.vocab_size, model.d_model, model.n_layer, model.d_ff)");
 }
 
