@@ -14,8 +14,7 @@ int64_t now_ns() {
 }
 }  // namespace
 
-Watchdog::Watchdog(double timeout_s, int rank) : timeout_(timeout_s), rank_(rank) {
-  last_ns_ = now_ns();
+Watchdog::Watchdog(double timeout_s, int rank) : timeout_(timeout_s), rank_(rank), last_ns_(now_ns()) {
   if (timeout_s > 0) thread_ = std::thread([this] { watch(); });
 }
 

@@ -31,9 +31,9 @@ class Watchdog {
   void watch();
   std::atomic<double> timeout_;
   int rank_;
+  std::atomic<int64_t> last_ns_;
   std::atomic<int64_t> step_{0};
   std::atomic<const char*> phase_{"start-up"};
-  std::atomic<int64_t> last_ns_{0};
   std::vector<double> step_seconds_;
   std::mutex mutex_;
   std::condition_variable stop_cv_;
