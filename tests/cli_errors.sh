@@ -5,29 +5,7 @@ set -u
 tessera=$1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-failures=0
-passed=0
-
-# expect_error "what" "text the line must contain" command...
-expect_error() {
-  local what=$1 needle=$2
-  shift 2
-  local err rc
-  err=$("$@" 2>&1 >/dev/null)
-  rc=$?
-  local lines
-  lines=$(printf '%s\n' "$err" | grep -c .)
-  if [[ $rc -eq 0 ]]; then
-    echo "FAIL $what: exit code 0"; failures=$((failures + 1)); return
-  fi
-  if [[ $lines -ne 1 ]]; then
-    echo "FAIL $what: expected one line on stderr, got $lines:"; printf '%s\n' "$err"; failures=$((failures + 1)); return
-  fi
-  if [[ $err != *"$needle"* ]]; then
-    echo "FAIL $what: '$err' does not mention '$needle'"; failures=$((failures + 1)); return
-  fi
-  passed=$((passed + 1))
-}
+source "$(dirname "$0")/cli_checks.sh"
 
 printf 'Some text for a dataset.\n\nAnother paragraph of it.\n\nAnd a third one here.\n' > "$work/corpus.txt"
 "$tessera" prepare "$work/corpus.txt" -o "$work/ds" --tokenizer byte --doc-boundary blank --val-fraction 0.3 >/dev/null ||
@@ -40,39 +18,39 @@ cat > "$work/broken.toml" <<'TOML'
 [model
 TOML
 
-expect_error "missing config file" "no-such.toml" "$tessera" train -c "$work/no-such.toml" --data "$work/ds"
-expect_error "unknown preset" 'unknown preset "gpt9"' "$tessera" train -c gpt9
-expect_error "unknown key" "unknown key model.n_layers" "$tessera" train -c "$work/bad.toml" --data "$work/ds"
-expect_error "malformed TOML" "broken.toml:1" "$tessera" train -c "$work/broken.toml"
-expect_error "wrong type" "train.lr must be a number" "$tessera" train -c tiny-gpt2 --data "$work/ds" --set train.lr=fast
-expect_error "unknown override" "unknown key train.nope" "$tessera" train -c tiny-gpt2 --set train.nope=1
-expect_error "heads into width" "model.n_head" "$tessera" train -c tiny-gpt2 --data "$work/ds" --set model.n_head=5
-expect_error "kv heads into heads" "model.n_kv_head" "$tessera" train -c tiny-llama --data "$work/ds" --set model.n_kv_head=3
-expect_error "vocabulary too large" "exceeds model.vocab_size" "$tessera" train -c tiny-gpt2 --data "$work/ds" --set model.vocab_size=128
-expect_error "missing dataset" "no such dataset directory" "$tessera" train -c tiny-gpt2 --data "$work/nowhere"
-expect_error "no dataset" "data.path" "$tessera" train -c tiny-gpt2
-expect_error "layout vs world" "does not match" "$tessera" train -c tiny-gpt2 --data "$work/ds" --dp 2
-expect_error "missing input" "missing.txt" "$tessera" prepare "$work/missing.txt" -o "$work/other"
+refuse "missing config file" "no-such.toml" "$tessera" train -c "$work/no-such.toml" --data "$work/ds"
+refuse "unknown preset" 'unknown preset "gpt9"' "$tessera" train -c gpt9
+refuse "unknown key" "unknown key model.n_layers" "$tessera" train -c "$work/bad.toml" --data "$work/ds"
+refuse "malformed TOML" "broken.toml:1" "$tessera" train -c "$work/broken.toml"
+refuse "wrong type" "train.lr must be a number" "$tessera" train -c tiny-gpt2 --data "$work/ds" --set train.lr=fast
+refuse "unknown override" "unknown key train.nope" "$tessera" train -c tiny-gpt2 --set train.nope=1
+refuse "heads into width" "model.n_head" "$tessera" train -c tiny-gpt2 --data "$work/ds" --set model.n_head=5
+refuse "kv heads into heads" "model.n_kv_head" "$tessera" train -c tiny-llama --data "$work/ds" --set model.n_kv_head=3
+refuse "vocabulary too large" "exceeds model.vocab_size" "$tessera" train -c tiny-gpt2 --data "$work/ds" --set model.vocab_size=128
+refuse "missing dataset" "no such dataset directory" "$tessera" train -c tiny-gpt2 --data "$work/nowhere"
+refuse "no dataset" "data.path" "$tessera" train -c tiny-gpt2
+refuse "layout vs world" "does not match" "$tessera" train -c tiny-gpt2 --data "$work/ds" --dp 2
+refuse "missing input" "missing.txt" "$tessera" prepare "$work/missing.txt" -o "$work/other"
 : > "$work/empty.txt"
-expect_error "empty input" "empty file" "$tessera" prepare "$work/empty.txt" -o "$work/other"
-expect_error "existing output" "already exists" "$tessera" prepare "$work/corpus.txt" -o "$work/ds" --tokenizer byte
-expect_error "missing vocabulary" "encoder.json" "$tessera" prepare "$work/corpus.txt" -o "$work/other" --tokenizer-files "$work"
-expect_error "missing model" "no such file" "$tessera" generate -m "$work/none.h5"
+refuse "empty input" "empty file" "$tessera" prepare "$work/empty.txt" -o "$work/other"
+refuse "existing output" "already exists" "$tessera" prepare "$work/corpus.txt" -o "$work/ds" --tokenizer byte
+refuse "missing vocabulary" "encoder.json" "$tessera" prepare "$work/corpus.txt" -o "$work/other" --tokenizer-files "$work"
+refuse "missing model" "no such file" "$tessera" generate -m "$work/none.h5"
 echo "not hdf5" > "$work/fake.h5"
 mkdir -p "$work/foreign"
 "$tessera" train -c tiny-gpt2 --data "$work/ds" --steps 1 --set train.seq_len=8 --set train.micro_batch=1 \
   --checkpoint-dir "$work/model" >/dev/null 2>&1 &&
   cp "$work/model/model.h5" "$work/foreign/train-00000.h5"
-expect_error "foreign model file" "not an HDF5 file" "$tessera" generate -m "$work/fake.h5"
-expect_error "data from another tokenizer" "expects data.tokenizer" "$tessera" train -c shakespeare-gpt2 --data "$work/ds"
-expect_error "no sentencepiece model" "no model given" "$tessera" prepare "$work/corpus.txt" -o "$work/other" --tokenizer sentencepiece
-expect_error "foreign sentencepiece model" "not a SentencePiece model" "$tessera" prepare "$work/corpus.txt" -o "$work/other" --tokenizer sentencepiece --tokenizer-files "$work/fake.h5"
-expect_error "tokenizer from nothing" "empty file" "$tessera" train-tokenizer "$work/empty.txt" -o "$work/other"
+refuse "foreign model file" "not an HDF5 file" "$tessera" generate -m "$work/fake.h5"
+refuse "data from another tokenizer" "expects data.tokenizer" "$tessera" train -c shakespeare-gpt2 --data "$work/ds"
+refuse "no sentencepiece model" "no model given" "$tessera" prepare "$work/corpus.txt" -o "$work/other" --tokenizer sentencepiece
+refuse "foreign sentencepiece model" "not a SentencePiece model" "$tessera" prepare "$work/corpus.txt" -o "$work/other" --tokenizer sentencepiece --tokenizer-files "$work/fake.h5"
+refuse "tokenizer from nothing" "empty file" "$tessera" train-tokenizer "$work/empty.txt" -o "$work/other"
 cp -r "$work/ds" "$work/truncated"
 truncate -s 2000 "$work/truncated/train-00000.h5"
-expect_error "truncated dataset" "train-00000.h5" "$tessera" info --data "$work/truncated"
-expect_error "foreign dataset" "not a tessera token dataset" "$tessera" train -c tiny-gpt2 --data "$work/foreign"
-expect_error "info without target" "--data" "$tessera" info
+refuse "truncated dataset" "train-00000.h5" "$tessera" info --data "$work/truncated"
+refuse "foreign dataset" "not a tessera token dataset" "$tessera" train -c tiny-gpt2 --data "$work/foreign"
+refuse "info without target" "--data" "$tessera" info
 # an interrupted prepare (SIGKILL: no clean-up runs) leaves no dataset, or a complete one, never a partial one
 yes "A line of text that the GPT-2 tokenizer has to work through, again and again." | head -c 40000000 > "$work/big.txt"
 "$tessera" prepare "$work/big.txt" -o "$work/killed" --doc-boundary line --no-progress >/dev/null 2>&1 &
@@ -88,5 +66,4 @@ rm -rf "$work"/killed.partial-* "$work/big.txt"
 [[ -d "$work/other" ]] && { echo "FAIL: a failed prepare left $work/other behind"; failures=$((failures + 1)); }
 ls "$work" | grep -q partial && { echo "FAIL: a .partial directory was left behind"; failures=$((failures + 1)); }
 
-echo "$passed passed, $failures failed"
-[[ $failures -eq 0 ]]
+finish

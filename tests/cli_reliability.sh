@@ -7,31 +7,7 @@ tessera=$(readlink -f "$1")
 data_dir=$(cd "$(dirname "$0")/../data" && pwd)
 work=$(mktemp -d)
 trap 'umount -l "$work/small" 2>/dev/null; rm -rf "$work"' EXIT
-failures=0
-passed=0
-# refuse "what" "text the one line must contain" command...: non-zero exit, one line on stderr, no signal
-refuse() {
-  local what=$1 needle=$2
-  shift 2
-  local err rc
-  err=$("$@" 2>&1 >/dev/null)
-  rc=$?
-  if [[ $rc -eq 0 || $rc -gt 128 ]]; then
-    echo "FAIL $what: exit code $rc"; failures=$((failures + 1)); return
-  fi
-  if [[ $(printf '%s\n' "$err" | grep -c .) -ne 1 ]]; then
-    echo "FAIL $what: expected one line on stderr, got:"; printf '%s\n' "$err"; failures=$((failures + 1)); return
-  fi
-  if [[ $err != *"$needle"* ]]; then
-    echo "FAIL $what: '$err' does not mention '$needle'"; failures=$((failures + 1)); return
-  fi
-  passed=$((passed + 1))
-}
-check() {
-  local what=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); else echo "FAIL $what"; failures=$((failures + 1)); fi
-}
+source "$(dirname "$0")/cli_checks.sh"
 
 printf 'Some text for a dataset.\n\nAnother paragraph of it.\n\nAnd a third one here.\n' > "$work/corpus.txt"
 "$tessera" prepare "$work/corpus.txt" -o "$work/ds" --tokenizer byte --val-fraction 0.3 >/dev/null ||
@@ -238,5 +214,4 @@ else
   echo "skipped: the full-disk checks need to mount a tmpfs (root)"
 fi
 
-echo "$passed passed, $failures failed"
-[[ $failures -eq 0 ]]
+finish

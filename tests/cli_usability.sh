@@ -7,16 +7,7 @@ tessera=$(readlink -f "$1")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export TESSERA_CACHE_DIR=$work/cache
-failures=0
-passed=0
-fail() { echo "FAIL $1"; failures=$((failures + 1)); }
-ok() { passed=$((passed + 1)); }
-# check "what" CONDITION... : runs the condition, counts it
-check() {
-  local what=$1
-  shift
-  if "$@"; then ok; else fail "$what"; fi
-}
+source "$(dirname "$0")/cli_checks.sh"
 # run_capture CMD...: stdout in $out, stderr in $err, exit code in $rc
 run_capture() {
   out=$("$@" 2>"$work/stderr")
@@ -154,5 +145,4 @@ check "info --peak prints the cached peak: $out" has "$out" "cached"
 run_capture "$tessera" info --peak --refresh
 check "info --peak --refresh measures again: $out" bash -c "[[ \$1 == *GFLOP/s* && \$1 != *cached* ]]" _ "$out"
 
-echo "$passed passed, $failures failed"
-[[ $failures -eq 0 ]]
+finish

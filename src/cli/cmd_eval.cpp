@@ -28,8 +28,8 @@ void add_eval(CLI::App& app, const MpiRuntime& mpi) {
   cmd->add_option("-m,--model", f->model, "Model file or checkpoint directory")->required();
   cmd->add_option("--data", f->data, "Dataset directory (default: the one the model was trained on)");
   cmd->add_option("--split", f->split, "Split to evaluate")->check(CLI::IsMember({"train", "val"}));
-  cmd->add_option("--micro-batch", f->micro_batch, "Sequences per forward pass")->check(positive_whole());
-  cmd->add_option("--samples", f->samples, "Evaluate the first N sequences (0: all)")->check(non_negative_whole());
+  cmd->add_option("--micro-batch", f->micro_batch, "Sequences per forward pass")->check(whole_at_least(1));
+  cmd->add_option("--samples", f->samples, "Evaluate the first N sequences (0: all)")->check(whole_at_least(0));
   cmd->add_option("--threads", f->threads, "Threads per rank (0: the cores, shared among ranks)")
       ->check(non_negative_finite());
   cmd->callback([f, &mpi] {

@@ -54,12 +54,11 @@ void add_generate(CLI::App& app, const MpiRuntime& mpi) {
   CLI::App* cmd = app.add_subcommand("generate", "Sample text from a trained model");
   cmd->add_option("-m,--model", f->model, "Model file or checkpoint directory")->required();
   cmd->add_option("-p,--prompt", f->prompt, "Text to continue (empty: start a new document)");
-  cmd->add_option("-n,--max-tokens", f->max_tokens, "Tokens to generate per sample")->check(positive_whole());
+  cmd->add_option("-n,--max-tokens", f->max_tokens, "Tokens to generate per sample")->check(whole_at_least(1));
   cmd->add_option("-t,--temperature", f->temperature, "Softmax temperature (0: greedy)")->check(non_negative_finite());
-  cmd->add_option("-k,--top-k", f->top_k, "Sample among the k most likely tokens (0: all)")
-      ->check(non_negative_whole());
+  cmd->add_option("-k,--top-k", f->top_k, "Sample among the k most likely tokens (0: all)")->check(whole_at_least(0));
   cmd->add_option("--seed", f->seed, "Sampling seed");
-  cmd->add_option("--samples", f->samples, "Number of samples")->check(positive_whole());
+  cmd->add_option("--samples", f->samples, "Number of samples")->check(whole_at_least(1));
   cmd->add_option("--stop-at-eot", f->stop_at_eot, "End a sample at the end-of-text token (true or false)")
       ->default_str("true");
   cmd->add_option("--tokenizer-files", f->tokenizer_files, "Directory of the tokenizer's files, if moved");

@@ -32,10 +32,10 @@ void add_prepare(CLI::App& app, const MpiRuntime& mpi) {
       ->check(CLI::IsMember({"auto", "file", "line", "blank"}));
   cmd->add_option("--val-fraction", o->val_fraction, "Fraction of documents held out for validation");
   cmd->add_option("--seed", o->seed, "Seed of the validation split");
-  cmd->add_option("--shard-tokens", o->shard_tokens, "Tokens per shard file")->check(positive_whole());
+  cmd->add_option("--shard-tokens", o->shard_tokens, "Tokens per shard file")->check(whole_at_least(1));
   cmd->add_flag("--force", o->force, "Replace the output directory if it exists");
   cmd->add_option("--batch-mb", o->batch_bytes, "Input slice size in MB: text read and tokenized at a time")
-      ->check(positive_whole())
+      ->check(whole_at_least(1))
       ->transform([](const std::string& mb) { return std::to_string(std::stoll(mb) << 20); })
       ->default_str(std::to_string(o->batch_bytes >> 20));
   auto no_progress = std::make_shared<bool>(false);

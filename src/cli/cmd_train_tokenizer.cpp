@@ -18,7 +18,7 @@ void add_train_tokenizer(CLI::App& app, const MpiRuntime& mpi) {
   cmd->add_option("--jsonl-key", o->jsonl_key, "Inputs are JSON lines: one document per line, the text under KEY");
   cmd->add_option("-o,--output", o->output, "Directory for tokenizer.model and tokenizer.vocab")->required();
   cmd->add_option("--model-type", o->model_type, "bpe or unigram")->check(CLI::IsMember({"bpe", "unigram"}));
-  cmd->add_option("--vocab-size", o->vocab_size, "Pieces, special and byte pieces included")->check(positive_whole());
+  cmd->add_option("--vocab-size", o->vocab_size, "Pieces, special and byte pieces included")->check(whole_at_least(1));
   cmd->add_option("--max-sentences", o->max_sentences, "Lines sampled for training (0 = all)");
   cmd->add_option("--character-coverage", o->character_coverage, "Share of characters the pieces cover")
       ->check(CLI::Range(0.9, 1.0));

@@ -31,25 +31,16 @@ inline CLI::Validator non_negative_finite() {
       "NONNEGATIVE");
 }
 
-// A whole number of 1 or more (CLI11's PositiveNumber prints DBL_MAX in full when refusing).
-inline CLI::Validator positive_whole() {
+// A whole number of at least `min` (CLI11's PositiveNumber prints DBL_MAX in full when refusing).
+inline CLI::Validator whole_at_least(int64_t min) {
   return CLI::Validator(
-      [](const std::string& text) -> std::string {
+      [min](const std::string& text) -> std::string {
         int64_t v = 0;
-        if (!CLI::detail::lexical_cast(text, v) || v < 1) return "must be a whole number of 1 or more; got " + text;
+        if (!CLI::detail::lexical_cast(text, v) || v < min)
+          return "must be a whole number of " + std::to_string(min) + " or more; got " + text;
         return "";
       },
-      "POSITIVE");
-}
-// A whole number of 0 or more.
-inline CLI::Validator non_negative_whole() {
-  return CLI::Validator(
-      [](const std::string& text) -> std::string {
-        int64_t v = 0;
-        if (!CLI::detail::lexical_cast(text, v) || v < 0) return "must be a whole number of 0 or more; got " + text;
-        return "";
-      },
-      "NONNEGATIVE");
+      min > 0 ? "POSITIVE" : "NONNEGATIVE");
 }
 
 // TOML basic string for a --set value: quotes and escapes.
