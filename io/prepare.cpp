@@ -211,9 +211,9 @@ void remove_leftovers(const fs::path& out) {
   }
 }
 
-// Whether `file` lies inside the output or its temporary siblings (OUTPUT.partial-*, OUTPUT.old-*).
-bool inside_output(const std::string& file, const std::string& output) {
-  const fs::path out = fs::weakly_canonical(fs::absolute(output));
+// Whether `file` lies inside the output or its temporary siblings (OUTPUT.partial-*, OUTPUT.old-*); `out` is the
+// output's canonical path.
+bool inside_output(const std::string& file, const fs::path& out) {
   const std::string out_name = out.filename().string();
   const fs::path f = fs::weakly_canonical(fs::absolute(file));
   for (fs::path p = f; p.has_relative_path(); p = p.parent_path()) {
@@ -227,12 +227,13 @@ bool inside_output(const std::string& file, const std::string& output) {
 // Outputs are never inputs: an input named inside the output is an error, and files found there while searching an
 // input directory are left out.
 std::vector<std::string> inputs_apart_from_output(const std::vector<std::string>& inputs, const std::string& output) {
+  const fs::path out = fs::weakly_canonical(fs::absolute(output));  // once, not per input file
   for (const std::string& in : inputs) {
-    if (inside_output(in, output)) TESSERA_RAISE("{}: lies inside the output {}; outputs are never inputs", in, output);
+    if (inside_output(in, out)) TESSERA_RAISE("{}: lies inside the output {}; outputs are never inputs", in, output);
   }
   std::vector<std::string> kept;
   for (const std::string& f : list_input_files(inputs)) {
-    if (!inside_output(f, output)) kept.push_back(f);
+    if (!inside_output(f, out)) kept.push_back(f);
   }
   if (kept.empty()) TESSERA_RAISE("prepare: the inputs hold no files outside the output {}", output);
   return kept;

@@ -125,6 +125,7 @@ struct Trainer::Impl {
   void check_outputs() const;
   void check_val_tokens();
   void measure_peak();
+  int64_t eval_samples() const;
   EvalResult evaluate();
   void save(int64_t step);
   void write_metrics(const nlohmann::json& j, int64_t step);
@@ -220,10 +221,15 @@ void Trainer::Impl::measure_peak() {
   set_blas_threads(threads);
 }
 
+// Validation sequences an evaluation reads: eval.batches global batches (so that every layout evaluates the same
+// samples), at most the split.
+int64_t Trainer::Impl::eval_samples() const {
+  const int64_t available = val_sampler->samples_per_epoch();
+  return cfg.eval.batches > 0 ? std::min(available, int64_t{cfg.eval.batches} * global_batch) : available;
+}
+
 EvalResult Trainer::Impl::evaluate() {
-  // global batches, so that every layout evaluates the same samples
-  const int64_t max_samples = cfg.eval.batches > 0 ? int64_t{cfg.eval.batches} * global_batch : 0;
-  return evaluate_loss(*model, *val_sampler, *batches, kValStream, ps.dp, max_samples,
+  return evaluate_loss(*model, *val_sampler, *batches, kValStream, ps.dp, eval_samples(),
                        [this] { phase(step_now, "evaluation"); });
 }
 
@@ -249,9 +255,7 @@ void Trainer::Impl::check_outputs() const {
 // shard is found now, not after the last step.
 void Trainer::Impl::check_val_tokens() {
   if (!val_sampler) return;
-  const int64_t available = val_sampler->samples_per_epoch();
-  const int64_t total =
-      cfg.eval.batches > 0 ? std::min(available, int64_t{cfg.eval.batches} * global_batch) : available;
+  const int64_t total = eval_samples();
   for (int64_t j = ps.dp.rank(); j < total; j += ps.dp.size()) val_sampler->read(j, seq.data());
 }
 
