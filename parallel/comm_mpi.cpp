@@ -18,6 +18,12 @@ void check_mpi(int code, const char* what) {
   TESSERA_CHECK(false, "{} failed: {}", what, std::string(text, static_cast<size_t>(len)));
 }
 
+constexpr size_t kRequestSlots = 256;  // non-blocking operations one group may have in flight
+
+MPI_Op mpi_op(ReduceOp op) {
+  return op == ReduceOp::kMax ? MPI_MAX : MPI_SUM;
+}
+
 // MPI counts are int: large buffers go in pieces.
 template <typename F>
 void in_pieces(int64_t n, F&& f) {
@@ -27,7 +33,8 @@ void in_pieces(int64_t n, F&& f) {
 
 }  // namespace
 
-ProcessGroup::ProcessGroup(MPI_Comm comm, bool owned) : comm_(comm), owned_(owned) {
+ProcessGroup::ProcessGroup(MPI_Comm comm, bool owned)
+    : comm_(comm), owned_(owned), requests_(kRequestSlots, MPI_REQUEST_NULL) {
   check_mpi(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
   check_mpi(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
 }
@@ -51,7 +58,8 @@ ProcessGroup::ProcessGroup(ProcessGroup&& other) noexcept
     : comm_(std::exchange(other.comm_, MPI_COMM_NULL)),
       owned_(std::exchange(other.owned_, false)),
       rank_(other.rank_),
-      size_(other.size_) {}
+      size_(other.size_),
+      requests_(std::move(other.requests_)) {}
 
 ProcessGroup& ProcessGroup::operator=(ProcessGroup&& other) noexcept {
   if (this != &other) {
@@ -60,6 +68,7 @@ ProcessGroup& ProcessGroup::operator=(ProcessGroup&& other) noexcept {
     owned_ = std::exchange(other.owned_, false);
     rank_ = other.rank_;
     size_ = other.size_;
+    requests_ = std::move(other.requests_);
   }
   return *this;
 }
@@ -68,18 +77,92 @@ ProcessGroup::~ProcessGroup() {
   if (owned_ && comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
 }
 
-void ProcessGroup::all_reduce_sum(float* data, int64_t n) const {
+void ProcessGroup::all_reduce(float* data, int64_t n, ReduceOp op) const {
   if (size_ == 1) return;
   in_pieces(n, [&](int64_t start, int count) {
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data + start, count, MPI_FLOAT, MPI_SUM, comm_), "MPI_Allreduce");
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data + start, count, MPI_FLOAT, mpi_op(op), comm_), "MPI_Allreduce");
   });
 }
 
-void ProcessGroup::all_reduce_sum(double* data, int64_t n) const {
+void ProcessGroup::all_reduce(double* data, int64_t n, ReduceOp op) const {
   if (size_ == 1) return;
   in_pieces(n, [&](int64_t start, int count) {
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data + start, count, MPI_DOUBLE, MPI_SUM, comm_), "MPI_Allreduce");
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data + start, count, MPI_DOUBLE, mpi_op(op), comm_), "MPI_Allreduce");
   });
+}
+
+void ProcessGroup::all_gather(const float* send, float* recv, int64_t n) const {
+  if (size_ == 1) {
+    if (send != recv) std::copy(send, send + n, recv);
+    return;
+  }
+  TESSERA_CHECK(n <= INT_MAX / 2, "all_gather of {} elements per rank (one message at most)", n);
+  const bool in_place = send == recv + static_cast<int64_t>(rank_) * n;
+  check_mpi(MPI_Allgather(in_place ? MPI_IN_PLACE : send, static_cast<int>(n), MPI_FLOAT, recv, static_cast<int>(n),
+                          MPI_FLOAT, comm_),
+            "MPI_Allgather");
+}
+
+void ProcessGroup::reduce_scatter(const float* send, float* recv, int64_t n) const {
+  if (size_ == 1) {
+    if (send != recv) std::copy(send, send + n, recv);
+    return;
+  }
+  TESSERA_CHECK(n <= INT_MAX / 2, "reduce_scatter of {} elements per rank (one message at most)", n);
+  check_mpi(MPI_Reduce_scatter_block(send, recv, static_cast<int>(n), MPI_FLOAT, MPI_SUM, comm_),
+            "MPI_Reduce_scatter_block");
+}
+
+void ProcessGroup::send(const float* data, int64_t n, int peer) const {
+  in_pieces(n, [&](int64_t start, int count) {
+    check_mpi(MPI_Send(data + start, count, MPI_FLOAT, peer, 0, comm_), "MPI_Send");
+  });
+}
+
+void ProcessGroup::recv(float* data, int64_t n, int peer) const {
+  in_pieces(n, [&](int64_t start, int count) {
+    check_mpi(MPI_Recv(data + start, count, MPI_FLOAT, peer, 0, comm_, MPI_STATUS_IGNORE), "MPI_Recv");
+  });
+}
+
+Request ProcessGroup::take_slot(MPI_Request request) const {
+  for (size_t i = 0; i < requests_.size(); ++i) {
+    if (requests_[i] == MPI_REQUEST_NULL) {
+      requests_[i] = request;
+      return Request(static_cast<int>(i));
+    }
+  }
+  TESSERA_CHECK(false, "more than {} non-blocking operations in flight on one group", requests_.size());
+  return Request();
+}
+
+Request ProcessGroup::start_all_reduce(float* data, int64_t n) const {
+  if (size_ == 1) return Request();
+  TESSERA_CHECK(n <= INT_MAX / 2, "non-blocking all-reduce of {} elements (one message at most)", n);
+  MPI_Request r = MPI_REQUEST_NULL;
+  check_mpi(MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(n), MPI_FLOAT, MPI_SUM, comm_, &r), "MPI_Iallreduce");
+  return take_slot(r);
+}
+
+Request ProcessGroup::start_send(const float* data, int64_t n, int peer) const {
+  TESSERA_CHECK(n <= INT_MAX / 2, "non-blocking send of {} elements (one message at most)", n);
+  MPI_Request r = MPI_REQUEST_NULL;
+  check_mpi(MPI_Isend(data, static_cast<int>(n), MPI_FLOAT, peer, 0, comm_, &r), "MPI_Isend");
+  return take_slot(r);
+}
+
+Request ProcessGroup::start_recv(float* data, int64_t n, int peer) const {
+  TESSERA_CHECK(n <= INT_MAX / 2, "non-blocking recv of {} elements (one message at most)", n);
+  MPI_Request r = MPI_REQUEST_NULL;
+  check_mpi(MPI_Irecv(data, static_cast<int>(n), MPI_FLOAT, peer, 0, comm_, &r), "MPI_Irecv");
+  return take_slot(r);
+}
+
+void ProcessGroup::wait(Request& request) const {
+  if (!request.pending()) return;
+  MPI_Request& r = requests_[static_cast<size_t>(request.slot())];
+  check_mpi(MPI_Wait(&r, MPI_STATUS_IGNORE), "MPI_Wait");  // sets r to MPI_REQUEST_NULL: the slot is free
+  request.clear();
 }
 
 void ProcessGroup::all_reduce_sum(int64_t* data, int64_t n) const {

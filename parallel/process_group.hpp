@@ -1,5 +1,7 @@
 // A process group: a set of ranks and its communicator (MPI on CPUs; NCCL joins it on GPUs). RAII, move-only,
 // passed explicitly. A group of one is the single-rank path: every collective returns at once.
+//
+// ProcessGroup implements the core's Communicator, the only face of it that model code sees.
 #pragma once
 
 #include <cstdint>
@@ -7,9 +9,11 @@
 
 #include <mpi.h>
 
+#include "core/communicator.hpp"
+
 namespace tessera {
 
-class ProcessGroup {
+class ProcessGroup final : public Communicator {
  public:
   // A group over an existing communicator that the caller keeps (MPI_COMM_SELF: a world of one).
   static ProcessGroup borrow(MPI_Comm comm);
@@ -21,15 +25,24 @@ class ProcessGroup {
   ProcessGroup& operator=(ProcessGroup&& other) noexcept;
   ProcessGroup(const ProcessGroup&) = delete;
   ProcessGroup& operator=(const ProcessGroup&) = delete;
-  ~ProcessGroup();
+  ~ProcessGroup() override;
 
-  int rank() const { return rank_; }
-  int size() const { return size_; }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
   MPI_Comm comm() const { return comm_; }
 
-  // In-place sums over the group.
-  void all_reduce_sum(float* data, int64_t n) const;
-  void all_reduce_sum(double* data, int64_t n) const;
+  void all_reduce(float* data, int64_t n, ReduceOp op) const override;
+  void all_reduce(double* data, int64_t n, ReduceOp op) const override;
+  void all_gather(const float* send, float* recv, int64_t n) const override;
+  void reduce_scatter(const float* send, float* recv, int64_t n) const override;
+  void send(const float* data, int64_t n, int peer) const override;
+  void recv(float* data, int64_t n, int peer) const override;
+  Request start_all_reduce(float* data, int64_t n) const override;
+  Request start_send(const float* data, int64_t n, int peer) const override;
+  Request start_recv(float* data, int64_t n, int peer) const override;
+  void wait(Request& request) const override;
+
+  using Communicator::all_reduce_sum;
   void all_reduce_sum(int64_t* data, int64_t n) const;
   void broadcast(void* data, int64_t bytes, int root) const;
   // Every rank's vector at `root`, in rank order (other ranks get an empty result). Any length (sent in pieces).
@@ -38,10 +51,13 @@ class ProcessGroup {
 
  private:
   ProcessGroup(MPI_Comm comm, bool owned);
+  Request take_slot(MPI_Request request) const;
   MPI_Comm comm_ = MPI_COMM_NULL;
   bool owned_ = false;
   int rank_ = 0;
   int size_ = 1;
+  // handles of non-blocking operations in flight, by slot (MPI_REQUEST_NULL: free); sized once
+  mutable std::vector<MPI_Request> requests_;
 };
 
 }  // namespace tessera

@@ -1,7 +1,9 @@
 // Every op's backward against central finite differences, in double precision.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "core/blas.hpp"
@@ -20,17 +22,79 @@ using Vec = std::vector<double>;
 TEST(OpsGrad, Embedding) {
   const int B = 2, Tn = 3, C = 5, V = 4;
   std::vector<int32_t> tokens = {1, 3, 1, 0, 1, 2};  // repeated tokens: the scatter-add must add up
-  Vec wte = random_vector(V * C, 1), wpe = random_vector(Tn * C, 2), w = random_vector(B * Tn * C, 3);
-  Vec out(B * Tn * C);
+  // the whole vocabulary, and a vocab-parallel slice of rows [1, 3) (tokens 0 and 3 belong to other ranks)
+  for (const auto& [v0, Vn] : {std::pair{0, V}, std::pair{1, 2}}) {
+    Vec wte = random_vector(Vn * C, 1), wpe = random_vector(Tn * C, 2), w = random_vector(B * Tn * C, 3);
+    Vec out(B * Tn * C);
+    auto loss = [&] {
+      ops::embedding_forward(out.data(), tokens.data(), wte.data(), wpe.data(), B, Tn, C, v0, Vn);
+      return weighted_sum(out, w);
+    };
+    Vec dwte(wte.size(), 0.0), dwpe(wpe.size(), 0.0);
+    loss();
+    ops::embedding_backward(dwte.data(), dwpe.data(), w.data(), tokens.data(), B, Tn, C, v0, Vn);
+    expect_gradient("wte", wte, dwte, loss);
+    expect_gradient("wpe", wpe, dwpe, loss);
+  }
+}
+
+TEST(OpsGrad, ResidualWithBias) {
+  const int N = 4, C = 6;
+  Vec x = random_vector(N * C, 1), y = random_vector(N * C, 2), b = random_vector(C, 3), w = random_vector(N * C, 4);
+  Vec out(N * C);
   auto loss = [&] {
-    ops::embedding_forward(out.data(), tokens.data(), wte.data(), wpe.data(), B, Tn, C);
+    ops::residual_forward(out.data(), x.data(), y.data(), b.data(), N, C);
     return weighted_sum(out, w);
   };
-  Vec dwte(wte.size(), 0.0), dwpe(wpe.size(), 0.0);
   loss();
-  ops::embedding_backward(dwte.data(), dwpe.data(), w.data(), tokens.data(), B, Tn, C);
-  expect_gradient("wte", wte, dwte, loss);
-  expect_gradient("wpe", wpe, dwpe, loss);
+  for (int i = 0; i < N * C; ++i) EXPECT_DOUBLE_EQ(out[i], x[i] + (y[i] + b[i % C]));
+  // d/dx = d/dy = dout, d/db = column sums of dout: what matmul_backward's dbias and the residual stream add
+  Vec db(C, 0.0);
+  for (int i = 0; i < N * C; ++i) db[i % C] += w[i];
+  expect_gradient("x", x, w, loss);
+  expect_gradient("y", y, w, loss);
+  expect_gradient("bias", b, db, loss);
+}
+
+// Vocab-parallel cross-entropy, two "ranks" of a padded vocabulary combined by hand as the model's all-reduces
+// combine them: the loss and dlogits of the one-rank op.
+TEST(OpsGrad, VocabParallelCrossEntropyMatchesOneRank) {
+  const int N = 5, V = 11, Vp = 16, Vl = Vp / 2;  // rank 1 holds 3 real rows and 5 of padding
+  Vec logits = random_vector(N * Vp, 1, 3.0);
+  const std::vector<int32_t> targets = {0, 7, 10, -1, 8};
+  Vec losses(N), lse(N);
+  const double want = ops::cross_entropy_forward(losses.data(), lse.data(), logits.data(), targets.data(), N, V, Vp);
+  Vec dwant = logits;
+  ops::cross_entropy_backward(dwant.data(), lse.data(), targets.data(), 0.5, N, V, Vp);
+
+  Vec slice[2], mx[2], sums[2];
+  for (int r = 0; r < 2; ++r) {
+    slice[r].resize(N * Vl);
+    for (int i = 0; i < N; ++i)
+      for (int j = 0; j < Vl; ++j) slice[r][i * Vl + j] = logits[i * Vp + r * Vl + j];
+    mx[r].resize(N);
+    ops::vocab_parallel_max(mx[r].data(), slice[r].data(), N, std::clamp(V - r * Vl, 0, Vl), Vl);
+  }
+  Vec rowmax(N), plse(N);
+  for (int i = 0; i < N; ++i) rowmax[i] = std::max(mx[0][i], mx[1][i]);
+  double got = 0;
+  for (int r = 0; r < 2; ++r) {
+    sums[r].resize(2 * N);
+    ops::vocab_parallel_sum_exp(sums[r].data(), slice[r].data(), rowmax.data(), targets.data(), N, r * Vl,
+                                std::clamp(V - r * Vl, 0, Vl), Vl);
+  }
+  for (int i = 0; i < N; ++i) {
+    plse[i] = rowmax[i] + std::log(sums[0][2 * i] + sums[1][2 * i]);
+    if (targets[i] >= 0) got += plse[i] - (sums[0][2 * i + 1] + sums[1][2 * i + 1]);
+  }
+  EXPECT_NEAR(got, want, 1e-12);
+  for (int r = 0; r < 2; ++r) {
+    ops::vocab_parallel_backward(slice[r].data(), plse.data(), targets.data(), 0.5, N, r * Vl,
+                                 std::clamp(V - r * Vl, 0, Vl), Vl);
+    for (int i = 0; i < N; ++i)
+      for (int j = 0; j < Vl; ++j)
+        EXPECT_NEAR(slice[r][i * Vl + j], dwant[i * Vp + r * Vl + j], 1e-14) << "rank " << r << " row " << i;
+  }
 }
 
 TEST(OpsGrad, LayerNorm) {

@@ -41,7 +41,11 @@ struct ModelConfig {
   // Fills derived sizes (n_kv_head, d_ff) and checks that everything divides; throws tessera::Error naming the key.
   void finalize();
 
-  int padded_vocab() const { return (vocab_size + vocab_multiple - 1) / vocab_multiple * vocab_multiple; }
+  // The vocabulary padded to a multiple of vocab_multiple * tp (each tensor-parallel rank holds an equal slice).
+  int padded_vocab(int tp = 1) const {
+    const int multiple = vocab_multiple * tp;
+    return (vocab_size + multiple - 1) / multiple * multiple;
+  }
   int head_size() const { return d_model / n_head; }
   int qkv_width() const { return (n_head + 2 * n_kv_head) * head_size(); }
   int ffn_in_width() const { return activation == Activation::kSwiGLU ? 2 * d_ff : d_ff; }

@@ -17,11 +17,19 @@
 namespace tessera::ops {
 
 // ---- embedding: out[b,t,:] = wte[tokens[b,t],:] + wpe[t,:] (wpe may be null: no learned positions)
+// Vocab-parallel: wte holds the rows [v0, v0 + Vn) of the vocabulary (Vn, C); a token outside them contributes
+// zero (the tensor-parallel sum over ranks then gives its row). One rank: v0 = 0, Vn = Vp.
 template <typename T>
-void embedding_forward(T* out, const int32_t* tokens, const T* wte, const T* wpe, int B, int Tn, int C);
-// dwte[tokens[b,t],:] += dout[b,t,:]; dwpe[t,:] += sum_b dout[b,t,:]. Deterministic for any thread count.
+void embedding_forward(T* out, const int32_t* tokens, const T* wte, const T* wpe, int B, int Tn, int C, int v0, int Vn);
+// dwte[tokens[b,t] - v0,:] += dout[b,t,:] for tokens in [v0, v0 + Vn); dwpe[t,:] += sum_b dout[b,t,:].
+// Deterministic for any thread count.
 template <typename T>
-void embedding_backward(T* dwte, T* dwpe, const T* dout, const int32_t* tokens, int B, int Tn, int C);
+void embedding_backward(T* dwte, T* dwpe, const T* dout, const int32_t* tokens, int B, int Tn, int C, int v0, int Vn);
+
+// ---- residual add after a (reduced) linear layer: out = x + (y + bias).  x, y, out: (N, C); bias: (C) or null.
+// (Under tensor parallelism y is the all-reduced output of a row-parallel layer: the bias is added once.)
+template <typename T>
+void residual_forward(T* out, const T* x, const T* y, const T* bias, int N, int C);
 
 // ---- LayerNorm over the last dim: out = (x - mean) * rstd * w + b.  inp, out: (N, C); mean, rstd: (N)
 template <typename T>
@@ -89,6 +97,23 @@ void cross_entropy_backward(T* logits, const T* lse, const int32_t* targets, T d
 // one read of each row from memory instead of two.
 template <typename T>
 double cross_entropy_forward_backward(T* logits, T* losses, const int32_t* targets, T dloss, int N, int V, int Vp);
+
+// ---- vocab-parallel cross-entropy (Megatron): each tensor-parallel rank holds the logits of the vocabulary rows
+// [v0, v0 + Vp_local); the first Vn of them are real (Vn = clamp(V - v0, 0, Vp_local)). The model combines:
+//   rowmax  = all-reduce MAX of vocab_parallel_max;
+//   sums    = all-reduce SUM of vocab_parallel_sum_exp: (sum_j exp(logit_j - rowmax), the target's logit or 0);
+//   lse     = rowmax + log(sum); loss = lse - target logit.  The full logits never exist on one rank.
+// rowmax (N) = max over the rank's real logits (-inf when it has none).
+template <typename T>
+void vocab_parallel_max(T* rowmax, const T* logits, int N, int Vn, int Vp_local);
+// sums (N, 2): [sum of exponentials, the target's logit if this rank holds it, else 0].
+template <typename T>
+void vocab_parallel_sum_exp(T* sums, const T* logits, const T* rowmax, const int32_t* targets, int N, int v0, int Vn,
+                            int Vp_local);
+// In place: logits become (softmax - onehot(target)) * dloss on this rank's columns, zero on padding and ignored rows.
+template <typename T>
+void vocab_parallel_backward(T* logits, const T* lse, const int32_t* targets, T dloss, int N, int v0, int Vn,
+                             int Vp_local);
 
 // ---- reductions over flat buffers, deterministic for any thread count
 // sum of squares, accumulated in double over fixed chunks

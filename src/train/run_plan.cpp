@@ -15,12 +15,22 @@ Layout resolve_layout(const ParallelConfig& p, int world_size) {
   if (layout.world() != world_size)
     TESSERA_RAISE("parallel: tp * pp * dp = {} * {} * {} = {} does not match the {} MPI {} of this job", layout.tp,
                   layout.pp, layout.dp, layout.world(), world_size, world_size == 1 ? "rank" : "ranks");
-  if (layout.tp != 1 || layout.pp != 1)
+  if (layout.pp != 1)
     TESSERA_RAISE(
-        "parallel: tensor and pipeline parallelism (tp = {}, pp = {}) are not available in this build yet; "
-        "use data parallelism (dp)",
-        layout.tp, layout.pp);
+        "parallel.pp = {}: pipeline parallelism is not available in this build yet; use tensor (parallel.tp) and "
+        "data (parallel.dp) parallelism",
+        layout.pp);
   return layout;
+}
+
+void check_layout_fits_model(const ModelConfig& m, const Layout& layout) {
+  const int tp = layout.tp;
+  auto divides = [tp](int value, const char* key, const char* why) {
+    if (value % tp != 0) TESSERA_RAISE("parallel.tp = {} does not divide {} = {} ({})", tp, key, value, why);
+  };
+  divides(m.n_head, "model.n_head", "each tensor-parallel rank holds n_head / tp attention heads");
+  divides(m.n_kv_head, "model.n_kv_head", "each tensor-parallel rank holds n_kv_head / tp key/value heads");
+  divides(m.d_ff, "model.d_ff", "each tensor-parallel rank holds d_ff / tp columns of the MLP");
 }
 
 RunPlan plan_run(RunConfig& cfg, const Layout& layout) {
@@ -38,7 +48,8 @@ RunPlan plan_run(RunConfig& cfg, const Layout& layout) {
   cfg.train.global_batch = plan.global_batch;
   cfg.parallel.dp = layout.dp;
 
-  plan.sizes = Transformer<float>::sizes(cfg.model, plan.micro_batch, plan.seq_len);
+  check_layout_fits_model(cfg.model, layout);
+  plan.sizes = Transformer<float>::sizes(cfg.model, plan.micro_batch, plan.seq_len, {0, layout.tp});
   const auto f = static_cast<int64_t>(sizeof(float));
   plan.param_bytes = plan.sizes.flat_elements * f;
   plan.grad_bytes = plan.sizes.flat_elements * f;
@@ -76,7 +87,9 @@ std::string describe_run(const RunConfig& cfg, const RunPlan& plan, const RunDat
   const ModelConfig& m = cfg.model;
   const TokenizerInfo& tok = data.tokenizer;
   const Layout& l = plan.layout;
-  const double params = static_cast<double>(plan.sizes.parameters);
+  // the whole model's parameters (plan.sizes holds one rank's share)
+  const int64_t whole_parameters = Transformer<float>::sizes(m, plan.micro_batch, plan.seq_len).parameters;
+  const double params = static_cast<double>(whole_parameters);
   const double flops_per_token = plan.sizes.flops_per_token;
   const auto total_tokens = static_cast<double>(plan.tokens_per_step()) * static_cast<double>(plan.steps);
   const int64_t train_tokens = data.train_tokens();
@@ -86,7 +99,7 @@ std::string describe_run(const RunConfig& cfg, const RunPlan& plan, const RunDat
   out += fmt::format(
       "model: {} {} | {} parameters ({:.2f} M) | vocab {} padded to {} | {} layers, d_model {}, {} heads ({} kv), "
       "d_ff {}, context {}\n",
-      m.family, to_string(m.objective), plan.sizes.parameters, params / 1e6, m.vocab_size, m.padded_vocab(), m.n_layer,
+      m.family, to_string(m.objective), whole_parameters, params / 1e6, m.vocab_size, m.padded_vocab(l.tp), m.n_layer,
       m.d_model, m.n_head, m.n_kv_head, m.d_ff, m.max_seq_len);
   out += fmt::format(
       "layout: world {} (tp {}, pp {}, dp {}) | global batch {} = micro {} x accum {} x dp {} | {} tokens per step "
@@ -94,9 +107,10 @@ std::string describe_run(const RunConfig& cfg, const RunPlan& plan, const RunDat
       l.world(), l.tp, l.pp, l.dp, plan.global_batch, plan.micro_batch, plan.grad_accum, l.dp, plan.tokens_per_step(),
       plan.seq_len);
   out += fmt::format(
-      "memory per rank: {} = parameters {} + gradients {} + AdamW state {} + activations {} (micro-batch {} x {})\n",
+      "memory per rank: {} = parameters {} + gradients {} + AdamW state {} + activations {} (micro-batch {} x {}){}\n",
       bytes_string(plan.total_bytes()), bytes_string(plan.param_bytes), bytes_string(plan.grad_bytes),
-      bytes_string(plan.optimizer_bytes), bytes_string(plan.activation_bytes), plan.micro_batch, plan.seq_len);
+      bytes_string(plan.optimizer_bytes), bytes_string(plan.activation_bytes), plan.micro_batch, plan.seq_len,
+      l.tp > 1 ? fmt::format("; {} parameters on each tensor-parallel rank", plan.sizes.parameters) : std::string());
   out += fmt::format("compute: {:.3g} FLOPs per token | {:.3g} per step | {:.3g} in all\n", flops_per_token,
                      flops_per_token * static_cast<double>(plan.tokens_per_step()), flops_per_token * total_tokens);
   out +=

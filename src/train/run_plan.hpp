@@ -30,6 +30,9 @@ struct RunPlan {
 // and against what this build can run. Throws tessera::Error naming the keys. No communication.
 Layout resolve_layout(const ParallelConfig& parallel, int world_size);
 
+// Refuses a layout the model cannot be split by (heads, key/value heads and d_ff divisible by tp), naming the keys.
+void check_layout_fits_model(const ModelConfig& model, const Layout& layout);
+
 // Resolves config.train.seq_len and global_batch (0: their defaults) and plans the run. config.model must be
 // finalised (vocabulary known). Throws tessera::Error for a global batch that does not divide.
 RunPlan plan_run(RunConfig& config, const Layout& layout);

@@ -26,6 +26,8 @@
 #include "optim/lr_schedule.hpp"
 #include "train/batch.hpp"
 #include "train/evaluate.hpp"
+#include "train/gather_model.hpp"
+#include "train/grad_norm.hpp"
 #include "train/run_data.hpp"
 #include "train/watchdog.hpp"
 
@@ -96,6 +98,8 @@ struct Trainer::Impl {
   RunPlan plan;
   std::unique_ptr<BlendedSampler> train_sampler, val_sampler;
   std::unique_ptr<Transformer<float>> model;
+  TensorTable whole_table;  // the whole model in the single-rank layout: what model.h5 holds
+  std::unique_ptr<GradNorm> grad_norm;
   std::unique_ptr<AdamW> optimizer;
   LrSchedule schedule;
   std::unique_ptr<BatchBuilder> batches;
@@ -128,6 +132,7 @@ struct Trainer::Impl {
   int64_t eval_samples() const;
   EvalResult evaluate();
   void save(int64_t step);
+  std::string save_after_error(int64_t step);
   void write_metrics(const nlohmann::json& j, int64_t step);
   TrainResult run();
 };
@@ -152,8 +157,10 @@ void Trainer::Impl::setup() {
     val_sampler = std::make_unique<BlendedSampler>(data.val_sets(), data.weights, T, cfg.train.seed, false);
 
   check_fits_in_memory(plan);
-  model = std::make_unique<Transformer<float>>(cfg.model, mb, T);
+  model = std::make_unique<Transformer<float>>(cfg.model, mb, T, &ps.tp);
   model->init_weights(cfg.train.seed);
+  whole_table = Transformer<float>::plan_table(cfg.model);
+  grad_norm = std::make_unique<GradNorm>(model->table(), whole_table.size());
   AdamWConfig oc;
   oc.beta1 = cfg.train.beta1;
   oc.beta2 = cfg.train.beta2;
@@ -259,16 +266,29 @@ void Trainer::Impl::check_val_tokens() {
   for (int64_t j = ps.dp.rank(); j < total; j += ps.dp.size()) val_sampler->read(j, seq.data());
 }
 
+// The whole model, gathered from the tensor-parallel shards of data-parallel replica 0, written by world rank 0.
+// Collective over that replica's tp group.
 void Trainer::Impl::save(int64_t step) {
-  if (cfg.checkpoint.dir.empty() || !main()) return;
+  if (cfg.checkpoint.dir.empty() || ps.dp.rank() != 0) return;
+  const std::vector<float> whole = gather_model(*model, whole_table, ps.tp);
+  if (!main()) return;
   ModelFileMeta meta;
   meta.config_toml = to_toml(cfg);
   meta.step = step;
   meta.consumed_samples = step * global_batch;
   meta.tokenizer = data.tokenizer;
   const std::string path = cfg.checkpoint.dir + "/model.h5";
-  save_model(path, model->table(), model->params(), meta);
+  save_model(path, whole_table, whole.data(), meta);
   fmt::print("saved {} (step {})\n", path, step);
+}
+
+// On an error that one rank may meet alone, the model is saved only where that needs no other rank (no tensor
+// parallelism); returns what to add to the error message.
+std::string Trainer::Impl::save_after_error(int64_t step) {
+  if (cfg.checkpoint.dir.empty()) return "";
+  if (ps.tp.size() > 1) return "; the model is not saved (a tensor-parallel save needs every rank)";
+  if (main()) save(step);
+  return "; the model trained so far is saved";
 }
 
 // A metrics line that cannot be written (a full disk) ends the run with an error, after saving the model.
@@ -276,9 +296,8 @@ void Trainer::Impl::write_metrics(const nlohmann::json& j, int64_t step) {
   if (metrics == nullptr) return;
   const std::string line = j.dump() + "\n";
   if (std::fwrite(line.data(), 1, line.size(), metrics) == line.size() && std::fflush(metrics) == 0) return;
-  save(step);
-  TESSERA_RAISE("{}: cannot write the metrics at step {} (disk full?){}", cfg.log.metrics, step,
-                cfg.checkpoint.dir.empty() ? "" : "; the model trained so far is saved");
+  const std::string saved = save_after_error(step);
+  TESSERA_RAISE("{}: cannot write the metrics at step {} (disk full?){}", cfg.log.metrics, step, saved);
 }
 
 TrainResult Trainer::Impl::run() {
@@ -333,7 +352,7 @@ TrainResult Trainer::Impl::run() {
     phase(step_now, "the optimizer step");
     const double loss = counts[0] / counts[1];
     // 4. global gradient norm, non-finite check, clipping, update
-    const double grad_norm = std::sqrt(ops::sum_squares(model->grads(), model->flat_size()));
+    const double grad_norm = this->grad_norm->compute(model->grads(), ps.tp, ps.pp);
     const float lr = schedule.at(step);
     StepRecord rec{step + 1, loss, grad_norm, lr, false};
     if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
@@ -400,10 +419,8 @@ TrainResult Trainer::Impl::run() {
       try {
         val = evaluate();
       } catch (const Error& e) {  // what was trained is saved before the error ends the run
-        save(done);
-        TESSERA_RAISE(
-            "{}{}", e.what(),
-            cfg.checkpoint.dir.empty() ? "" : fmt::format(" (at the evaluation of step {}; the model is saved)", done));
+        const std::string saved = save_after_error(done);
+        TESSERA_RAISE("{} (at the evaluation of step {}{})", e.what(), done, saved);
       }
       result.val_losses.emplace_back(done, val.loss);
       const int64_t val_batches = (val.samples + global_batch - 1) / global_batch;

@@ -1,0 +1,20 @@
+// The complete model from its tensor-parallel shards, and shards from a complete model: what model.h5 holds is the
+// whole model in the single-rank layout (vocabulary padded for tp = 1), the same whatever layout wrote it.
+#pragma once
+
+#include <vector>
+
+#include "model/transformer.hpp"
+#include "parallel/process_group.hpp"
+
+namespace tessera {
+
+// Collective over tp: returns the whole model's parameters laid out by whole_table (Transformer::plan_table of the
+// config) on tp rank 0, and an empty vector on the other ranks.
+std::vector<float> gather_model(const Transformer<float>& model, const TensorTable& whole_table,
+                                const ProcessGroup& tp);
+
+// Fills this rank's shard of every tensor from the whole model laid out by whole_table. No communication.
+void scatter_model(const std::vector<float>& whole, const TensorTable& whole_table, Transformer<float>& model);
+
+}  // namespace tessera

@@ -1,0 +1,29 @@
+// The global gradient norm, the same number under every layout.
+//
+// Each tensor's sum of squares is taken in double on its shard; shards split across tensor-parallel ranks add up
+// over the tp group, tensors duplicated on every tp rank (norms, row-parallel biases) count once (tp rank 0's), and
+// pipeline stages contribute their own tensors. The sums are combined in the whole model's tensor order
+// (TensorInfo::global_index), so a layout that only moves tensors between ranks gives the single-rank norm bit for
+// bit.
+#pragma once
+
+#include <vector>
+
+#include "core/communicator.hpp"
+#include "core/tensor_table.hpp"
+
+namespace tessera {
+
+class GradNorm {
+ public:
+  // table: this rank's tensors; tensors_in_model: how many tensors the whole model has.
+  GradNorm(const TensorTable& table, int tensors_in_model);
+  // Collective over tp and pp (the groups of this rank). grads laid out by the table.
+  double compute(const float* grads, const Communicator& tp, const Communicator& pp);
+
+ private:
+  const TensorTable& table_;
+  std::vector<double> sums_;  // per tensor of the whole model, by global index
+};
+
+}  // namespace tessera
