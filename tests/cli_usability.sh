@@ -55,10 +55,10 @@ version=$("$tessera" --version)
 for w in "tessera 0.1.0" "commit" "build" "kernel" "CUDA"; do check "--version shows $w" has "$version" "$w"; done
 
 # --- one line under mpirun for a config or layout error, exit 2, no MPI_Abort banner
-run_capture mpirun -q --oversubscribe -np 2 "$tessera" train -c tiny-gpt2 --tp 2
-check "mpirun --tp 2 exits 2 (got $rc)" test "$rc" -eq 2
-check "mpirun --tp 2 prints one line: $err" one_line
-check "mpirun --tp 2 names tensor parallelism: $err" has "$err" "tp = 2"
+run_capture mpirun -q --oversubscribe -np 2 "$tessera" train -c tiny-gpt2 --tp 4
+check "mpirun --tp 4 on 2 ranks exits 2 (got $rc)" test "$rc" -eq 2
+check "mpirun --tp 4 on 2 ranks prints one line: $err" one_line
+check "mpirun --tp 4 on 2 ranks names the layout: $err" has "$err" "tp * pp * dp = 4 * 1 * 1 = 4 does not match the 2 MPI ranks"
 run_capture mpirun -q --oversubscribe -np 2 "$tessera" train -c tiny-gpt2 --data "$work/nowhere"
 check "mpirun with a missing dataset exits 2 (got $rc) with one line: $err" bash -c "[[ $rc -eq 2 && \$(printf '%s\n' \"\$1\" | grep -c .) -eq 1 && \$1 == *'no such dataset directory'* ]]" _ "$err"
 run_capture mpirun -q --oversubscribe -np 2 "$tessera" prepare "$work/missing.txt" -o "$work/never-made"

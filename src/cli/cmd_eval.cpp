@@ -19,6 +19,7 @@ struct EvalFlags {
   int micro_batch = 8;
   int64_t samples = 0;
   int threads = 0;
+  int tp = 1;
 };
 }  // namespace
 
@@ -32,10 +33,14 @@ void add_eval(CLI::App& app, const MpiRuntime& mpi) {
   cmd->add_option("--samples", f->samples, "Evaluate the first N sequences (0: all)")->check(whole_at_least(0));
   cmd->add_option("--threads", f->threads, "Threads per rank (0: the cores, shared among ranks)")
       ->check(non_negative_finite());
+  cmd->add_option("--tp", f->tp, "Tensor-parallel ranks holding the model together (the others share the data)")
+      ->check(whole_at_least(1));
   cmd->callback([f, &mpi] {
-    ParallelState ps = ParallelState::create({1, 1, mpi.size()});  // every rank a data-parallel share
+    if (mpi.size() % f->tp != 0)
+      TESSERA_RAISE("eval: --tp {} does not divide the {} ranks of this job", f->tp, mpi.size());
+    ParallelState ps = ParallelState::create({f->tp, 1, mpi.size() / f->tp});  // the data shared over dp
     set_compute_threads(f->threads);
-    LoadedModel lm = load_trained_model(f->model, f->micro_batch);
+    LoadedModel lm = load_trained_model(f->model, f->micro_batch, &ps.tp);
     const std::string data = f->data.empty() ? lm.config.data.path : f->data;
     if (data.empty()) TESSERA_RAISE("eval: {} was trained on a blend of datasets; pass --data DIR", f->model);
     TokenDataset dataset(data, f->split);

@@ -24,6 +24,7 @@ struct GenerateFlags {
   int64_t seed = 1234;
   int samples = 1;
   bool stop_at_eot = true;
+  int tp = 1;
 };
 
 // Draws the next token from the logits (V of them): temperature, then the top-k, then the softmax.
@@ -62,9 +63,14 @@ void add_generate(CLI::App& app, const MpiRuntime& mpi) {
   cmd->add_option("--stop-at-eot", f->stop_at_eot, "End a sample at the end-of-text token (true or false)")
       ->default_str("true");
   cmd->add_option("--tokenizer-files", f->tokenizer_files, "Directory of the tokenizer's files, if moved");
+  cmd->add_option("--tp", f->tp, "Tensor-parallel ranks holding the model together (the job's ranks)")
+      ->check(whole_at_least(1));
   cmd->callback([f, &mpi] {
-    if (mpi.rank() != 0) return;  // one process samples
-    LoadedModel lm = load_trained_model(f->model, 1);
+    if (f->tp > 1 && f->tp != mpi.size())
+      TESSERA_RAISE("generate: --tp {} needs a job of {} ranks (it has {})", f->tp, f->tp, mpi.size());
+    if (f->tp == 1 && mpi.rank() != 0) return;  // one process samples
+    const ProcessGroup tp = ProcessGroup::borrow(f->tp > 1 ? MPI_COMM_WORLD : MPI_COMM_SELF);
+    LoadedModel lm = load_trained_model(f->model, 1, &tp);
     if (lm.config.model.objective != Objective::kCausal)
       TESSERA_RAISE("{}: generate needs a causal (clm) model; this one was trained with objective = \"mlm\"", f->model);
     std::unique_ptr<Tokenizer> tok = load_model_tokenizer(lm.meta, f->tokenizer_files);
@@ -74,7 +80,8 @@ void add_generate(CLI::App& app, const MpiRuntime& mpi) {
     std::vector<int32_t> prompt_ids = tok->encode(prompt);
     if (prompt_ids.empty()) prompt_ids.push_back(tok->eot_id());
     const ModelConfig& m = lm.config.model;
-    const int Vp = m.padded_vocab();
+    const int Vp = lm.model->dims().Vp;                           // this rank's vocabulary rows
+    std::vector<float> row(static_cast<size_t>(Vp) * tp.size());  // the last position's logits, every rank's rows
     std::vector<int32_t> order;
     std::vector<double> probs;
     for (int s = 0; s < f->samples; ++s) {
@@ -84,12 +91,14 @@ void add_generate(CLI::App& app, const MpiRuntime& mpi) {
       for (int i = 0; i < f->max_tokens; ++i) {
         const int n = std::min(static_cast<int>(ids.size()), m.max_seq_len);  // the last window of context
         lm.model->forward(ids.data() + ids.size() - n, nullptr, 1, n);
-        const float* last = lm.model->logits() + static_cast<int64_t>(n - 1) * Vp;
-        const int32_t next = sample_token(last, m.vocab_size, f->temperature, f->top_k, rng, order, probs);
+        tp.all_gather(lm.model->logits() + static_cast<int64_t>(n - 1) * Vp, row.data(), Vp);
+        int32_t next = sample_token(row.data(), m.vocab_size, f->temperature, f->top_k, rng, order, probs);
+        tp.broadcast(&next, sizeof next, 0);  // every rank draws alike; rank 0's word is final
         if (next == tok->eot_id() && f->stop_at_eot) break;
         ids.push_back(next);
         generated.push_back(next);
       }
+      if (tp.rank() != 0) continue;
       if (f->samples > 1) fmt::print("--- sample {} ---\n", s + 1);
       fmt::print("{}{}\n", prompt, sanitize_utf8(tok->decode(generated), nullptr));
     }

@@ -4,27 +4,41 @@
 
 #include "core/check.hpp"
 #include "core/memory.hpp"
+#include "train/gather_model.hpp"
 #include "train/run_plan.hpp"
 
 namespace tessera::cli {
 
-LoadedModel load_trained_model(const std::string& path, int max_batch) {
+LoadedModel load_trained_model(const std::string& path, int max_batch, const Communicator* tp) {
   std::string file = path;
   if (std::filesystem::is_directory(path)) file = (std::filesystem::path(path) / "model.h5").string();
   LoadedModel out;
   out.meta = read_model_meta(file);
   out.config = parse_run_config(out.meta.config_toml, file + " (stored config)", {});
   // a damaged or hostile config must not size an allocation this machine cannot make
-  const ModelSizes sizes = Transformer<float>::sizes(out.config.model, max_batch);
-  const int64_t bytes = (sizes.flat_elements * 2 + sizes.activation_elements) * static_cast<int64_t>(sizeof(float));
+  const int tp_size = tp != nullptr ? tp->size() : 1;
+  check_layout_fits_model(out.config.model, {tp_size, 1, 1});
+  // the whole model (read from the file) and this rank's shard of it
+  const ModelSizes whole = Transformer<float>::sizes(out.config.model, max_batch);
+  const ModelSizes sizes = Transformer<float>::sizes(out.config.model, max_batch, 0, {0, tp_size});
+  const int64_t bytes =
+      (sizes.flat_elements * 2 + sizes.activation_elements + (tp_size > 1 ? whole.flat_elements : 0)) *
+      static_cast<int64_t>(sizeof(float));
   if (const int64_t machine = physical_memory_bytes(); machine > 0 && bytes > machine)
     TESSERA_RAISE(
         "{}: its stored config (model.vocab_size = {}, model.max_seq_len = {}, model.d_model = {}, "
         "model.n_layer = {}) needs {} to load, more than this machine's {}",
         file, out.config.model.vocab_size, out.config.model.max_seq_len, out.config.model.d_model,
         out.config.model.n_layer, bytes_string(bytes), bytes_string(machine));
-  out.model = std::make_unique<Transformer<float>>(out.config.model, max_batch);
-  load_model(file, out.model->table(), out.model->params());
+  out.model = std::make_unique<Transformer<float>>(out.config.model, max_batch, 0, tp);
+  if (tp_size == 1) {
+    load_model(file, out.model->table(), out.model->params());
+    return out;
+  }
+  const TensorTable whole_table = Transformer<float>::plan_table(out.config.model);
+  std::vector<float> params(static_cast<size_t>(whole_table.total()));
+  load_model(file, whole_table, params.data());
+  scatter_model(params, whole_table, *out.model);
   return out;
 }
 

@@ -17,8 +17,9 @@ struct LoadedModel {
   std::unique_ptr<Transformer<float>> model;
 };
 
-// path: a model file, or a checkpoint directory holding model.h5. max_batch: sequences per forward.
-LoadedModel load_trained_model(const std::string& path, int max_batch);
+// path: a model file, or a checkpoint directory holding model.h5. max_batch: sequences per forward. tp: the
+// tensor-parallel group that holds the model together (nullptr: this process alone); each rank keeps its slice.
+LoadedModel load_trained_model(const std::string& path, int max_batch, const Communicator* tp = nullptr);
 // The tokenizer the model was trained with (its files from `files_override` if given).
 std::unique_ptr<Tokenizer> load_model_tokenizer(const ModelFileMeta& meta, const std::string& files_override);
 
