@@ -36,11 +36,15 @@ void add_eval(CLI::App& app, const MpiRuntime& mpi) {
   cmd->add_option("--tp", f->tp, "Tensor-parallel ranks holding the model together (the others share the data)")
       ->check(whole_at_least(1));
   cmd->callback([f, &mpi] {
-    if (mpi.size() % f->tp != 0)
-      TESSERA_RAISE("eval: --tp {} does not divide the {} ranks of this job", f->tp, mpi.size());
+    LoadedModel lm;
+    agree_on_setup(mpi, [&] {  // one line for an error every rank meets
+      if (mpi.size() % f->tp != 0)
+        TESSERA_RAISE("eval: --tp {} does not divide the {} ranks of this job", f->tp, mpi.size());
+      lm = inspect_trained_model(f->model, f->micro_batch, f->tp);
+    });
     ParallelState ps = ParallelState::create({f->tp, 1, mpi.size() / f->tp});  // the data shared over dp
     set_compute_threads(f->threads);
-    LoadedModel lm = load_trained_model(f->model, f->micro_batch, &ps.tp);
+    load_weights(lm, &ps.tp);
     const std::string data = f->data.empty() ? lm.config.data.path : f->data;
     if (data.empty()) TESSERA_RAISE("eval: {} was trained on a blend of datasets; pass --data DIR", f->model);
     TokenDataset dataset(data, f->split);

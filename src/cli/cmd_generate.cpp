@@ -66,13 +66,18 @@ void add_generate(CLI::App& app, const MpiRuntime& mpi) {
   cmd->add_option("--tp", f->tp, "Tensor-parallel ranks holding the model together (the job's ranks)")
       ->check(whole_at_least(1));
   cmd->callback([f, &mpi] {
-    if (f->tp > 1 && f->tp != mpi.size())
-      TESSERA_RAISE("generate: --tp {} needs a job of {} ranks (it has {})", f->tp, f->tp, mpi.size());
+    LoadedModel lm;
+    agree_on_setup(mpi, [&] {  // one line for an error every rank meets
+      if (f->tp > 1 && f->tp != mpi.size())
+        TESSERA_RAISE("generate: --tp {} needs a job of {} ranks (it has {})", f->tp, f->tp, mpi.size());
+      lm = inspect_trained_model(f->model, 1, f->tp);
+      if (lm.config.model.objective != Objective::kCausal)
+        TESSERA_RAISE("{}: generate needs a causal (clm) model; this one was trained with objective = \"mlm\"",
+                      f->model);
+    });
     if (f->tp == 1 && mpi.rank() != 0) return;  // one process samples
     const ProcessGroup tp = ProcessGroup::borrow(f->tp > 1 ? MPI_COMM_WORLD : MPI_COMM_SELF);
-    LoadedModel lm = load_trained_model(f->model, 1, &tp);
-    if (lm.config.model.objective != Objective::kCausal)
-      TESSERA_RAISE("{}: generate needs a causal (clm) model; this one was trained with objective = \"mlm\"", f->model);
+    load_weights(lm, &tp);
     std::unique_ptr<Tokenizer> tok = load_model_tokenizer(lm.meta, f->tokenizer_files);
     int64_t replaced = 0;
     const std::string prompt = sanitize_utf8(f->prompt, &replaced);

@@ -9,14 +9,15 @@
 
 namespace tessera::cli {
 
-LoadedModel load_trained_model(const std::string& path, int max_batch, const Communicator* tp) {
+LoadedModel inspect_trained_model(const std::string& path, int max_batch, int tp_size) {
   std::string file = path;
   if (std::filesystem::is_directory(path)) file = (std::filesystem::path(path) / "model.h5").string();
   LoadedModel out;
+  out.file = file;
+  out.max_batch = max_batch;
   out.meta = read_model_meta(file);
   out.config = parse_run_config(out.meta.config_toml, file + " (stored config)", {});
   // a damaged or hostile config must not size an allocation this machine cannot make
-  const int tp_size = tp != nullptr ? tp->size() : 1;
   check_layout_fits_model(out.config.model, {tp_size, 1, 1});
   // the whole model (read from the file) and this rank's shard of it
   const ModelSizes whole = Transformer<float>::sizes(out.config.model, max_batch);
@@ -30,16 +31,25 @@ LoadedModel load_trained_model(const std::string& path, int max_batch, const Com
         "model.n_layer = {}) needs {} to load, more than this machine's {}",
         file, out.config.model.vocab_size, out.config.model.max_seq_len, out.config.model.d_model,
         out.config.model.n_layer, bytes_string(bytes), bytes_string(machine));
-  out.model = std::make_unique<Transformer<float>>(out.config.model, max_batch, 0, tp);
-  if (tp_size == 1) {
-    load_model(file, out.model->table(), out.model->params());
-    return out;
-  }
-  const TensorTable whole_table = Transformer<float>::plan_table(out.config.model);
-  std::vector<float> params(static_cast<size_t>(whole_table.total()));
-  load_model(file, whole_table, params.data());
-  scatter_model(params, whole_table, *out.model);
   return out;
+}
+
+void load_weights(LoadedModel& lm, const Communicator* tp) {
+  lm.model = std::make_unique<Transformer<float>>(lm.config.model, lm.max_batch, 0, tp);
+  if (tp == nullptr || tp->size() == 1) {
+    load_model(lm.file, lm.model->table(), lm.model->params());
+    return;
+  }
+  const TensorTable whole_table = Transformer<float>::plan_table(lm.config.model);
+  std::vector<float> params(static_cast<size_t>(whole_table.total()));
+  load_model(lm.file, whole_table, params.data());
+  scatter_model(params, whole_table, *lm.model);
+}
+
+LoadedModel load_trained_model(const std::string& path, int max_batch, const Communicator* tp) {
+  LoadedModel lm = inspect_trained_model(path, max_batch, tp != nullptr ? tp->size() : 1);
+  load_weights(lm, tp);
+  return lm;
 }
 
 std::unique_ptr<Tokenizer> load_model_tokenizer(const ModelFileMeta& meta, const std::string& files_override) {

@@ -12,12 +12,20 @@
 namespace tessera::cli {
 
 struct LoadedModel {
+  std::string file;  // the model file
+  int max_batch = 1;
   RunConfig config;
   ModelFileMeta meta;
   std::unique_ptr<Transformer<float>> model;
 };
 
-// path: a model file, or a checkpoint directory holding model.h5. max_batch: sequences per forward. tp: the
+// Reads a model's metadata and checks it can be loaded here (memory, a tensor-parallel split of tp_size), without
+// loading weights: what every rank can check before any communication. Throws tessera::Error naming the file.
+LoadedModel inspect_trained_model(const std::string& path, int max_batch, int tp_size);
+// Builds the model of an inspected file and reads its weights (collective over tp, which may be nullptr).
+void load_weights(LoadedModel& model, const Communicator* tp);
+
+// Both: path: a model file, or a checkpoint directory holding model.h5. max_batch: sequences per forward. tp: the
 // tensor-parallel group that holds the model together (nullptr: this process alone); each rank keeps its slice.
 LoadedModel load_trained_model(const std::string& path, int max_batch, const Communicator* tp = nullptr);
 // The tokenizer the model was trained with (its files from `files_override` if given).

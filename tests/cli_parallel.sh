@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Tensor and data parallelism from the command line, under mpirun: a model trained at tp = 2 is the complete model
+# (the same tensors as one rank's); eval and generate read it on any layout and give one rank's answer; bad layouts
+# get one line on every rank and exit 2 before anything is written; a rank that dies ends the job within 60 s.
+# Usage: cli_parallel.sh path/to/tessera
+set -u
+tessera=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+source "$(dirname "$0")/cli_checks.sh"
+mpi() { mpirun -q --oversubscribe -np "$@"; }
+# every line of the output of a command except the timing ones, for comparing runs
+"$tessera" prepare "$(dirname "$0")/../data/tinyshakespeare.txt" -o "$work/ds" --tokenizer byte --no-progress \
+  >/dev/null || { echo "FAIL: prepare"; exit 1; }
+train=(train -c tiny-llama --data "$work/ds" --set train.steps=6 --set train.micro_batch=2 --set train.global_batch=4
+       --set log.peak_flops=1e9 --set train.threads=1 --set eval.batches=2)
+
+# --- train at tp 2 and at 1 rank: the same model file (names, shapes), losses equal to printing precision
+mpi 2 "$tessera" "${train[@]}" --tp 2 --checkpoint-dir "$work/tp2" > "$work/tp2.log" 2>&1
+check "train --tp 2 succeeds" test $? -eq 0
+check "the start-up log prints the layout" grep -q "layout: world 2 (tp 2, pp 1, dp 1)" "$work/tp2.log"
+check "... and the memory per rank" grep -q "memory per rank: .* parameters on each tensor-parallel rank" "$work/tp2.log"
+"$tessera" "${train[@]}" --checkpoint-dir "$work/one" > "$work/one.log" 2>&1
+check "train on one rank succeeds" test $? -eq 0
+losses() { grep -o "loss [0-9.]*" "$1" | head -n 6; }
+check "tp 2 prints the losses of one rank" test "$(losses "$work/tp2.log")" = "$(losses "$work/one.log")"
+tensors() { h5ls -r "$1/model.h5" | grep Dataset | sed 's/ *Dataset/ /'; }
+check "model.h5 at tp 2 holds the tensors of one rank's, at the same shapes" \
+  test "$(tensors "$work/tp2")" = "$(tensors "$work/one")"
+
+# --- eval and generate on any layout
+evals() { grep -o "loss [0-9.]* | perplexity [0-9.]*" <<<"$1"; }
+one=$("$tessera" eval -m "$work/tp2" --samples 16 2>&1)
+two=$(mpi 2 "$tessera" eval -m "$work/tp2" --samples 16 --tp 2 2>&1)
+four=$(mpi 4 "$tessera" eval -m "$work/tp2" --samples 16 --tp 2 --threads 1 2>&1)
+check "eval --tp 2 gives one rank's loss: $(evals "$two") vs $(evals "$one")" test "$(evals "$two")" = "$(evals "$one")"
+check "eval --tp 2 on 4 ranks (dp 2) too: $(evals "$four")" test "$(evals "$four")" = "$(evals "$one")"
+g1=$("$tessera" generate -m "$work/tp2" -p "ROMEO:" -n 40 -t 0 2>&1)
+g2=$(mpi 2 "$tessera" generate -m "$work/tp2" -p "ROMEO:" -n 40 -t 0 --tp 2 2>&1)
+check "generate --tp 2 writes one rank's greedy text once" test "$g2" = "$g1"
+
+# --- bad layouts: one line, exit 2, nothing written
+refuse_mpi() {  # what needle ranks args...: one line although several ranks fail
+  local what=$1 needle=$2 n=$3
+  shift 3
+  local err rc
+  err=$(mpi "$n" "$tessera" "$@" 2>&1 >/dev/null)
+  rc=$?
+  if [[ $rc -ne 2 ]]; then echo "FAIL $what: exit code $rc ($err)"; failures=$((failures + 1)); return; fi
+  if [[ $(printf '%s\n' "$err" | grep -c .) -ne 1 || $err != *"$needle"* ]]; then
+    echo "FAIL $what: '$err' should be one line naming '$needle'"; failures=$((failures + 1)); return
+  fi
+  passed=$((passed + 1))
+}
+refuse_mpi "tp not dividing the heads" "parallel.tp = 3 does not divide model.n_head = 4" 3 "${train[@]}" --tp 3 \
+  --checkpoint-dir "$work/never"
+refuse_mpi "tp not dividing the kv heads" "parallel.tp = 4 does not divide model.n_kv_head = 2" 4 "${train[@]}" \
+  --tp 4 --checkpoint-dir "$work/never"
+refuse_mpi "tp not dividing the world" "tp * pp * dp = 2 * 1 * 1 = 2 does not match the 3 MPI ranks" 3 \
+  "${train[@]}" --tp 2 --dp 1 --checkpoint-dir "$work/never"
+refuse_mpi "global batch not dividing" "train.global_batch (a multiple of micro_batch * dp)" 4 "${train[@]}" --tp 2 \
+  --set train.global_batch=6 --checkpoint-dir "$work/never"
+check "... and nothing was written" test ! -e "$work/never"
+refuse_mpi "eval --tp not dividing the world" "--tp 2 does not divide the 3 ranks" 3 eval -m "$work/tp2" --tp 2
+refuse_mpi "eval --tp not dividing the heads" "parallel.tp = 4 does not divide model.n_kv_head = 2" 4 eval \
+  -m "$work/tp2" --tp 4
+
+# --- a rank that dies ends the job within 60 s (never a hang until the time limit)
+mpi 2 "$tessera" "${train[@]}" --tp 2 --set train.steps=100000 --set eval.interval=0 > "$work/killed.log" 2>&1 &
+job=$!
+for _ in $(seq 300); do grep -Eq "step +1/" "$work/killed.log" 2>/dev/null && break; sleep 0.2; done
+victim=$(pgrep -f "tessera train -c tiny-llama" | sort -n | tail -n 1)
+start=$(date +%s)
+kill -SEGV "$victim"
+for _ in $(seq 600); do kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
+wait "$job"
+rc=$?
+took=$(($(date +%s) - start))
+check "a rank killed by SIGSEGV: mpirun exits non-zero (got $rc)" test "$rc" -ne 0
+check "... within 60 s (took ${took} s)" test "$took" -le 60
+pkill -f "tessera train -c tiny-llama" 2>/dev/null
+
+finish
