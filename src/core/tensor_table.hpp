@@ -36,6 +36,7 @@ struct TensorInfo {
   int shard = 0;         // tp rank
   int shards = 1;        // tp size
   int global_index = 0;  // position in the whole model's table, whatever part of it this rank holds
+  bool pp_copy = false;  // a copy of a tensor another pipeline stage owns (the tied embedding on the last stage)
   bool weight_decay = false;  // AdamW decays it
   bool in_matmul = false;     // takes part in a matrix multiply (counts in the MFU's N)
 
@@ -74,6 +75,8 @@ class TensorTable {
   void set_global_index(int index, int global_index) {
     entries_[static_cast<size_t>(index)].global_index = global_index;
   }
+  // Marks a tensor as a copy that another pipeline stage owns (counted and saved there).
+  void set_pp_copy(int index) { entries_[static_cast<size_t>(index)].pp_copy = true; }
 
   const TensorInfo& operator[](int i) const { return entries_[static_cast<size_t>(i)]; }
   const std::vector<TensorInfo>& entries() const { return entries_; }

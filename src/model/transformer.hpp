@@ -2,8 +2,11 @@
 //
 // Parameters and gradients are each one allocation described by a TensorTable, laid out layer by layer
 // (embeddings, layers.0 .. layers.L-1, final norm, head) so that a pipeline stage or a gradient bucket is one
-// contiguous range. Activations are planned for (max_batch, max_seq) in the constructor; forward and backward
-// allocate nothing. T is float for training and double for the finite-difference tests.
+// contiguous range. A rank holds the part of the model its ModelShard names: a tensor-parallel slice of every tensor
+// (the model is given its tp group through the core's Communicator: no MPI here) and one or more pipeline model
+// chunks. Activations are planned in the constructor for (max_batch, max_seq) and for every activation slot (a
+// micro-batch in flight through a chunk); forward and backward allocate nothing. T is float for training and double
+// for the finite-difference tests.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +15,7 @@
 #include "core/communicator.hpp"
 #include "core/tensor_table.hpp"
 #include "model/model_config.hpp"
+#include "model/model_shard.hpp"
 #include "ops/context.hpp"
 
 namespace tessera {
@@ -21,40 +25,21 @@ struct ModelSizes {
   int64_t parameters = 0;           // elements of every tensor of the shard (padded vocabulary rows included)
   int64_t matmul_parameters = 0;    // the N of MFU: weights that take part in a matrix multiply (whole model)
   int64_t flat_elements = 0;        // of the parameter buffer (with alignment): also gradients, AdamW m and v
-  int64_t activation_elements = 0;  // activations and backward scratch for (max_batch, max_seq)
+  int64_t activation_elements = 0;  // activations of every slot and backward scratch for (max_batch, max_seq)
   double flops_per_token = 0;       // 6 N + 12 L C T at T = max_seq
 };
-
-// The part of the model one rank holds: its tensor-parallel slice (Megatron's layout: QKV and the MLP's first
-// linear split by output columns, the attention and MLP projections by input columns, the embedding and the head by
-// vocabulary rows; norms, position embeddings and the projections' biases whole on every rank).
-struct ModelShard {
-  int tp_rank = 0;
-  int tp = 1;
-};
-
-// This rank's widths (the global ones when tp = 1).
-struct LocalDims {
-  int C = 0;    // model width (whole: the residual stream is not split)
-  int NH = 0;   // query heads on this rank: NH / tp
-  int NKV = 0;  // key/value heads: NKV / tp
-  int HS = 0;   // head size
-  int CA = 0;   // attention output width NH_tp * HS (the input of the attention projection)
-  int QKV = 0;  // (NH_tp + 2 NKV_tp) * HS
-  int F = 0;    // feed-forward width F / tp
-  int FI = 0;   // the first MLP linear's output: F_tp, or 2 F_tp for SwiGLU
-  int Vp = 0;   // vocabulary rows on this rank: padded_vocab(tp) / tp
-  int v0 = 0;   // the first of them
-  int Vn = 0;   // how many of them are real tokens (the rest is padding)
-};
-LocalDims local_dims(const ModelConfig& config, const ModelShard& shard);
 
 template <typename T>
 class Transformer {
  public:
   // Activations are planned for (max_batch, max_seq) sequences; max_seq = 0: the model's context, max_seq_len.
-  // tp: the tensor-parallel group (nullptr: a group of one); the model holds its slice of every tensor.
-  Transformer(const ModelConfig& config, int max_batch, int max_seq = 0, const Communicator* tp = nullptr);
+  // tp: the tensor-parallel group (nullptr: a group of one; shard.tp_rank and shard.tp are taken from it).
+  Transformer(const ModelConfig& config, int max_batch, int max_seq = 0, const Communicator* tp = nullptr,
+              ModelShard shard = {});
+  Transformer(const Transformer&) = delete;
+  Transformer& operator=(const Transformer&) = delete;
+  ~Transformer() = default;
+
   static ModelSizes sizes(const ModelConfig& config, int max_batch, int max_seq = 0, const ModelShard& shard = {});
   // The tensors of one rank's shard (the whole model for the default shard), without building the model.
   static TensorTable plan_table(const ModelConfig& config, const ModelShard& shard = {});
@@ -62,6 +47,7 @@ class Transformer {
   const ModelConfig& config() const { return config_; }
   const ModelShard& shard() const { return shard_; }
   const LocalDims& dims() const { return dims_; }
+  const std::vector<ChunkRange>& chunks() const { return chunks_; }
   const TensorTable& table() const { return table_; }
   T* params() { return params_.data(); }
   const T* params() const { return params_.data(); }
@@ -69,11 +55,14 @@ class Transformer {
   int64_t flat_size() const { return table_.total(); }
   int max_batch() const { return max_batch_; }
   int max_seq() const { return max_seq_; }
+  // The table index of the token embedding (-1 when this rank holds neither the first nor, tied, the last chunk).
+  int embedding_index() const { return wte_; }
 
   // Fills every weight from (seed, tensor name): the same seed gives the same model under any layout.
   void init_weights(uint64_t seed);
   void zero_grads();
 
+  // ---- the whole model on one rank (no pipeline: one chunk holding every layer), slot 0
   // tokens, targets: (B, T) with T <= max_seq_len; targets[i] = -1: no loss at position i.
   // Returns the sum of the per-position losses (the caller divides by the number of targeted positions).
   double forward(const int32_t* tokens, const int32_t* targets, int B, int Tn);
@@ -82,14 +71,32 @@ class Transformer {
   void backward(T dloss);
   // forward then backward in one call (training): the cross-entropy reads each row of logits once.
   double forward_backward(const int32_t* tokens, const int32_t* targets, int B, int Tn, T dloss);
-  // (B, T, Vp_tp) logits of the last forward, this rank's vocabulary rows [dims().v0, dims().v0 + dims().Vp)
-  // (overwritten by backward).
-  const T* logits() const { return logits_; }
+  // (B, T, Vp_tp) logits of the last forward of the head chunk, this rank's vocabulary rows
+  // [dims().v0, dims().v0 + dims().Vp) (overwritten by backward).
+  const T* logits() const { return last_logits_; }
+
+  // ---- one pipeline chunk (c: index into chunks()) for the micro-batch in activation slot s
+  // Where a chunk that does not embed receives its input activations: (B, T, C).
+  T* chunk_input(int c, int s);
+  // Forward through the chunk. tokens and targets (B, T) are this micro-batch's (the first chunk embeds the tokens,
+  // the last one keeps the targets). A chunk that does not embed reads chunk_input(c, s).
+  void forward_chunk(int c, int s, const int32_t* tokens, const int32_t* targets, int B, int Tn);
+  // The chunk's output activations after forward_chunk (B, T, C), for the next stage.
+  const T* chunk_output(int c, int s) const;
+  // Head chunk after forward_chunk: the loss sum; train = true also turns the logits into dlogits (scaled by dloss)
+  // for backward_chunk.
+  double chunk_loss(int c, int s, T dloss, bool train);
+  // Where a chunk that is not the head receives d(output) (B, T, C) before backward_chunk.
+  T* chunk_output_grad() { return dres_; }
+  // Backward through the chunk: grads += ...; the head chunk starts from its dlogits, the others from
+  // chunk_output_grad(). Returns d(input) (B, T, C) for the previous stage (valid until the next backward_chunk), or
+  // nullptr for the embedding chunk.
+  const T* backward_chunk(int c, int s);
 
   // Model FLOPs per token for MFU, of the whole model: 6 N + 12 L C T (N: weights that take part in a matrix
   // multiply).
   double flops_per_token(int Tn) const;
-  // Bytes held by parameters, gradients and activations.
+  // Bytes of activations and backward scratch.
   int64_t activation_bytes() const { return static_cast<int64_t>(acts_.size() * sizeof(T)); }
 
  private:
@@ -114,43 +121,58 @@ class Transformer {
   struct LayerIndex {  // tensor table indices, -1 where absent
     int ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, fc_w, fc_b, fcproj_w, fcproj_b;
   };
-
-  void forward_to_logits(const int32_t* tokens, const int32_t* targets, int B, int Tn);
-  void backward_from_dlogits();
+  // One micro-batch in flight through one chunk.
+  struct Slot {
+    T* input = nullptr;  // (B, T, C) the embedding's output, or the activations received from the previous stage
+    std::vector<LayerActs> layers;
+    // the head chunk only
+    T *lnf = nullptr, *lnf_mean = nullptr, *lnf_rstd = nullptr;  // (B, T, C), (B, T), (B, T)
+    T* logits = nullptr;                                         // (B, T, Vp_tp), dlogits after chunk_loss(train)
+    T *losses = nullptr, *lse = nullptr;                         // (B, T)
+    T* ce_sums = nullptr;  // (B, T, 2) vocab-parallel cross-entropy: sum of exponentials, target logit
+    int32_t *tokens = nullptr, *targets = nullptr;  // (B, T) inputs of this micro-batch
+    int B = 0, Tn = 0;                              // its shape (B = 0: empty)
+  };
   struct Plan;
+
   static TensorTable plan_params(const ModelConfig& m, const ModelShard& shard, Plan* plan);
-  static int64_t activation_elements(const LocalDims& d, const ModelConfig& m, int64_t max_batch, int64_t max_seq);
-  double loss_forward(int N);
-  void loss_backward(T dloss, int N);
+  // Activation elements of one slot of a chunk, and of the scratch every chunk shares.
+  static double slot_elements(const LocalDims& d, const ChunkRange& chunk, double B, double Tn);
+  static double scratch_elements(const LocalDims& d, double B, double Tn);
+  static int64_t activation_elements(const ModelConfig& m, const ModelShard& shard, int64_t max_batch, int64_t max_seq);
   void plan_activations();
   LayerParams layer_view(T* base, int l) const;
   T* tensor(T* base, int index) const { return index < 0 ? nullptr : base + table_[index].offset; }
+  Slot& slot(int c, int s);
   void norm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int N) const;
   void norm_backward(T* dinp_accum, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean, const T* rstd,
                      int N) const;
+  void layer_forward(int l, const LayerActs& a, const T* x, int B, int Tn);
+  void layer_backward(int l, const LayerActs& a, const T* x, int B, int Tn);
+  double loss_forward(Slot& s);
+  void loss_backward(Slot& s, T dloss);
+  void check_single_stage(const char* what) const;
 
   ModelConfig config_;
   SelfCommunicator self_;   // the tensor-parallel group when none is given
   const Communicator* tp_;  // the tensor-parallel group
   ModelShard shard_;
   LocalDims dims_;
+  std::vector<ChunkRange> chunks_;
   int max_batch_, max_seq_;
   TensorTable table_;
   int wte_ = -1, wpe_ = -1, lnf_w_ = -1, lnf_b_ = -1, head_ = -1;
-  std::vector<LayerIndex> layer_index_;
+  std::vector<LayerIndex> layer_index_;  // by layer of the whole model (all -1 for layers another rank holds)
 
   std::vector<T> params_, grads_;
   std::vector<T> acts_;  // every activation below, one allocation
-  std::vector<LayerActs> layers_;
-  T *encoded_ = nullptr, *lnf_ = nullptr, *lnf_mean_ = nullptr, *lnf_rstd_ = nullptr, *logits_ = nullptr;
-  T *losses_ = nullptr, *lse_ = nullptr;
-  T* ce_sums_ = nullptr;  // (B, T, 2) vocab-parallel cross-entropy: sum of exponentials, target logit
-  T* rowpar_ = nullptr;   // (B, T, C) a row-parallel layer's output, reduced before the residual add
-  // backward scratch, shared by all layers
+  std::vector<int32_t> slot_ids_;
+  std::vector<std::vector<Slot>> slots_;  // [chunk][slot]
+  T* rowpar_ = nullptr;                   // (B, T, C) a row-parallel layer's output, reduced before the residual add
+  // backward scratch, shared by all layers and chunks
   T *dres_ = nullptr, *dln_ = nullptr, *dqkv_ = nullptr, *datty_ = nullptr, *dfch_ = nullptr, *dact_ = nullptr;
+  const T* last_logits_ = nullptr;
   std::vector<float> rope_cos_, rope_sin_;  // (Tmax, HS/2)
-  std::vector<int32_t> tokens_, targets_;   // inputs of the last forward
-  int B_ = 0, T_ = 0;                       // shape of the last forward
   ops::Context<T> ctx_;
 };
 

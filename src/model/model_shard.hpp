@@ -1,0 +1,59 @@
+// The part of the model one rank holds, as pure functions of the config and the rank's coordinates (no MPI):
+//  - its tensor-parallel slice (Megatron's layout: QKV and the MLP's first linear split by output rows, the attention
+//    and MLP projections by input columns, the embedding and the head by vocabulary rows; norms, position embeddings
+//    and the projections' biases whole on every rank);
+//  - its pipeline model chunks: the layers are cut into pp * v contiguous chunks (v: virtual stages, interleaved
+//    1F1B), and pipeline rank p holds chunks p, p + pp, p + 2 pp, ...; chunk 0 holds the embedding, the last chunk
+//    the final norm, the head and the loss.
+#pragma once
+
+#include <vector>
+
+#include "model/model_config.hpp"
+
+namespace tessera {
+
+struct ModelShard {
+  int tp_rank = 0;
+  int tp = 1;
+  int pp_rank = 0;
+  int pp = 1;
+  int virtual_stages = 1;      // v: model chunks per pipeline rank
+  std::vector<int> pp_layers;  // layers of each of the pp * v chunks, in model order (empty: an even split)
+  std::vector<int> slots;      // activation slots (micro-batches in flight) of each of this rank's chunks ({}: 1)
+
+  int chunks() const { return pp * virtual_stages; }
+};
+
+// Layers of each of the pp * v model chunks: pp_layers when given, else an even split. Throws tessera::Error naming
+// parallel.pp, parallel.virtual_stages and parallel.pp_layers when they do not fit n_layer.
+std::vector<int> chunk_layers(int n_layer, int pp, int virtual_stages, const std::vector<int>& pp_layers);
+
+// One model chunk a rank holds.
+struct ChunkRange {
+  int index = 0;        // among the model's pp * v chunks
+  int first_layer = 0;  // [first_layer, first_layer + n_layers)
+  int n_layers = 0;
+  bool embedding = false;  // chunk 0: embeds the tokens
+  bool head = false;       // the last chunk: final norm, head and loss
+};
+// This rank's chunks, in model order.
+std::vector<ChunkRange> rank_chunks(const ModelConfig& config, const ModelShard& shard);
+
+// This rank's widths (the global ones when tp = 1).
+struct LocalDims {
+  int C = 0;    // model width (whole: the residual stream is not split)
+  int NH = 0;   // query heads on this rank: NH / tp
+  int NKV = 0;  // key/value heads: NKV / tp
+  int HS = 0;   // head size
+  int CA = 0;   // attention output width NH_tp * HS (the input of the attention projection)
+  int QKV = 0;  // (NH_tp + 2 NKV_tp) * HS
+  int F = 0;    // feed-forward width F / tp
+  int FI = 0;   // the first MLP linear's output: F_tp, or 2 F_tp for SwiGLU
+  int Vp = 0;   // vocabulary rows on this rank: padded_vocab(tp) / tp
+  int v0 = 0;   // the first of them
+  int Vn = 0;   // how many of them are real tokens (the rest is padding)
+};
+LocalDims local_dims(const ModelConfig& config, const ModelShard& shard);
+
+}  // namespace tessera

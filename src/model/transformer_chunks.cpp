@@ -1,0 +1,224 @@
+// The transformer's layers and pipeline chunks, forward and backward, with the tensor-parallel communication of
+// each layer (model/tp_mappings.hpp) where Megatron puts it.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/check.hpp"
+#include "model/tp_mappings.hpp"
+#include "model/transformer.hpp"
+#include "ops/ops.hpp"
+
+namespace tessera {
+
+template <typename T>
+void Transformer<T>::norm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int N) const {
+  if (config_.norm == Norm::kLayerNorm) {
+    ops::layernorm_forward(out, mean, rstd, inp, w, b, N, config_.d_model, config_.norm_eps);
+  } else {
+    ops::rmsnorm_forward(out, rstd, inp, w, N, config_.d_model, config_.norm_eps);
+  }
+}
+
+template <typename T>
+void Transformer<T>::norm_backward(T* dinp_accum, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean,
+                                   const T* rstd, int N) const {
+  if (config_.norm == Norm::kLayerNorm) {
+    ops::layernorm_backward(dinp_accum, dw, db, dout, inp, w, mean, rstd, N, config_.d_model);
+  } else {
+    ops::rmsnorm_backward(dinp_accum, dw, dout, inp, w, rstd, N, config_.d_model);
+  }
+}
+
+// One layer: x (B, T, C) -> a.res3.
+template <typename T>
+void Transformer<T>::layer_forward(int l, const LayerActs& a, const T* x, int B, int Tn) {
+  const ModelConfig& m = config_;
+  const LocalDims& d = dims_;
+  const int N = B * Tn, C = d.C;
+  const int64_t NC = static_cast<int64_t>(N) * C;
+  const LayerParams w = layer_view(params_.data(), l);
+  // attention: column-parallel QKV (tp_copy), this rank's heads, row-parallel projection (tp_reduce)
+  norm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x, w.ln1_w, w.ln1_b, N);
+  ops::matmul_forward(a.qkv, a.ln1, w.qkv_w, w.qkv_b, N, C, d.QKV, false);
+  if (m.position == Position::kRope)
+    ops::rope_forward(a.qkv, rope_cos_.data(), rope_sin_.data(), B, Tn, d.NH, d.NKV, d.HS);
+  ops::attention_forward(a.atty, a.probs, a.qkv, B, Tn, d.NH, d.NKV, d.HS, m.objective == Objective::kCausal);
+  ops::matmul_forward(rowpar_, a.atty, w.proj_w, static_cast<const T*>(nullptr), N, d.CA, C, false);
+  tp_reduce_forward(*tp_, rowpar_, NC);
+  ops::residual_forward(a.res2, x, rowpar_, w.proj_b, N, C);  // res2 = x + (proj(atty) + b)
+  // MLP: column-parallel first linear, row-parallel projection
+  norm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.res2, w.ln2_w, w.ln2_b, N);
+  ops::matmul_forward(a.fch, a.ln2, w.fc_w, w.fc_b, N, C, d.FI, false);
+  if (m.activation == Activation::kGelu) {
+    ops::gelu_forward(a.act, a.fch, static_cast<int64_t>(N) * d.F);
+  } else {
+    ops::swiglu_forward(a.act, a.fch, N, d.F);
+  }
+  ops::matmul_forward(rowpar_, a.act, w.fcproj_w, static_cast<const T*>(nullptr), N, d.F, C, false);
+  tp_reduce_forward(*tp_, rowpar_, NC);
+  ops::residual_forward(a.res3, a.res2, rowpar_, w.fcproj_b, N, C);  // res3 = res2 + (proj(act) + b)
+}
+
+// One layer backward: dres_ holds d(res3) on entry and d(x) on return (the same on every tensor-parallel rank).
+template <typename T>
+void Transformer<T>::layer_backward(int l, const LayerActs& a, const T* x, int B, int Tn) {
+  const ModelConfig& m = config_;
+  const LocalDims& d = dims_;
+  const int N = B * Tn, C = d.C;
+  const int64_t NC = static_cast<int64_t>(N) * C;
+  const LayerParams w = layer_view(params_.data(), l);
+  const LayerParams dw = layer_view(grads_.data(), l);
+  // res3 = res2 + (act @ Wp^T + bp): the row-parallel backward needs no communication (tp_reduce's identity)
+  ops::matmul_backward(dact_, dw.fcproj_w, dw.fcproj_b, dres_, a.act, w.fcproj_w, N, d.F, C);
+  if (m.activation == Activation::kGelu) {
+    ops::gelu_backward(dfch_, a.fch, dact_, static_cast<int64_t>(N) * d.F);
+  } else {
+    ops::swiglu_backward(dfch_, a.fch, dact_, N, d.F);
+  }
+  ops::matmul_backward(dln_, dw.fc_w, dw.fc_b, dfch_, a.ln2, w.fc_w, N, C, d.FI);
+  tp_copy_backward(*tp_, dln_, NC);
+  norm_backward(dres_, dw.ln2_w, dw.ln2_b, dln_, a.res2, w.ln2_w, a.ln2_mean, a.ln2_rstd, N);  // now d(res2)
+  // res2 = x + (atty @ Wo^T + bo)
+  ops::matmul_backward(datty_, dw.proj_w, dw.proj_b, dres_, a.atty, w.proj_w, N, d.CA, C);
+  ops::attention_backward(dqkv_, datty_, a.qkv, a.probs, B, Tn, d.NH, d.NKV, d.HS, ctx_);
+  if (m.position == Position::kRope)
+    ops::rope_backward(dqkv_, rope_cos_.data(), rope_sin_.data(), B, Tn, d.NH, d.NKV, d.HS);
+  ops::matmul_backward(dln_, dw.qkv_w, dw.qkv_b, dqkv_, a.ln1, w.qkv_w, N, C, d.QKV);
+  tp_copy_backward(*tp_, dln_, NC);
+  norm_backward(dres_, dw.ln1_w, dw.ln1_b, dln_, x, w.ln1_w, a.ln1_mean, a.ln1_rstd, N);  // now d(x)
+}
+
+template <typename T>
+T* Transformer<T>::chunk_input(int c, int s) {
+  return slot(c, s).input;
+}
+
+template <typename T>
+const T* Transformer<T>::chunk_output(int c, int s) const {
+  const Slot& sl = slots_[static_cast<size_t>(c)][static_cast<size_t>(s)];
+  return sl.layers.empty() ? sl.input : sl.layers.back().res3;
+}
+
+template <typename T>
+void Transformer<T>::forward_chunk(int c, int s, const int32_t* tokens, const int32_t* targets, int B, int Tn) {
+  const ModelConfig& m = config_;
+  const LocalDims& d = dims_;
+  const ChunkRange& chunk = chunks_[static_cast<size_t>(c)];
+  Slot& sl = slot(c, s);
+  TESSERA_CHECK(B > 0 && B <= max_batch_ && Tn > 0 && Tn <= max_seq_,
+                "forward shape ({}, {}) outside the planned ({}, {})", B, Tn, max_batch_, max_seq_);
+  const int N = B * Tn, C = d.C, V = m.vocab_size;
+  for (int i = 0; i < N; ++i)
+    TESSERA_CHECK(tokens[i] >= 0 && tokens[i] < V, "token {} at position {} outside the vocabulary of {}", tokens[i], i,
+                  V);
+  std::copy(tokens, tokens + N, sl.tokens);
+  if (targets != nullptr) {
+    std::copy(targets, targets + N, sl.targets);
+  } else {
+    std::fill(sl.targets, sl.targets + N, -1);
+  }
+  sl.B = B;
+  sl.Tn = Tn;
+  T* P = params_.data();
+  if (chunk.embedding) {
+    // vocab-parallel embedding: each rank its rows (the position on tp rank 0 only), then tp_reduce
+    ops::embedding_forward(sl.input, sl.tokens, tensor(P, wte_), shard_.tp_rank == 0 ? tensor(P, wpe_) : nullptr, B, Tn,
+                           C, d.v0, d.Vp);
+    tp_reduce_forward(*tp_, sl.input, static_cast<int64_t>(N) * C);
+  }
+  const T* x = sl.input;  // (B, T, C) residual stream entering the layer
+  for (int i = 0; i < chunk.n_layers; ++i) {
+    const LayerActs& a = sl.layers[static_cast<size_t>(i)];
+    layer_forward(chunk.first_layer + i, a, x, B, Tn);
+    x = a.res3;
+  }
+  if (!chunk.head) return;
+  norm_forward(sl.lnf, sl.lnf_mean, sl.lnf_rstd, x, tensor(P, lnf_w_), tensor(P, lnf_b_), N);
+  // the head is column-parallel over the vocabulary: this rank's logits (N, Vp_tp)
+  ops::matmul_forward(sl.logits, sl.lnf, tensor(P, head_), static_cast<const T*>(nullptr), N, C, d.Vp, false);
+  last_logits_ = sl.logits;
+}
+
+template <typename T>
+double Transformer<T>::chunk_loss(int c, int s, T dloss, bool train) {
+  TESSERA_CHECK(chunks_[static_cast<size_t>(c)].head, "the loss of chunk {}, which is not the head", c);
+  Slot& sl = slot(c, s);
+  TESSERA_CHECK(sl.B > 0, "loss before forward");
+  const int N = sl.B * sl.Tn;
+  if (train && tp_->size() == 1)  // one pass over each row of logits
+    return ops::cross_entropy_forward_backward(sl.logits, sl.losses, sl.targets, dloss, N, config_.vocab_size,
+                                               dims_.Vp);
+  const double loss = loss_forward(sl);
+  if (train) loss_backward(sl, dloss);
+  return loss;
+}
+
+// The loss of a slot's logits: on one rank the fused cross-entropy; under tensor parallelism the vocab-parallel one
+// (local max -> all-reduce MAX -> local sum of exponentials and the owner's target logit -> all-reduce SUM).
+// Leaves lse for the backward.
+template <typename T>
+double Transformer<T>::loss_forward(Slot& sl) {
+  const LocalDims& d = dims_;
+  const int N = sl.B * sl.Tn;
+  if (tp_->size() == 1)
+    return ops::cross_entropy_forward(sl.losses, sl.lse, sl.logits, sl.targets, N, config_.vocab_size, d.Vp);
+  ops::vocab_parallel_max(sl.lse, sl.logits, N, d.Vn, d.Vp);
+  tp_->all_reduce(sl.lse, N, ReduceOp::kMax);  // lse holds the row maxima for now
+  ops::vocab_parallel_sum_exp(sl.ce_sums, sl.logits, sl.lse, sl.targets, N, d.v0, d.Vn, d.Vp);
+  tp_->all_reduce_sum(sl.ce_sums, int64_t{2} * N);
+  double total = 0;
+  for (int i = 0; i < N; ++i) {
+    sl.lse[i] += std::log(sl.ce_sums[2 * i]);
+    sl.losses[i] = sl.targets[i] >= 0 ? sl.lse[i] - sl.ce_sums[2 * i + 1] : T(0);
+    total += static_cast<double>(sl.losses[i]);
+  }
+  return total;
+}
+
+template <typename T>
+void Transformer<T>::loss_backward(Slot& sl, T dloss) {
+  const LocalDims& d = dims_;
+  const int N = sl.B * sl.Tn;
+  if (tp_->size() == 1) {
+    ops::cross_entropy_backward(sl.logits, sl.lse, sl.targets, dloss, N, config_.vocab_size, d.Vp);
+  } else {
+    ops::vocab_parallel_backward(sl.logits, sl.lse, sl.targets, dloss, N, d.v0, d.Vn, d.Vp);
+  }
+}
+
+template <typename T>
+const T* Transformer<T>::backward_chunk(int c, int s) {
+  const ChunkRange& chunk = chunks_[static_cast<size_t>(c)];
+  const LocalDims& d = dims_;
+  Slot& sl = slot(c, s);
+  TESSERA_CHECK(sl.B > 0, "backward of chunk {} slot {} before its forward", c, s);
+  const int B = sl.B, Tn = sl.Tn, N = B * Tn, C = d.C;
+  const int64_t NC = static_cast<int64_t>(N) * C;
+  T* P = params_.data();
+  T* G = grads_.data();
+  const T* out = chunk_output(c, s);
+  if (chunk.head) {
+    // logits hold dlogits: through the head (tp_copy backward) and the final norm into dres_
+    ops::matmul_backward(dln_, tensor(G, head_), static_cast<T*>(nullptr), sl.logits, sl.lnf, tensor(P, head_), N, C,
+                         d.Vp);
+    tp_copy_backward(*tp_, dln_, NC);
+    std::memset(dres_, 0, static_cast<size_t>(NC) * sizeof(T));
+    norm_backward(dres_, tensor(G, lnf_w_), tensor(G, lnf_b_), dln_, out, tensor(P, lnf_w_), sl.lnf_mean, sl.lnf_rstd,
+                  N);
+  }
+  // dres_ carries d(loss)/d(residual stream) down through the layers
+  for (int i = chunk.n_layers - 1; i >= 0; --i) {
+    const T* x = i > 0 ? sl.layers[static_cast<size_t>(i - 1)].res3 : sl.input;
+    layer_backward(chunk.first_layer + i, sl.layers[static_cast<size_t>(i)], x, B, Tn);
+  }
+  sl.B = 0;  // the slot is spent: it needs a new forward
+  if (!chunk.embedding) return dres_;
+  ops::embedding_backward(tensor(G, wte_), tensor(G, wpe_), dres_, sl.tokens, B, Tn, C, d.v0, d.Vp);
+  return nullptr;
+}
+
+template class Transformer<float>;
+template class Transformer<double>;
+
+}  // namespace tessera
