@@ -144,17 +144,17 @@ Request ProcessGroup::start_all_reduce(float* data, int64_t n) const {
   return take_slot(r);
 }
 
-Request ProcessGroup::start_send(const float* data, int64_t n, int peer) const {
+Request ProcessGroup::start_send(const float* data, int64_t n, int peer, int tag) const {
   TESSERA_CHECK(n <= INT_MAX / 2, "non-blocking send of {} elements (one message at most)", n);
   MPI_Request r = MPI_REQUEST_NULL;
-  check_mpi(MPI_Isend(data, static_cast<int>(n), MPI_FLOAT, peer, 0, comm_, &r), "MPI_Isend");
+  check_mpi(MPI_Isend(data, static_cast<int>(n), MPI_FLOAT, peer, tag, comm_, &r), "MPI_Isend");
   return take_slot(r);
 }
 
-Request ProcessGroup::start_recv(float* data, int64_t n, int peer) const {
+Request ProcessGroup::start_recv(float* data, int64_t n, int peer, int tag) const {
   TESSERA_CHECK(n <= INT_MAX / 2, "non-blocking recv of {} elements (one message at most)", n);
   MPI_Request r = MPI_REQUEST_NULL;
-  check_mpi(MPI_Irecv(data, static_cast<int>(n), MPI_FLOAT, peer, 0, comm_, &r), "MPI_Irecv");
+  check_mpi(MPI_Irecv(data, static_cast<int>(n), MPI_FLOAT, peer, tag, comm_, &r), "MPI_Irecv");
   return take_slot(r);
 }
 

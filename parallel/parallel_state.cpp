@@ -18,7 +18,9 @@ ParallelState ParallelState::create(const Layout& layout, MPI_Comm base) {
   ProcessGroup tp = ProcessGroup::split(world, tp_group_ranks(r, layout));
   ProcessGroup pp = ProcessGroup::split(world, pp_group_ranks(r, layout));
   ProcessGroup dp = ProcessGroup::split(world, dp_group_ranks(r, layout));
-  return ParallelState{layout, coord_of(r, layout), std::move(world), std::move(tp), std::move(pp), std::move(dp)};
+  ProcessGroup embedding = ProcessGroup::split(world, embedding_group_ranks(r, layout));
+  return ParallelState{layout,        coord_of(r, layout), std::move(world),    std::move(tp),
+                       std::move(pp), std::move(dp),       std::move(embedding)};
 }
 
 namespace {

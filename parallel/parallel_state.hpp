@@ -14,6 +14,7 @@ struct ParallelState {
   ProcessGroup tp;
   ProcessGroup pp;
   ProcessGroup dp;
+  ProcessGroup embedding;  // the first and last pipeline stage (the tied embedding's two copies); one rank otherwise
 
   // Collective over `base` (the job's world by default; MPI_COMM_SELF gives a single-rank run inside a multi-rank
   // job, as the parity tests need). Throws tessera::Error if the layout does not match base's size.

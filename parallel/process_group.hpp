@@ -38,8 +38,8 @@ class ProcessGroup final : public Communicator {
   void send(const float* data, int64_t n, int peer) const override;
   void recv(float* data, int64_t n, int peer) const override;
   Request start_all_reduce(float* data, int64_t n) const override;
-  Request start_send(const float* data, int64_t n, int peer) const override;
-  Request start_recv(float* data, int64_t n, int peer) const override;
+  Request start_send(const float* data, int64_t n, int peer, int tag) const override;
+  Request start_recv(float* data, int64_t n, int peer, int tag) const override;
   void wait(Request& request) const override;
 
   using Communicator::all_reduce_sum;

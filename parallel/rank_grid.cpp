@@ -42,4 +42,13 @@ std::vector<int> dp_group_ranks(int rank, const Layout& layout) {
   return group_along(rank, layout, &Coord::dp_rank, layout.dp);
 }
 
+std::vector<int> embedding_group_ranks(int rank, const Layout& layout) {
+  const Coord c = coord_of(rank, layout);
+  if (layout.pp == 1 || (c.pp_rank != 0 && c.pp_rank != layout.pp - 1)) return {rank};
+  Coord first = c, last = c;
+  first.pp_rank = 0;
+  last.pp_rank = layout.pp - 1;
+  return {rank_of(first, layout), rank_of(last, layout)};
+}
+
 }  // namespace tessera

@@ -29,5 +29,8 @@ Coord coord_of(int rank, const Layout& layout);
 std::vector<int> tp_group_ranks(int rank, const Layout& layout);
 std::vector<int> pp_group_ranks(int rank, const Layout& layout);
 std::vector<int> dp_group_ranks(int rank, const Layout& layout);
+// The first and the last pipeline stage of `rank`'s (tp, dp) coordinates, which hold the tied embedding and its
+// copy; {rank} for a rank between them, or when pp = 1.
+std::vector<int> embedding_group_ranks(int rank, const Layout& layout);
 
 }  // namespace tessera

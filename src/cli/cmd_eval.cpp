@@ -20,6 +20,7 @@ struct EvalFlags {
   int64_t samples = 0;
   int threads = 0;
   int tp = 1;
+  int pp = 1;
 };
 }  // namespace
 
@@ -35,16 +36,17 @@ void add_eval(CLI::App& app, const MpiRuntime& mpi) {
       ->check(non_negative_finite());
   cmd->add_option("--tp", f->tp, "Tensor-parallel ranks holding the model together (the others share the data)")
       ->check(whole_at_least(1));
+  cmd->add_option("--pp", f->pp, "Pipeline stages the model's layers are split into")->check(whole_at_least(1));
   cmd->callback([f, &mpi] {
     LoadedModel lm;
     agree_on_setup(mpi, [&] {  // one line for an error every rank meets
-      if (mpi.size() % f->tp != 0)
-        TESSERA_RAISE("eval: --tp {} does not divide the {} ranks of this job", f->tp, mpi.size());
-      lm = inspect_trained_model(f->model, f->micro_batch, f->tp);
+      if (mpi.size() % (f->tp * f->pp) != 0)
+        TESSERA_RAISE("eval: --tp {} x --pp {} does not divide the {} ranks of this job", f->tp, f->pp, mpi.size());
+      lm = inspect_trained_model(f->model, f->micro_batch, even_shard(0, f->tp, 0, f->pp));
     });
-    ParallelState ps = ParallelState::create({f->tp, 1, mpi.size() / f->tp});  // the data shared over dp
+    ParallelState ps = ParallelState::create({f->tp, f->pp, mpi.size() / (f->tp * f->pp)});  // the data over dp
     set_compute_threads(f->threads);
-    load_weights(lm, &ps.tp);
+    load_weights(lm, &ps.tp, even_shard(ps.coord.tp_rank, f->tp, ps.coord.pp_rank, f->pp));
     const std::string data = f->data.empty() ? lm.config.data.path : f->data;
     if (data.empty()) TESSERA_RAISE("eval: {} was trained on a blend of datasets; pass --data DIR", f->model);
     TokenDataset dataset(data, f->split);
@@ -58,8 +60,8 @@ void add_eval(CLI::App& app, const MpiRuntime& mpi) {
     masking.mask_id = lm.config.model.mask_token_id;
     masking.random_vocab = static_cast<int32_t>(t.regular_vocab_size);
     BatchBuilder batches(lm.config.model.objective, masking, lm.config.train.seed);
-    const EvalResult r =
-        evaluate_loss(*lm.model, sampler, batches, f->split == "val" ? kValStream : kTrainStream, ps.dp, f->samples);
+    const EvalResult r = evaluate_loss(*lm.model, sampler, batches, f->split == "val" ? kValStream : kTrainStream,
+                                       ps.dp, ps.pp, f->samples);
     if (ps.is_main()) {
       fmt::print("model {} (step {}) on {} [{}]: {} sequences of {} tokens, {} targeted positions\n", f->model,
                  lm.meta.step, data, f->split, r.samples, T, r.positions);

@@ -70,7 +70,7 @@ void add_generate(CLI::App& app, const MpiRuntime& mpi) {
     agree_on_setup(mpi, [&] {  // one line for an error every rank meets
       if (f->tp > 1 && f->tp != mpi.size())
         TESSERA_RAISE("generate: --tp {} needs a job of {} ranks (it has {})", f->tp, f->tp, mpi.size());
-      lm = inspect_trained_model(f->model, 1, f->tp);
+      lm = inspect_trained_model(f->model, 1, even_shard(0, f->tp));
       if (lm.config.model.objective != Objective::kCausal)
         TESSERA_RAISE("{}: generate needs a causal (clm) model; this one was trained with objective = \"mlm\"",
                       f->model);

@@ -9,7 +9,7 @@
 
 namespace tessera::cli {
 
-LoadedModel inspect_trained_model(const std::string& path, int max_batch, int tp_size) {
+LoadedModel inspect_trained_model(const std::string& path, int max_batch, const ModelShard& layout) {
   std::string file = path;
   if (std::filesystem::is_directory(path)) file = (std::filesystem::path(path) / "model.h5").string();
   LoadedModel out;
@@ -18,13 +18,15 @@ LoadedModel inspect_trained_model(const std::string& path, int max_batch, int tp
   out.meta = read_model_meta(file);
   out.config = parse_run_config(out.meta.config_toml, file + " (stored config)", {});
   // a damaged or hostile config must not size an allocation this machine cannot make
-  check_layout_fits_model(out.config.model, {tp_size, 1, 1});
-  // the whole model (read from the file) and this rank's shard of it
+  check_layout_fits_model(out.config.model, {layout.tp, layout.pp, 1});
+  out.config.model.finalize();
+  chunk_layers(out.config.model.n_layer, layout.pp, 1, {});  // the layers split evenly into the stages
+  // the whole model (read from the file) and the largest shard of it (pipeline rank 0: the embedding)
   const ModelSizes whole = Transformer<float>::sizes(out.config.model, max_batch);
-  const ModelSizes sizes = Transformer<float>::sizes(out.config.model, max_batch, 0, {0, tp_size});
-  const int64_t bytes =
-      (sizes.flat_elements * 2 + sizes.activation_elements + (tp_size > 1 ? whole.flat_elements : 0)) *
-      static_cast<int64_t>(sizeof(float));
+  const ModelSizes sizes = Transformer<float>::sizes(out.config.model, max_batch, 0, layout);
+  const bool sharded = layout.tp * layout.pp > 1;
+  const int64_t bytes = (sizes.flat_elements * 2 + sizes.activation_elements + (sharded ? whole.flat_elements : 0)) *
+                        static_cast<int64_t>(sizeof(float));
   if (const int64_t machine = physical_memory_bytes(); machine > 0 && bytes > machine)
     TESSERA_RAISE(
         "{}: its stored config (model.vocab_size = {}, model.max_seq_len = {}, model.d_model = {}, "
@@ -34,9 +36,9 @@ LoadedModel inspect_trained_model(const std::string& path, int max_batch, int tp
   return out;
 }
 
-void load_weights(LoadedModel& lm, const Communicator* tp) {
-  lm.model = std::make_unique<Transformer<float>>(lm.config.model, lm.max_batch, 0, tp);
-  if (tp == nullptr || tp->size() == 1) {
+void load_weights(LoadedModel& lm, const Communicator* tp, const ModelShard& shard) {
+  lm.model = std::make_unique<Transformer<float>>(lm.config.model, lm.max_batch, 0, tp, shard);
+  if ((tp == nullptr || tp->size() == 1) && shard.pp == 1) {
     load_model(lm.file, lm.model->table(), lm.model->params());
     return;
   }
@@ -47,7 +49,7 @@ void load_weights(LoadedModel& lm, const Communicator* tp) {
 }
 
 LoadedModel load_trained_model(const std::string& path, int max_batch, const Communicator* tp) {
-  LoadedModel lm = inspect_trained_model(path, max_batch, tp != nullptr ? tp->size() : 1);
+  LoadedModel lm = inspect_trained_model(path, max_batch, even_shard(0, tp != nullptr ? tp->size() : 1));
   load_weights(lm, tp);
   return lm;
 }

@@ -19,11 +19,13 @@ struct LoadedModel {
   std::unique_ptr<Transformer<float>> model;
 };
 
-// Reads a model's metadata and checks it can be loaded here (memory, a tensor-parallel split of tp_size), without
-// loading weights: what every rank can check before any communication. Throws tessera::Error naming the file.
-LoadedModel inspect_trained_model(const std::string& path, int max_batch, int tp_size);
-// Builds the model of an inspected file and reads its weights (collective over tp, which may be nullptr).
-void load_weights(LoadedModel& model, const Communicator* tp);
+// Reads a model's metadata and checks it can be loaded here as the layout says (shard.tp and shard.pp: memory, the
+// split of heads and layers), without loading weights: what every rank can check before any communication. Throws
+// tessera::Error naming the file.
+LoadedModel inspect_trained_model(const std::string& path, int max_batch, const ModelShard& layout = {});
+// Builds this rank's shard of an inspected model (tp: its tensor-parallel group, nullptr for one rank) and reads
+// its weights.
+void load_weights(LoadedModel& model, const Communicator* tp, const ModelShard& shard = {});
 
 // Both: path: a model file, or a checkpoint directory holding model.h5. max_batch: sequences per forward. tp: the
 // tensor-parallel group that holds the model together (nullptr: this process alone); each rank keeps its slice.

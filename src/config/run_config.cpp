@@ -128,6 +128,21 @@ class SectionReader {
       for (const toml::node& e : *a) v.push_back(e.value<std::string>().value());
     }
   }
+  void read(const std::string& key, std::vector<int>& v) {
+    if (const toml::node* n = get(key)) {
+      const toml::array* a = n->as_array();
+      bool integers = a != nullptr;
+      for (size_t i = 0; integers && i < a->size(); ++i) integers = (*a)[i].is_integer();
+      if (!integers) wrong_type(key, "an array of integers", *n);
+      v.clear();
+      for (const toml::node& e : *a) {
+        const int64_t x = e.value<int64_t>().value();
+        if (x < INT32_MIN || x > INT32_MAX)
+          TESSERA_RAISE("{}: {}.{} holds {}, out of range", where(key), section_, key, x);
+        v.push_back(static_cast<int>(x));
+      }
+    }
+  }
   void read(const std::string& key, std::vector<double>& v) {
     if (const toml::node* n = get(key)) {
       const toml::array* a = n->as_array();
@@ -210,6 +225,7 @@ constexpr Choice<Position> kPositions[] = {{"learned", Position::kLearned}, {"ro
 constexpr Choice<Objective> kObjectives[] = {{"clm", Objective::kCausal}, {"mlm", Objective::kMasked}};
 constexpr Choice<std::string_view> kDecays[] = {{"cosine", "cosine"}, {"linear", "linear"}, {"constant", "constant"}};
 constexpr Choice<std::string_view> kOnNonfinite[] = {{"stop", "stop"}, {"skip", "skip"}};
+constexpr Choice<std::string_view> kPpSchedule[] = {{"1f1b", "1f1b"}, {"afab", "afab"}};
 
 // Every key of the run config, once, in the order it is printed. A visitor reads them from TOML (ConfigReader) or
 // writes them to TOML (ConfigWriter), so the two can never list different keys.
@@ -271,6 +287,9 @@ void visit_keys(RunConfig& c, Visitor& v) {
   v.key("tp", c.parallel.tp);
   v.key("pp", c.parallel.pp);
   v.key("dp", c.parallel.dp);
+  v.key("virtual_stages", c.parallel.virtual_stages);
+  v.key("pp_layers", c.parallel.pp_layers);
+  v.choice("pp_schedule", c.parallel.pp_schedule, kPpSchedule);
   v.key("timeout_s", c.parallel.timeout_s);
 
   v.section("checkpoint");
@@ -387,6 +406,11 @@ class ConfigWriter {
     for (const std::string& s : v) items += (items.empty() ? "" : ", ") + quote(s);
     line(name, "[" + items + "]");
   }
+  void key(const std::string& name, const std::vector<int>& v) {
+    std::string items;
+    for (int x : v) items += (items.empty() ? "" : ", ") + std::to_string(x);
+    line(name, "[" + items + "]");
+  }
   void key(const std::string& name, const std::vector<double>& v) {
     std::string items;
     for (double x : v) items += (items.empty() ? "" : ", ") + number(fmt::format("{}", x));
@@ -498,6 +522,9 @@ RunConfig from_table(const toml::table& root, const std::string& source, const O
   if (tc.eps <= 0) TESSERA_RAISE("{}: train.eps must be positive, got {}", where("train.eps"), tc.eps);
   if (c.parallel.tp < 1 || c.parallel.pp < 1 || c.parallel.dp < 0)
     TESSERA_RAISE("{}: parallel.tp and parallel.pp must be at least 1 and parallel.dp at least 0", source);
+  if (c.parallel.virtual_stages < 1)
+    TESSERA_RAISE("{}: parallel.virtual_stages must be at least 1, got {}", where("parallel.virtual_stages"),
+                  c.parallel.virtual_stages);
   return c;
 }
 

@@ -45,8 +45,11 @@ struct TrainConfig {
 struct ParallelConfig {
   int tp = 1;
   int pp = 1;
-  int dp = 0;              // 0: world size / (tp * pp)
-  double timeout_s = 600;  // watchdog: no progress for this long (or 20 median steps) ends the job (0: off)
+  int dp = 0;                        // 0: world size / (tp * pp)
+  int virtual_stages = 1;            // v: model chunks per pipeline rank (v > 1: interleaved 1F1B)
+  std::vector<int> pp_layers;        // layers of each pipeline stage (pp * v of them; empty: an even split)
+  std::string pp_schedule = "1f1b";  // "1f1b" (interleaved when v > 1) | "afab": all forwards, then all backwards
+  double timeout_s = 600;            // watchdog: no progress for this long (or 20 median steps) ends the job (0: off)
 };
 
 struct CheckpointConfig {

@@ -21,11 +21,11 @@ void SelfCommunicator::send(const float* /*data*/, int64_t /*n*/, int peer) cons
 void SelfCommunicator::recv(float* /*data*/, int64_t /*n*/, int peer) const {
   TESSERA_CHECK(false, "recv from rank {} in a group of one", peer);
 }
-Request SelfCommunicator::start_send(const float* /*data*/, int64_t /*n*/, int peer) const {
+Request SelfCommunicator::start_send(const float* /*data*/, int64_t /*n*/, int peer, int /*tag*/) const {
   TESSERA_CHECK(false, "send to rank {} in a group of one", peer);
   return Request();
 }
-Request SelfCommunicator::start_recv(float* /*data*/, int64_t /*n*/, int peer) const {
+Request SelfCommunicator::start_recv(float* /*data*/, int64_t /*n*/, int peer, int /*tag*/) const {
   TESSERA_CHECK(false, "recv from rank {} in a group of one", peer);
   return Request();
 }

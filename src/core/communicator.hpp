@@ -56,10 +56,11 @@ class Communicator {
   virtual void send(const float* data, int64_t n, int peer) const = 0;
   virtual void recv(float* data, int64_t n, int peer) const = 0;
 
-  // Non-blocking twins: start, then wait. n <= INT_MAX / 2 (one message).
+  // Non-blocking twins: start, then wait. n <= INT_MAX / 2 (one message). Messages between two ranks with the same
+  // tag arrive in the order they were sent.
   virtual Request start_all_reduce(float* data, int64_t n) const = 0;
-  virtual Request start_send(const float* data, int64_t n, int peer) const = 0;
-  virtual Request start_recv(float* data, int64_t n, int peer) const = 0;
+  virtual Request start_send(const float* data, int64_t n, int peer, int tag) const = 0;
+  virtual Request start_recv(float* data, int64_t n, int peer, int tag) const = 0;
   virtual void wait(Request& request) const = 0;
 
   // Typed helpers for the common case.
@@ -79,8 +80,8 @@ class SelfCommunicator final : public Communicator {
   void send(const float* data, int64_t n, int peer) const override;
   void recv(float* data, int64_t n, int peer) const override;
   Request start_all_reduce(float* /*data*/, int64_t /*n*/) const override { return Request(); }
-  Request start_send(const float* data, int64_t n, int peer) const override;
-  Request start_recv(float* data, int64_t n, int peer) const override;
+  Request start_send(const float* data, int64_t n, int peer, int tag) const override;
+  Request start_recv(float* data, int64_t n, int peer, int tag) const override;
   void wait(Request& request) const override { request.clear(); }
 };
 

@@ -25,6 +25,16 @@ struct ModelShard {
   int chunks() const { return pp * virtual_stages; }
 };
 
+// A shard of an even split without interleaving, one slot per chunk: what loading a model for eval needs.
+inline ModelShard even_shard(int tp_rank, int tp, int pp_rank = 0, int pp = 1) {
+  ModelShard s;
+  s.tp_rank = tp_rank;
+  s.tp = tp;
+  s.pp_rank = pp_rank;
+  s.pp = pp;
+  return s;
+}
+
 // Layers of each of the pp * v model chunks: pp_layers when given, else an even split. Throws tessera::Error naming
 // parallel.pp, parallel.virtual_stages and parallel.pp_layers when they do not fit n_layer.
 std::vector<int> chunk_layers(int n_layer, int pp, int virtual_stages, const std::vector<int>& pp_layers);

@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <vector>
 
+#include "parallel/pipeline.hpp"
+
 namespace tessera {
 
 EvalResult evaluate_loss(Transformer<float>& model, BlendedSampler& sampler, const BatchBuilder& batches, uint64_t salt,
-                         const ProcessGroup& dp, int64_t max_samples, const std::function<void()>& on_batch) {
+                         const ProcessGroup& dp, const ProcessGroup& pp, int64_t max_samples,
+                         const std::function<void()>& on_batch) {
   const int T = sampler.seq_len();
   const int mb = model.max_batch();
   const int64_t available = sampler.samples_per_epoch();
@@ -16,7 +19,7 @@ EvalResult evaluate_loss(Transformer<float>& model, BlendedSampler& sampler, con
   double sums[2] = {0, 0};  // loss sum, targeted positions
   int B = 0;
   auto flush = [&] {
-    if (B > 0) sums[0] += model.forward(inputs.data(), targets.data(), B, T);
+    if (B > 0) sums[0] += run_pipeline_forward(model, {inputs.data(), targets.data(), 1, B, T}, pp);
     B = 0;
     if (on_batch) on_batch();
   };
@@ -28,6 +31,7 @@ EvalResult evaluate_loss(Transformer<float>& model, BlendedSampler& sampler, con
     if (++B == mb) flush();
   }
   flush();
+  pp.all_reduce_sum(sums, 1);  // the loss is known on the last stage
   dp.all_reduce_sum(sums, 2);
   EvalResult r;
   r.positions = static_cast<int64_t>(sums[1]);

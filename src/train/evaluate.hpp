@@ -19,7 +19,9 @@ struct EvalResult {
 };
 
 // on_batch (optional) is called after every forward: progress, for the watchdog.
+// Collective over dp and pp (the pipeline carries each batch through the stages).
 EvalResult evaluate_loss(Transformer<float>& model, BlendedSampler& sampler, const BatchBuilder& batches, uint64_t salt,
-                         const ProcessGroup& dp, int64_t max_samples, const std::function<void()>& on_batch = {});
+                         const ProcessGroup& dp, const ProcessGroup& pp, int64_t max_samples,
+                         const std::function<void()>& on_batch = {});
 
 }  // namespace tessera

@@ -19,6 +19,7 @@ double GradNorm::compute(const float* grads, const Communicator& tp, const Commu
   std::fill(sums_.begin(), sums_.end(), 0.0);
   for (const TensorInfo& info : table_.entries()) {
     if (info.tp_duplicated() && tp.rank() != 0) continue;  // counted once, by tp rank 0
+    if (info.pp_copy) continue;                            // counted by the stage that owns it
     sums_[static_cast<size_t>(info.global_index)] = ops::sum_squares(grads + info.offset, info.numel);
   }
   const auto n = static_cast<int64_t>(sums_.size());

@@ -15,13 +15,43 @@ Layout resolve_layout(const ParallelConfig& p, int world_size) {
   if (layout.world() != world_size)
     TESSERA_RAISE("parallel: tp * pp * dp = {} * {} * {} = {} does not match the {} MPI {} of this job", layout.tp,
                   layout.pp, layout.dp, layout.world(), world_size, world_size == 1 ? "rank" : "ranks");
-  if (layout.pp != 1)
-    TESSERA_RAISE(
-        "parallel.pp = {}: pipeline parallelism is not available in this build yet; use tensor (parallel.tp) and "
-        "data (parallel.dp) parallelism",
-        layout.pp);
+  if (p.virtual_stages > 1 && layout.pp == 1)
+    TESSERA_RAISE("parallel.virtual_stages = {} needs pipeline parallelism (parallel.pp > 1)", p.virtual_stages);
   return layout;
 }
+
+ModelShard plan_shard(const RunConfig& cfg, const RunPlan& plan, const Coord& coord) {
+  ModelShard shard;
+  shard.tp_rank = coord.tp_rank;
+  shard.tp = plan.layout.tp;
+  shard.pp_rank = coord.pp_rank;
+  shard.pp = plan.layout.pp;
+  shard.virtual_stages = cfg.parallel.virtual_stages;
+  shard.pp_layers = plan.chunk_layers;
+  const PipelineOrder order =
+      pipeline_order(plan.schedule, shard.pp, shard.pp_rank, plan.grad_accum, shard.virtual_stages);
+  shard.slots = pipeline_slots(order, shard.virtual_stages);
+  return shard;
+}
+
+namespace {
+// The pipeline's checks: enough micro-batches for the schedule, layers for every stage.
+void check_pipeline(const RunConfig& cfg, const RunPlan& plan) {
+  const int pp = plan.layout.pp, v = cfg.parallel.virtual_stages, m = plan.grad_accum;
+  if (pp == 1) return;
+  const std::string why =
+      fmt::format("train.global_batch / (train.micro_batch * dp) = {} / ({} * {}) = {} micro-batches per step",
+                  plan.global_batch, plan.micro_batch, plan.layout.dp, m);
+  if (plan.schedule != PipelineSchedule::kAllForwardAllBackward && m < pp)
+    TESSERA_RAISE("{}: the 1F1B schedule of parallel.pp = {} stages needs at least {} (raise train.global_batch)", why,
+                  pp, pp);
+  if (plan.schedule == PipelineSchedule::kInterleaved && m % pp != 0)
+    TESSERA_RAISE(
+        "{}: interleaved 1F1B (parallel.virtual_stages = {}) needs a multiple of parallel.pp = {} (set "
+        "train.global_batch)",
+        why, v, pp);
+}
+}  // namespace
 
 void check_layout_fits_model(const ModelConfig& m, const Layout& layout) {
   const int tp = layout.tp;
@@ -49,7 +79,19 @@ RunPlan plan_run(RunConfig& cfg, const Layout& layout) {
   cfg.parallel.dp = layout.dp;
 
   check_layout_fits_model(cfg.model, layout);
-  plan.sizes = Transformer<float>::sizes(cfg.model, plan.micro_batch, plan.seq_len, {0, layout.tp});
+  plan.schedule = parse_pipeline_schedule(cfg.parallel.pp_schedule, cfg.parallel.virtual_stages);
+  plan.chunk_layers = chunk_layers(cfg.model.n_layer, layout.pp, cfg.parallel.virtual_stages, cfg.parallel.pp_layers);
+  check_pipeline(cfg, plan);
+  // the sizes of the pipeline rank that needs the most memory
+  for (int p = 0; p < layout.pp; ++p) {
+    const ModelSizes s =
+        Transformer<float>::sizes(cfg.model, plan.micro_batch, plan.seq_len, plan_shard(cfg, plan, Coord{0, p, 0}));
+    if (p == 0 ||
+        4 * s.flat_elements + s.activation_elements > 4 * plan.sizes.flat_elements + plan.sizes.activation_elements) {
+      plan.sizes = s;
+      plan.heaviest_stage = p;
+    }
+  }
   const auto f = static_cast<int64_t>(sizeof(float));
   plan.param_bytes = plan.sizes.flat_elements * f;
   plan.grad_bytes = plan.sizes.flat_elements * f;
@@ -106,11 +148,24 @@ std::string describe_run(const RunConfig& cfg, const RunPlan& plan, const RunDat
       "(T = {})\n",
       l.world(), l.tp, l.pp, l.dp, plan.global_batch, plan.micro_batch, plan.grad_accum, l.dp, plan.tokens_per_step(),
       plan.seq_len);
+  if (l.pp > 1) {
+    std::string layers;
+    for (const int n : plan.chunk_layers) layers += (layers.empty() ? "" : ", ") + std::to_string(n);
+    const int v = cfg.parallel.virtual_stages;
+    out += fmt::format("pipeline: {} | layers per stage [{}] | {} micro-batches per step | bubble {:.1f}%\n",
+                       plan.schedule == PipelineSchedule::kAllForwardAllBackward ? "all forwards, then all backwards"
+                       : v > 1 ? fmt::format("interleaved 1F1B, {} virtual stages", v)
+                               : std::string("1F1B"),
+                       layers, plan.grad_accum, 100 * pipeline_bubble(l.pp, plan.grad_accum, v));
+  }
   out += fmt::format(
       "memory per rank: {} = parameters {} + gradients {} + AdamW state {} + activations {} (micro-batch {} x {}){}\n",
       bytes_string(plan.total_bytes()), bytes_string(plan.param_bytes), bytes_string(plan.grad_bytes),
       bytes_string(plan.optimizer_bytes), bytes_string(plan.activation_bytes), plan.micro_batch, plan.seq_len,
-      l.tp > 1 ? fmt::format("; {} parameters on each tensor-parallel rank", plan.sizes.parameters) : std::string());
+      l.tp * l.pp > 1 ? fmt::format("; {} parameters on {}", plan.sizes.parameters,
+                                    l.pp > 1 ? fmt::format("the ranks of pipeline stage {}", plan.heaviest_stage)
+                                             : std::string("each rank"))
+                      : std::string());
   out += fmt::format("compute: {:.3g} FLOPs per token | {:.3g} per step | {:.3g} in all\n", flops_per_token,
                      flops_per_token * static_cast<double>(plan.tokens_per_step()), flops_per_token * total_tokens);
   out +=

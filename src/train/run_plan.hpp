@@ -7,6 +7,7 @@
 
 #include "config/run_config.hpp"
 #include "model/transformer.hpp"
+#include "parallel/pipeline_schedules.hpp"
 #include "parallel/rank_grid.hpp"
 #include "train/run_data.hpp"
 
@@ -17,9 +18,12 @@ struct RunPlan {
   int seq_len = 0;       // T
   int micro_batch = 0;   // sequences per forward/backward on one rank
   int global_batch = 0;  // sequences per optimizer step, all ranks
-  int grad_accum = 0;    // micro-batches per step on one rank
+  int grad_accum = 0;    // micro-batches per step on one rank (m: the pipeline's micro-batches)
   int64_t steps = 0;
-  ModelSizes sizes;  // activations for (micro_batch, T)
+  PipelineSchedule schedule = PipelineSchedule::kOneFOneB;
+  std::vector<int> chunk_layers;  // layers of each of the pp * v model chunks
+  int heaviest_stage = 0;         // the pipeline rank with the most memory (what the sizes below describe)
+  ModelSizes sizes;               // of the heaviest stage's rank: its shard, activations for (micro_batch, T)
   // bytes per rank
   int64_t param_bytes = 0, grad_bytes = 0, optimizer_bytes = 0, activation_bytes = 0;
   int64_t tokens_per_step() const { return int64_t{global_batch} * seq_len; }
@@ -29,6 +33,9 @@ struct RunPlan {
 // The layout the config asks for on `world_size` ranks (parallel.dp = 0: the ranks left), checked against the world
 // and against what this build can run. Throws tessera::Error naming the keys. No communication.
 Layout resolve_layout(const ParallelConfig& parallel, int world_size);
+
+// The part of the model the rank at `coord` holds under the plan, with its activation slots.
+ModelShard plan_shard(const RunConfig& config, const RunPlan& plan, const Coord& coord);
 
 // Refuses a layout the model cannot be split by (heads, key/value heads and d_ff divisible by tp), naming the keys.
 void check_layout_fits_model(const ModelConfig& model, const Layout& layout);

@@ -24,6 +24,7 @@
 #include "ops/ops.hpp"
 #include "optim/adamw.hpp"
 #include "optim/lr_schedule.hpp"
+#include "parallel/pipeline.hpp"
 #include "train/batch.hpp"
 #include "train/evaluate.hpp"
 #include "train/gather_model.hpp"
@@ -98,6 +99,7 @@ struct Trainer::Impl {
   RunPlan plan;
   std::unique_ptr<BlendedSampler> train_sampler, val_sampler;
   std::unique_ptr<Transformer<float>> model;
+  PipelineOrder order;      // this rank's forwards and backwards of one step
   TensorTable whole_table;  // the whole model in the single-rank layout: what model.h5 holds
   std::unique_ptr<GradNorm> grad_norm;
   std::unique_ptr<AdamW> optimizer;
@@ -133,12 +135,17 @@ struct Trainer::Impl {
   EvalResult evaluate();
   void save(int64_t step);
   std::string save_after_error(int64_t step);
+  void reduce_tied_embedding();
   void write_metrics(const nlohmann::json& j, int64_t step);
   TrainResult run();
 };
 
 void Trainer::Impl::setup() {
-  resolve_layout({ps.layout.tp, ps.layout.pp, ps.layout.dp}, ps.world.size());  // what this build can run
+  ParallelConfig layout = cfg.parallel;  // the groups' layout, checked as a config's would be
+  layout.tp = ps.layout.tp;
+  layout.pp = ps.layout.pp;
+  layout.dp = ps.layout.dp;
+  resolve_layout(layout, ps.world.size());
   threads = set_compute_threads(cfg.train.threads);
   ResolvedRun resolved = resolve_run(cfg, ps.layout);
   data = std::move(resolved.data);
@@ -157,7 +164,9 @@ void Trainer::Impl::setup() {
     val_sampler = std::make_unique<BlendedSampler>(data.val_sets(), data.weights, T, cfg.train.seed, false);
 
   check_fits_in_memory(plan);
-  model = std::make_unique<Transformer<float>>(cfg.model, mb, T, &ps.tp);
+  const ModelShard shard = plan_shard(cfg, plan, ps.coord);
+  order = pipeline_order(plan.schedule, shard.pp, shard.pp_rank, grad_accum, shard.virtual_stages);
+  model = std::make_unique<Transformer<float>>(cfg.model, mb, T, &ps.tp, shard);
   model->init_weights(cfg.train.seed);
   whole_table = Transformer<float>::plan_table(cfg.model);
   grad_norm = std::make_unique<GradNorm>(model->table(), whole_table.size());
@@ -236,7 +245,7 @@ int64_t Trainer::Impl::eval_samples() const {
 }
 
 EvalResult Trainer::Impl::evaluate() {
-  return evaluate_loss(*model, *val_sampler, *batches, kValStream, ps.dp, eval_samples(),
+  return evaluate_loss(*model, *val_sampler, *batches, kValStream, ps.dp, ps.pp, eval_samples(),
                        [this] { phase(step_now, "evaluation"); });
 }
 
@@ -270,7 +279,7 @@ void Trainer::Impl::check_val_tokens() {
 // Collective over that replica's tp group.
 void Trainer::Impl::save(int64_t step) {
   if (cfg.checkpoint.dir.empty() || ps.dp.rank() != 0) return;
-  const std::vector<float> whole = gather_model(*model, whole_table, ps.tp);
+  const std::vector<float> whole = gather_model(*model, whole_table, ps.tp, ps.pp);
   if (!main()) return;
   ModelFileMeta meta;
   meta.config_toml = to_toml(cfg);
@@ -286,9 +295,19 @@ void Trainer::Impl::save(int64_t step) {
 // parallelism); returns what to add to the error message.
 std::string Trainer::Impl::save_after_error(int64_t step) {
   if (cfg.checkpoint.dir.empty()) return "";
-  if (ps.tp.size() > 1) return "; the model is not saved (a tensor-parallel save needs every rank)";
+  if (ps.tp.size() * ps.pp.size() > 1)
+    return "; the model is not saved (a tensor- or pipeline-parallel save needs every rank)";
   if (main()) save(step);
   return "; the model trained so far is saved";
+}
+
+// Tied embeddings under pipeline parallelism: the first stage's embedding and the last stage's head copy each hold
+// half of the gradient; the sum over the two keeps the copies equal after the update.
+void Trainer::Impl::reduce_tied_embedding() {
+  const int wte = model->embedding_index();
+  if (!cfg.model.tie_embeddings || ps.embedding.size() == 1 || wte < 0) return;
+  const TensorInfo& info = model->table()[wte];
+  ps.embedding.all_reduce_sum(model->grads() + info.offset, info.numel);
 }
 
 // A metrics line that cannot be written (a full disk) ends the run with an error, after saving the model.
@@ -338,16 +357,15 @@ TrainResult Trainer::Impl::run() {
     phase(step_now, "the all-reduce of the target count over dp");
     ps.dp.all_reduce_sum(&counts[1], 1);
     const auto dloss = static_cast<float>(1.0 / counts[1]);
-    // 2. forward and backward per micro-batch, gradients accumulating
+    // 2. forward and backward of the micro-batches through the pipeline, gradients accumulating
     phase(step_now, "forward and backward");
     model->zero_grads();
-    for (int m = 0; m < grad_accum; ++m) {
-      const int64_t off = static_cast<int64_t>(m) * mb * T;
-      counts[0] += model->forward_backward(inputs.data() + off, targets.data() + off, mb, T, dloss);
-    }
+    counts[0] = run_pipeline(*model, order, {inputs.data(), targets.data(), grad_accum, mb, T}, dloss, ps.pp);
+    reduce_tied_embedding();
     // 3. data-parallel reduction: the sum over ranks is the gradient of the global mean loss
     phase(step_now, "the gradient all-reduce over dp");
     ps.dp.all_reduce_sum(model->grads(), model->flat_size());
+    ps.pp.all_reduce_sum(&counts[0], 1);  // the loss is known on the last stage
     ps.dp.all_reduce_sum(&counts[0], 1);
     phase(step_now, "the optimizer step");
     const double loss = counts[0] / counts[1];
