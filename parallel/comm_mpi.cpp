@@ -18,7 +18,7 @@ void check_mpi(int code, const char* what) {
   TESSERA_CHECK(false, "{} failed: {}", what, std::string(text, static_cast<size_t>(len)));
 }
 
-constexpr size_t kRequestSlots = 256;  // non-blocking operations one group may have in flight
+constexpr size_t kRequestSlots = 64;  // non-blocking operations in flight before the slot table first grows
 
 MPI_Op mpi_op(ReduceOp op) {
   return op == ReduceOp::kMax ? MPI_MAX : MPI_SUM;
@@ -33,8 +33,7 @@ void in_pieces(int64_t n, F&& f) {
 
 }  // namespace
 
-ProcessGroup::ProcessGroup(MPI_Comm comm, bool owned)
-    : comm_(comm), owned_(owned), requests_(kRequestSlots, MPI_REQUEST_NULL) {
+ProcessGroup::ProcessGroup(MPI_Comm comm, bool owned) : comm_(comm), owned_(owned) {
   check_mpi(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
   check_mpi(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
 }
@@ -59,7 +58,8 @@ ProcessGroup::ProcessGroup(ProcessGroup&& other) noexcept
       owned_(std::exchange(other.owned_, false)),
       rank_(other.rank_),
       size_(other.size_),
-      requests_(std::move(other.requests_)) {}
+      requests_(std::move(other.requests_)),
+      free_slots_(std::move(other.free_slots_)) {}
 
 ProcessGroup& ProcessGroup::operator=(ProcessGroup&& other) noexcept {
   if (this != &other) {
@@ -69,6 +69,7 @@ ProcessGroup& ProcessGroup::operator=(ProcessGroup&& other) noexcept {
     rank_ = other.rank_;
     size_ = other.size_;
     requests_ = std::move(other.requests_);
+    free_slots_ = std::move(other.free_slots_);
   }
   return *this;
 }
@@ -125,15 +126,18 @@ void ProcessGroup::recv(float* data, int64_t n, int peer) const {
   });
 }
 
+// A free slot for the handle; the table grows when every slot is in use (once: after the first step of a run its
+// size covers the most operations in flight).
 Request ProcessGroup::take_slot(MPI_Request request) const {
-  for (size_t i = 0; i < requests_.size(); ++i) {
-    if (requests_[i] == MPI_REQUEST_NULL) {
-      requests_[i] = request;
-      return Request(static_cast<int>(i));
-    }
+  if (free_slots_.empty()) {
+    const size_t grown = std::max<size_t>(requests_.size() * 2, kRequestSlots);
+    for (size_t i = grown; i-- > requests_.size();) free_slots_.push_back(static_cast<int>(i));
+    requests_.resize(grown, MPI_REQUEST_NULL);
   }
-  TESSERA_CHECK(false, "more than {} non-blocking operations in flight on one group", requests_.size());
-  return Request();
+  const int slot = free_slots_.back();
+  free_slots_.pop_back();
+  requests_[static_cast<size_t>(slot)] = request;
+  return Request(slot);
 }
 
 Request ProcessGroup::start_all_reduce(float* data, int64_t n) const {
@@ -161,7 +165,8 @@ Request ProcessGroup::start_recv(float* data, int64_t n, int peer, int tag) cons
 void ProcessGroup::wait(Request& request) const {
   if (!request.pending()) return;
   MPI_Request& r = requests_[static_cast<size_t>(request.slot())];
-  check_mpi(MPI_Wait(&r, MPI_STATUS_IGNORE), "MPI_Wait");  // sets r to MPI_REQUEST_NULL: the slot is free
+  check_mpi(MPI_Wait(&r, MPI_STATUS_IGNORE), "MPI_Wait");  // sets r to MPI_REQUEST_NULL
+  free_slots_.push_back(request.slot());
   request.clear();
 }
 

@@ -1,5 +1,7 @@
 #include "parallel/pipeline.hpp"
 
+#include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "core/check.hpp"
@@ -7,78 +9,95 @@
 
 namespace tessera {
 
-namespace {
-
-// The activation slots of each chunk: a micro-batch takes one at its forward and gives it back after its backward.
-class SlotPool {
- public:
-  explicit SlotPool(const std::vector<int>& slots) : free_(slots.size()), of_(slots.size()) {
-    for (size_t c = 0; c < slots.size(); ++c)
-      for (int s = slots[c] - 1; s >= 0; --s) free_[c].push_back(s);
-  }
-  int take(int chunk, int micro_batch) {
-    auto& f = free_[static_cast<size_t>(chunk)];
-    TESSERA_CHECK(!f.empty(), "chunk {}: no free activation slot for micro-batch {}", chunk, micro_batch);
-    const int s = f.back();
-    f.pop_back();
-    auto& of = of_[static_cast<size_t>(chunk)];
-    if (static_cast<int>(of.size()) <= micro_batch) of.resize(static_cast<size_t>(micro_batch) + 1, -1);
-    of[static_cast<size_t>(micro_batch)] = s;
-    return s;
-  }
-  int of(int chunk, int micro_batch) const {
-    const int s = of_[static_cast<size_t>(chunk)][static_cast<size_t>(micro_batch)];
-    TESSERA_CHECK(s >= 0, "chunk {}: backward of micro-batch {} before its forward", chunk, micro_batch);
-    return s;
-  }
-  void give_back(int chunk, int micro_batch) {
-    free_[static_cast<size_t>(chunk)].push_back(of(chunk, micro_batch));
-    of_[static_cast<size_t>(chunk)][static_cast<size_t>(micro_batch)] = -1;
-  }
-
- private:
-  std::vector<std::vector<int>> free_;
-  std::vector<std::vector<int>> of_;  // micro-batch -> slot, per chunk
-};
-
-}  // namespace
-
-double run_pipeline(Transformer<float>& model, const PipelineOrder& order, const MicroBatches& batches, float dloss,
-                    const Communicator& pp) {
+PipelineRunner::PipelineRunner(Transformer<float>& model, PipelineOrder order, int m, const Communicator& pp)
+    : model_(model),
+      order_(std::move(order)),
+      m_(m),
+      pp_(pp),
+      n_(static_cast<int64_t>(model.max_batch()) * model.max_seq() * model.dims().C) {
   const std::vector<ChunkRange>& chunks = model.chunks();
+  const size_t v = chunks.size(), per_chunk = static_cast<size_t>(m) * static_cast<size_t>(n_);
+  inbox_.resize(v);
+  grad_inbox_.resize(v);
+  for (size_t c = 0; c < v; ++c) {  // only the messages a chunk receives
+    if (!chunks[c].embedding) inbox_[c].assign(per_chunk, 0.0F);
+    if (!chunks[c].head) grad_inbox_[c].assign(per_chunk, 0.0F);
+  }
+  received_.resize(v * static_cast<size_t>(m));
+  grads_in_.resize(v * static_cast<size_t>(m));
+  sent_forward_.resize(v);
+  free_slots_.resize(v);
+  slot_of_.assign(v, std::vector<int>(static_cast<size_t>(m), -1));
+  for (size_t c = 0; c < v; ++c) {
+    const int slots = model.shard().slots[c];
+    sent_forward_[c].resize(static_cast<size_t>(slots));
+    for (int s = slots - 1; s >= 0; --s) free_slots_[c].push_back(s);
+  }
+}
+
+int64_t PipelineRunner::buffer_elements(const std::vector<ChunkRange>& chunks, int m, int64_t B, int64_t T, int64_t C) {
+  int64_t n = 0;
+  for (const ChunkRange& c : chunks) n += (c.embedding ? 0 : m) + (c.head ? 0 : m);
+  return n * B * T * C;
+}
+
+double PipelineRunner::step(const MicroBatches& batches, float dloss) {
+  const std::vector<ChunkRange>& chunks = model_.chunks();
+  TESSERA_CHECK(batches.m == m_, "{} micro-batches for a pipeline planned for {}", batches.m, m_);
   const int64_t BT = static_cast<int64_t>(batches.B) * batches.T;
-  const int64_t n = BT * model.dims().C;  // one micro-batch's activations
-  SlotPool pool(model.shard().slots);
-  // sends in flight: the forward output of each (chunk, slot), and the one backward gradient buffer
-  std::vector<std::vector<Request>> sent_forward(chunks.size());
-  for (size_t c = 0; c < chunks.size(); ++c) sent_forward[c].resize(model.shard().slots[c]);
+  const int64_t n = BT * model_.dims().C;  // this step's messages (at most n_)
+  auto at = [this](std::vector<std::vector<float>>& box, size_t c, int i) {
+    return box[c].data() + static_cast<size_t>(i) * static_cast<size_t>(n_);
+  };
+  // 1. every receive of the step, posted now
+  for (size_t c = 0; c < chunks.size(); ++c) {
+    for (int i = 0; i < m_; ++i) {
+      const size_t r = c * static_cast<size_t>(m_) + static_cast<size_t>(i);
+      if (!chunks[c].embedding) received_[r] = recv_forward(pp_, at(inbox_, c, i), n, chunks[c].index);
+      if (!chunks[c].head) grads_in_[r] = recv_backward(pp_, at(grad_inbox_, c, i), n, chunks[c].index);
+    }
+  }
+  // 2. the schedule's forwards and backwards
   Request sent_backward;
   double loss = 0;
-  for (const PipelineAction& a : order) {
-    const ChunkRange& chunk = chunks[static_cast<size_t>(a.chunk)];
-    const int32_t* tokens = batches.inputs + a.micro_batch * BT;
-    const int32_t* targets = batches.targets + a.micro_batch * BT;
+  for (const PipelineAction& a : order_) {
+    const auto c = static_cast<size_t>(a.chunk);
+    const ChunkRange& chunk = chunks[c];
+    const size_t r = c * static_cast<size_t>(m_) + static_cast<size_t>(a.micro_batch);
+    int& s = slot_of_[c][static_cast<size_t>(a.micro_batch)];
     if (a.forward) {
-      const int s = pool.take(a.chunk, a.micro_batch);
-      if (!chunk.embedding) recv_forward(pp, model.chunk_input(a.chunk, s), n, chunk.index);
-      model.forward_chunk(a.chunk, s, tokens, targets, batches.B, batches.T);
+      TESSERA_CHECK(!free_slots_[c].empty(), "chunk {}: no free activation slot for micro-batch {}", c, a.micro_batch);
+      s = free_slots_[c].back();
+      free_slots_[c].pop_back();
+      if (!chunk.embedding) {
+        pp_.wait(received_[r]);
+        const float* in = at(inbox_, c, a.micro_batch);
+        std::copy(in, in + n, model_.chunk_input(a.chunk, s));
+      }
+      model_.forward_chunk(a.chunk, s, batches.inputs + a.micro_batch * BT, batches.targets + a.micro_batch * BT,
+                           batches.B, batches.T);
       if (chunk.head) {
-        loss += model.chunk_loss(a.chunk, s, dloss, true);
+        loss += model_.chunk_loss(a.chunk, s, dloss, true);
       } else {
-        sent_forward[static_cast<size_t>(a.chunk)][static_cast<size_t>(s)] =
-            send_forward(pp, model.chunk_output(a.chunk, s), n, chunk.index + 1);
+        sent_forward_[c][static_cast<size_t>(s)] =
+            send_forward(pp_, model_.chunk_output(a.chunk, s), n, chunk.index + 1);
       }
       continue;
     }
-    const int s = pool.of(a.chunk, a.micro_batch);
-    pp.wait(sent_backward);  // the gradient buffer is about to be written again
-    if (!chunk.head) recv_backward(pp, model.chunk_output_grad(), n, chunk.index);
-    const float* din = model.backward_chunk(a.chunk, s);
-    if (din != nullptr) sent_backward = send_backward(pp, din, n, chunk.index - 1);
-    pp.wait(sent_forward[static_cast<size_t>(a.chunk)][static_cast<size_t>(s)]);  // before the slot is reused
-    pool.give_back(a.chunk, a.micro_batch);
+    TESSERA_CHECK(s >= 0, "chunk {}: backward of micro-batch {} before its forward", c, a.micro_batch);
+    pp_.wait(sent_backward);  // the gradient buffer is about to be written again
+    if (!chunk.head) {
+      pp_.wait(grads_in_[r]);
+      const float* g = at(grad_inbox_, c, a.micro_batch);
+      std::copy(g, g + n, model_.chunk_output_grad());
+    }
+    const float* din = model_.backward_chunk(a.chunk, s);
+    if (din != nullptr) sent_backward = send_backward(pp_, din, n, chunk.index - 1);
+    pp_.wait(sent_forward_[c][static_cast<size_t>(s)]);  // delivered: the next stage's backward came first
+    free_slots_[c].push_back(s);
+    s = -1;
   }
-  pp.wait(sent_backward);
+  pp_.wait(sent_backward);
   return loss;
 }
 
@@ -91,8 +110,11 @@ double run_pipeline_forward(Transformer<float>& model, const MicroBatches& batch
   for (int i = 0; i < batches.m; ++i) {
     for (size_t c = 0; c < chunks.size(); ++c) {
       const int chunk = static_cast<int>(c);
-      pp.wait(sent[c]);  // slot 0's output was sent before it is overwritten
-      if (!chunks[c].embedding) recv_forward(pp, model.chunk_input(chunk, 0), n, chunks[c].index);
+      pp.wait(sent[c]);  // slot 0's output was delivered before it is overwritten
+      if (!chunks[c].embedding) {
+        Request r = recv_forward(pp, model.chunk_input(chunk, 0), n, chunks[c].index);
+        pp.wait(r);
+      }
       model.forward_chunk(chunk, 0, batches.inputs + i * BT, batches.targets + i * BT, batches.B, batches.T);
       if (chunks[c].head) {
         loss += model.chunk_loss(chunk, 0, 0.0F, false);

@@ -1,9 +1,15 @@
 // Runs a pipeline schedule (parallel/pipeline_schedules.hpp) on this rank's model chunks: activations forward and
 // gradients backward between stages (parallel/p2p.hpp), the loss on the rank that holds the head. The same code
 // runs the single-rank case (one chunk, no messages).
+//
+// Deadlock freedom: at the start of a step every message this rank will receive has its receive posted, into a
+// buffer of its own (one per chunk and micro-batch, allocated once). Sends are non-blocking, so a send always finds
+// its receive, and a rank only ever waits for data that a schedule (a valid order, checked by simulation in the
+// rank grid tests) produces before it needs it.
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "core/communicator.hpp"
 #include "model/transformer.hpp"
@@ -20,13 +26,34 @@ struct MicroBatches {
   int T = 0;
 };
 
-// Forward and backward of every micro-batch in `order` (gradients accumulate, scaled by dloss). Returns the loss sum
-// over the micro-batches on the rank that holds the head, 0 elsewhere. Collective over pp.
-double run_pipeline(Transformer<float>& model, const PipelineOrder& order, const MicroBatches& batches, float dloss,
-                    const Communicator& pp);
+class PipelineRunner {
+ public:
+  // order: this rank's forwards and backwards of a step of m micro-batches. Allocates the receive buffers.
+  PipelineRunner(Transformer<float>& model, PipelineOrder order, int m, const Communicator& pp);
+  // Elements of the receive buffers a rank with these chunks needs (for the memory plan).
+  static int64_t buffer_elements(const std::vector<ChunkRange>& chunks, int m, int64_t B, int64_t T, int64_t C);
 
-// Forward only (evaluation): each micro-batch through every chunk in turn. Returns the loss sum on the rank that
-// holds the head, 0 elsewhere. Collective over pp.
+  // Forward and backward of every micro-batch (gradients accumulate, scaled by dloss). Returns the loss sum over
+  // the micro-batches on the rank that holds the head, 0 elsewhere. Collective over pp.
+  double step(const MicroBatches& batches, float dloss);
+
+ private:
+  Transformer<float>& model_;
+  PipelineOrder order_;
+  int m_;
+  const Communicator& pp_;
+  int64_t n_;                                       // elements of one micro-batch's activations, (B, T, C)
+  std::vector<std::vector<float>> inbox_;           // received activations, per chunk that does not embed: (m, B, T, C)
+  std::vector<std::vector<float>> grad_inbox_;      // received gradients, per chunk that is not the head: (m, B, T, C)
+  std::vector<Request> received_;                   // per (chunk, micro-batch): the forward input
+  std::vector<Request> grads_in_;                   // per (chunk, micro-batch): the output's gradient
+  std::vector<std::vector<Request>> sent_forward_;  // per (chunk, slot)
+  std::vector<std::vector<int>> free_slots_;        // per chunk
+  std::vector<std::vector<int>> slot_of_;           // per (chunk, micro-batch)
+};
+
+// Forward only (evaluation): each micro-batch through every chunk in turn, in slot 0. Returns the loss sum on the
+// rank that holds the head, 0 elsewhere. Collective over pp.
 double run_pipeline_forward(Transformer<float>& model, const MicroBatches& batches, const Communicator& pp);
 
 }  // namespace tessera

@@ -56,8 +56,9 @@ class ProcessGroup final : public Communicator {
   bool owned_ = false;
   int rank_ = 0;
   int size_ = 1;
-  // handles of non-blocking operations in flight, by slot (MPI_REQUEST_NULL: free); sized once
+  // handles of non-blocking operations in flight, by slot, and the free slots
   mutable std::vector<MPI_Request> requests_;
+  mutable std::vector<int> free_slots_;
 };
 
 }  // namespace tessera

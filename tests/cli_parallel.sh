@@ -19,7 +19,7 @@ train=(train -c tiny-llama --data "$work/ds" --set train.steps=6 --set train.mic
 mpi 2 "$tessera" "${train[@]}" --tp 2 --checkpoint-dir "$work/tp2" > "$work/tp2.log" 2>&1
 check "train --tp 2 succeeds" test $? -eq 0
 check "the start-up log prints the layout" grep -q "layout: world 2 (tp 2, pp 1, dp 1)" "$work/tp2.log"
-check "... and the memory per rank" grep -q "memory per rank: .* parameters on each tensor-parallel rank" "$work/tp2.log"
+check "... and the memory per rank" grep -q "memory per rank: .* parameters on each rank" "$work/tp2.log"
 "$tessera" "${train[@]}" --checkpoint-dir "$work/one" > "$work/one.log" 2>&1
 check "train on one rank succeeds" test $? -eq 0
 losses() { grep -o "loss [0-9.]*" "$1" | head -n 6; }
@@ -28,6 +28,13 @@ tensors() { h5ls -r "$1/model.h5" | grep Dataset | sed 's/ *Dataset/ /'; }
 check "model.h5 at tp 2 holds the tensors of one rank's, at the same shapes" \
   test "$(tensors "$work/tp2")" = "$(tensors "$work/one")"
 
+# --- pipeline: 2 stages x tp 2 prints one rank's losses, and its plan
+mpi 4 "$tessera" "${train[@]}" --tp 2 --pp 2 --checkpoint-dir "$work/tp2pp2" > "$work/tp2pp2.log" 2>&1
+check "train --tp 2 --pp 2 succeeds" test $? -eq 0
+check "the start-up log prints the pipeline" grep -q "pipeline: 1F1B | layers per stage \[1, 1\] | 2 micro-batches per step | bubble 33.3%" "$work/tp2pp2.log"
+check "tp 2 x pp 2 prints the losses of one rank" test "$(losses "$work/tp2pp2.log")" = "$(losses "$work/one.log")"
+check "model.h5 at tp 2 x pp 2 holds the tensors of one rank's" test "$(tensors "$work/tp2pp2")" = "$(tensors "$work/one")"
+
 # --- eval and generate on any layout
 evals() { grep -o "loss [0-9.]* | perplexity [0-9.]*" <<<"$1"; }
 one=$("$tessera" eval -m "$work/tp2" --samples 16 2>&1)
@@ -35,6 +42,8 @@ two=$(mpi 2 "$tessera" eval -m "$work/tp2" --samples 16 --tp 2 2>&1)
 four=$(mpi 4 "$tessera" eval -m "$work/tp2" --samples 16 --tp 2 --threads 1 2>&1)
 check "eval --tp 2 gives one rank's loss: $(evals "$two") vs $(evals "$one")" test "$(evals "$two")" = "$(evals "$one")"
 check "eval --tp 2 on 4 ranks (dp 2) too: $(evals "$four")" test "$(evals "$four")" = "$(evals "$one")"
+pp2=$(mpi 2 "$tessera" eval -m "$work/tp2" --samples 16 --pp 2 2>&1)
+check "eval --pp 2 gives one rank's loss: $(evals "$pp2")" test "$(evals "$pp2")" = "$(evals "$one")"
 g1=$("$tessera" generate -m "$work/tp2" -p "ROMEO:" -n 40 -t 0 2>&1)
 g2=$(mpi 2 "$tessera" generate -m "$work/tp2" -p "ROMEO:" -n 40 -t 0 --tp 2 2>&1)
 check "generate --tp 2 writes one rank's greedy text once" test "$g2" = "$g1"
@@ -60,8 +69,16 @@ refuse_mpi "tp not dividing the world" "tp * pp * dp = 2 * 1 * 1 = 2 does not ma
   "${train[@]}" --tp 2 --dp 1 --checkpoint-dir "$work/never"
 refuse_mpi "global batch not dividing" "train.global_batch (a multiple of micro_batch * dp)" 4 "${train[@]}" --tp 2 \
   --set train.global_batch=6 --checkpoint-dir "$work/never"
+refuse_mpi "pp not dividing the layers" "model.n_layer = 2 does not divide into parallel.pp * parallel.virtual_stages = 4" 4 \
+  "${train[@]}" --pp 4 --checkpoint-dir "$work/never"
+refuse_mpi "pp_layers not adding up" "parallel.pp_layers adds up to 3 layers; model.n_layer = 2" 2 "${train[@]}" --pp 2 \
+  --set "parallel.pp_layers=[2, 1]" --checkpoint-dir "$work/never"
+refuse_mpi "too few micro-batches for 1F1B" "the 1F1B schedule of parallel.pp = 2 stages needs at least 2" 2 \
+  "${train[@]}" --pp 2 --set train.global_batch=2 --checkpoint-dir "$work/never"
+refuse_mpi "interleaving without pipeline" "parallel.virtual_stages = 2 needs pipeline parallelism" 2 "${train[@]}" \
+  --set parallel.virtual_stages=2 --checkpoint-dir "$work/never"
 check "... and nothing was written" test ! -e "$work/never"
-refuse_mpi "eval --tp not dividing the world" "--tp 2 does not divide the 3 ranks" 3 eval -m "$work/tp2" --tp 2
+refuse_mpi "eval --tp not dividing the world" "--tp 2 x --pp 1 does not divide the 3 ranks" 3 eval -m "$work/tp2" --tp 2
 refuse_mpi "eval --tp not dividing the heads" "parallel.tp = 4 does not divide model.n_kv_head = 2" 4 eval \
   -m "$work/tp2" --tp 4
 

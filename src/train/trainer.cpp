@@ -99,8 +99,8 @@ struct Trainer::Impl {
   RunPlan plan;
   std::unique_ptr<BlendedSampler> train_sampler, val_sampler;
   std::unique_ptr<Transformer<float>> model;
-  PipelineOrder order;      // this rank's forwards and backwards of one step
-  TensorTable whole_table;  // the whole model in the single-rank layout: what model.h5 holds
+  std::unique_ptr<PipelineRunner> pipeline;  // this rank's forwards and backwards of one step
+  TensorTable whole_table;                   // the whole model in the single-rank layout: what model.h5 holds
   std::unique_ptr<GradNorm> grad_norm;
   std::unique_ptr<AdamW> optimizer;
   LrSchedule schedule;
@@ -165,8 +165,10 @@ void Trainer::Impl::setup() {
 
   check_fits_in_memory(plan);
   const ModelShard shard = plan_shard(cfg, plan, ps.coord);
-  order = pipeline_order(plan.schedule, shard.pp, shard.pp_rank, grad_accum, shard.virtual_stages);
   model = std::make_unique<Transformer<float>>(cfg.model, mb, T, &ps.tp, shard);
+  pipeline = std::make_unique<PipelineRunner>(
+      *model, pipeline_order(plan.schedule, shard.pp, shard.pp_rank, grad_accum, shard.virtual_stages), grad_accum,
+      ps.pp);
   model->init_weights(cfg.train.seed);
   whole_table = Transformer<float>::plan_table(cfg.model);
   grad_norm = std::make_unique<GradNorm>(model->table(), whole_table.size());
@@ -360,7 +362,7 @@ TrainResult Trainer::Impl::run() {
     // 2. forward and backward of the micro-batches through the pipeline, gradients accumulating
     phase(step_now, "forward and backward");
     model->zero_grads();
-    counts[0] = run_pipeline(*model, order, {inputs.data(), targets.data(), grad_accum, mb, T}, dloss, ps.pp);
+    counts[0] = pipeline->step({inputs.data(), targets.data(), grad_accum, mb, T}, dloss);
     reduce_tied_embedding();
     // 3. data-parallel reduction: the sum over ranks is the gradient of the global mean loss
     phase(step_now, "the gradient all-reduce over dp");
