@@ -4,6 +4,7 @@
 
 #include "core/check.hpp"
 #include "core/memory.hpp"
+#include "parallel/pipeline.hpp"
 
 namespace tessera {
 
@@ -84,8 +85,11 @@ RunPlan plan_run(RunConfig& cfg, const Layout& layout) {
   check_pipeline(cfg, plan);
   // the sizes of the pipeline rank that needs the most memory
   for (int p = 0; p < layout.pp; ++p) {
-    const ModelSizes s =
-        Transformer<float>::sizes(cfg.model, plan.micro_batch, plan.seq_len, plan_shard(cfg, plan, Coord{0, p, 0}));
+    const ModelShard shard = plan_shard(cfg, plan, Coord{0, p, 0});
+    ModelSizes s = Transformer<float>::sizes(cfg.model, plan.micro_batch, plan.seq_len, shard);
+    // the pipeline's receive buffers count as activations
+    s.activation_elements += PipelineRunner::buffer_elements(rank_chunks(cfg.model, shard), plan.grad_accum,
+                                                             plan.micro_batch, plan.seq_len, cfg.model.d_model);
     if (p == 0 ||
         4 * s.flat_elements + s.activation_elements > 4 * plan.sizes.flat_elements + plan.sizes.activation_elements) {
       plan.sizes = s;
