@@ -92,26 +92,42 @@ void ProcessGroup::all_reduce(double* data, int64_t n, ReduceOp op) const {
   });
 }
 
-void ProcessGroup::all_gather(const float* send, float* recv, int64_t n) const {
-  if (size_ == 1) {
+namespace {
+template <typename T>
+void all_gather_impl(MPI_Comm comm, int rank, int size, const T* send, T* recv, int64_t n, MPI_Datatype type) {
+  if (size == 1) {
     if (send != recv) std::copy(send, send + n, recv);
     return;
   }
   TESSERA_CHECK(n <= INT_MAX / 2, "all_gather of {} elements per rank (one message at most)", n);
-  const bool in_place = send == recv + static_cast<int64_t>(rank_) * n;
-  check_mpi(MPI_Allgather(in_place ? MPI_IN_PLACE : send, static_cast<int>(n), MPI_FLOAT, recv, static_cast<int>(n),
-                          MPI_FLOAT, comm_),
-            "MPI_Allgather");
+  const bool in_place = send == recv + static_cast<int64_t>(rank) * n;
+  check_mpi(
+      MPI_Allgather(in_place ? MPI_IN_PLACE : send, static_cast<int>(n), type, recv, static_cast<int>(n), type, comm),
+      "MPI_Allgather");
 }
 
-void ProcessGroup::reduce_scatter(const float* send, float* recv, int64_t n) const {
-  if (size_ == 1) {
+template <typename T>
+void reduce_scatter_impl(MPI_Comm comm, int size, const T* send, T* recv, int64_t n, MPI_Datatype type) {
+  if (size == 1) {
     if (send != recv) std::copy(send, send + n, recv);
     return;
   }
   TESSERA_CHECK(n <= INT_MAX / 2, "reduce_scatter of {} elements per rank (one message at most)", n);
-  check_mpi(MPI_Reduce_scatter_block(send, recv, static_cast<int>(n), MPI_FLOAT, MPI_SUM, comm_),
-            "MPI_Reduce_scatter_block");
+  check_mpi(MPI_Reduce_scatter_block(send, recv, static_cast<int>(n), type, MPI_SUM, comm), "MPI_Reduce_scatter_block");
+}
+}  // namespace
+
+void ProcessGroup::all_gather(const float* send, float* recv, int64_t n) const {
+  all_gather_impl(comm_, rank_, size_, send, recv, n, MPI_FLOAT);
+}
+void ProcessGroup::all_gather(const double* send, double* recv, int64_t n) const {
+  all_gather_impl(comm_, rank_, size_, send, recv, n, MPI_DOUBLE);
+}
+void ProcessGroup::reduce_scatter(const float* send, float* recv, int64_t n) const {
+  reduce_scatter_impl(comm_, size_, send, recv, n, MPI_FLOAT);
+}
+void ProcessGroup::reduce_scatter(const double* send, double* recv, int64_t n) const {
+  reduce_scatter_impl(comm_, size_, send, recv, n, MPI_DOUBLE);
 }
 
 void ProcessGroup::send(const float* data, int64_t n, int peer) const {

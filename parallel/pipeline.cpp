@@ -14,7 +14,7 @@ PipelineRunner::PipelineRunner(Transformer<float>& model, PipelineOrder order, i
       order_(std::move(order)),
       m_(m),
       pp_(pp),
-      n_(static_cast<int64_t>(model.max_batch()) * model.max_seq() * model.dims().C) {
+      n_(model.boundary_elements(model.max_batch(), model.max_seq())) {
   const std::vector<ChunkRange>& chunks = model.chunks();
   const size_t v = chunks.size(), per_chunk = static_cast<size_t>(m) * static_cast<size_t>(n_);
   inbox_.resize(v);
@@ -35,17 +35,17 @@ PipelineRunner::PipelineRunner(Transformer<float>& model, PipelineOrder order, i
   }
 }
 
-int64_t PipelineRunner::buffer_elements(const std::vector<ChunkRange>& chunks, int m, int64_t B, int64_t T, int64_t C) {
+int64_t PipelineRunner::buffer_elements(const std::vector<ChunkRange>& chunks, int m, int64_t message) {
   int64_t n = 0;
   for (const ChunkRange& c : chunks) n += (c.embedding ? 0 : m) + (c.head ? 0 : m);
-  return n * B * T * C;
+  return n * message;
 }
 
 double PipelineRunner::step(const MicroBatches& batches, float dloss) {
   const std::vector<ChunkRange>& chunks = model_.chunks();
   TESSERA_CHECK(batches.m == m_, "{} micro-batches for a pipeline planned for {}", batches.m, m_);
   const int64_t BT = static_cast<int64_t>(batches.B) * batches.T;
-  const int64_t n = BT * model_.dims().C;  // this step's messages (at most n_)
+  const int64_t n = model_.boundary_elements(batches.B, batches.T);  // this step's messages (at most n_)
   auto at = [this](std::vector<std::vector<float>>& box, size_t c, int i) {
     return box[c].data() + static_cast<size_t>(i) * static_cast<size_t>(n_);
   };
@@ -104,7 +104,7 @@ double PipelineRunner::step(const MicroBatches& batches, float dloss) {
 double run_pipeline_forward(Transformer<float>& model, const MicroBatches& batches, const Communicator& pp) {
   const std::vector<ChunkRange>& chunks = model.chunks();
   const int64_t BT = static_cast<int64_t>(batches.B) * batches.T;
-  const int64_t n = BT * model.dims().C;
+  const int64_t n = model.boundary_elements(batches.B, batches.T);
   std::vector<Request> sent(chunks.size());  // slot 0 of each chunk
   double loss = 0;
   for (int i = 0; i < batches.m; ++i) {

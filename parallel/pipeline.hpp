@@ -30,8 +30,9 @@ class PipelineRunner {
  public:
   // order: this rank's forwards and backwards of a step of m micro-batches. Allocates the receive buffers.
   PipelineRunner(Transformer<float>& model, PipelineOrder order, int m, const Communicator& pp);
-  // Elements of the receive buffers a rank with these chunks needs (for the memory plan).
-  static int64_t buffer_elements(const std::vector<ChunkRange>& chunks, int m, int64_t B, int64_t T, int64_t C);
+  // Elements of the receive buffers a rank with these chunks needs (for the memory plan); message: the elements of
+  // one micro-batch's activations between stages (Transformer::boundary_elements).
+  static int64_t buffer_elements(const std::vector<ChunkRange>& chunks, int m, int64_t message);
 
   // Forward and backward of every micro-batch (gradients accumulate, scaled by dloss). Returns the loss sum over
   // the micro-batches on the rank that holds the head, 0 elsewhere. Collective over pp.

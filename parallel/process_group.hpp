@@ -34,7 +34,9 @@ class ProcessGroup final : public Communicator {
   void all_reduce(float* data, int64_t n, ReduceOp op) const override;
   void all_reduce(double* data, int64_t n, ReduceOp op) const override;
   void all_gather(const float* send, float* recv, int64_t n) const override;
+  void all_gather(const double* send, double* recv, int64_t n) const override;
   void reduce_scatter(const float* send, float* recv, int64_t n) const override;
+  void reduce_scatter(const double* send, double* recv, int64_t n) const override;
   void send(const float* data, int64_t n, int peer) const override;
   void recv(float* data, int64_t n, int peer) const override;
   Request start_all_reduce(float* data, int64_t n) const override;

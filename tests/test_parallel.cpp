@@ -55,6 +55,9 @@ std::vector<LayoutCase> layout_cases() {
   cases.push_back({1, 2, 1, {"parallel.virtual_stages=2"}, "pp2-v2", ""});
   cases.push_back({1, 2, 1, {"parallel.virtual_stages=2", "parallel.pp_schedule=afab"}, "pp2-v2-afab", "pp2-v2"});
   cases.push_back({1, 2, 1, {"parallel.pp_layers=[3, 1]"}, "pp2-uneven", ""});
+  cases.push_back({2, 1, 1, {"parallel.sequence_parallel=true"}, "tp2-sp", ""});
+  cases.push_back({4, 1, 1, {"parallel.sequence_parallel=true"}, "tp4-sp", ""});
+  cases.push_back({2, 2, 2, {"parallel.sequence_parallel=true"}, "tp2-pp2-dp2-sp", ""});
   return cases;
 }
 

@@ -290,6 +290,7 @@ void visit_keys(RunConfig& c, Visitor& v) {
   v.key("virtual_stages", c.parallel.virtual_stages);
   v.key("pp_layers", c.parallel.pp_layers);
   v.choice("pp_schedule", c.parallel.pp_schedule, kPpSchedule);
+  v.key("sequence_parallel", c.parallel.sequence_parallel);
   v.key("timeout_s", c.parallel.timeout_s);
 
   v.section("checkpoint");

@@ -49,6 +49,7 @@ struct ParallelConfig {
   int virtual_stages = 1;            // v: model chunks per pipeline rank (v > 1: interleaved 1F1B)
   std::vector<int> pp_layers;        // layers of each pipeline stage (pp * v of them; empty: an even split)
   std::string pp_schedule = "1f1b";  // "1f1b" (interleaved when v > 1) | "afab": all forwards, then all backwards
+  bool sequence_parallel = false;    // norms and the residual stream split along the sequence across tp
   double timeout_s = 600;            // watchdog: no progress for this long (or 20 median steps) ends the job (0: off)
 };
 

@@ -9,8 +9,14 @@ namespace tessera {
 void SelfCommunicator::all_gather(const float* send, float* recv, int64_t n) const {
   if (send != recv) std::copy(send, send + n, recv);
 }
+void SelfCommunicator::all_gather(const double* send, double* recv, int64_t n) const {
+  if (send != recv) std::copy(send, send + n, recv);
+}
 
 void SelfCommunicator::reduce_scatter(const float* send, float* recv, int64_t n) const {
+  if (send != recv) std::copy(send, send + n, recv);
+}
+void SelfCommunicator::reduce_scatter(const double* send, double* recv, int64_t n) const {
   if (send != recv) std::copy(send, send + n, recv);
 }
 

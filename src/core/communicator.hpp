@@ -49,9 +49,12 @@ class Communicator {
   virtual void all_reduce(float* data, int64_t n, ReduceOp op) const = 0;
   virtual void all_reduce(double* data, int64_t n, ReduceOp op) const = 0;
   // recv (size * n) = [rank 0's send (n) | rank 1's send (n) | ...]
+  // (in place when send is recv + rank * n)
   virtual void all_gather(const float* send, float* recv, int64_t n) const = 0;
+  virtual void all_gather(const double* send, double* recv, int64_t n) const = 0;
   // recv (n) = sum over ranks of their send[rank * n, (rank + 1) * n); send holds size * n
   virtual void reduce_scatter(const float* send, float* recv, int64_t n) const = 0;
+  virtual void reduce_scatter(const double* send, double* recv, int64_t n) const = 0;
   // Point to point, matched in order between a pair of ranks.
   virtual void send(const float* data, int64_t n, int peer) const = 0;
   virtual void recv(float* data, int64_t n, int peer) const = 0;
@@ -76,7 +79,9 @@ class SelfCommunicator final : public Communicator {
   void all_reduce(float* /*data*/, int64_t /*n*/, ReduceOp /*op*/) const override {}
   void all_reduce(double* /*data*/, int64_t /*n*/, ReduceOp /*op*/) const override {}
   void all_gather(const float* send, float* recv, int64_t n) const override;
+  void all_gather(const double* send, double* recv, int64_t n) const override;
   void reduce_scatter(const float* send, float* recv, int64_t n) const override;
+  void reduce_scatter(const double* send, double* recv, int64_t n) const override;
   void send(const float* data, int64_t n, int peer) const override;
   void recv(float* data, int64_t n, int peer) const override;
   Request start_all_reduce(float* /*data*/, int64_t /*n*/) const override { return Request(); }

@@ -18,11 +18,14 @@ struct ModelShard {
   int tp = 1;
   int pp_rank = 0;
   int pp = 1;
-  int virtual_stages = 1;      // v: model chunks per pipeline rank
-  std::vector<int> pp_layers;  // layers of each of the pp * v chunks, in model order (empty: an even split)
-  std::vector<int> slots;      // activation slots (micro-batches in flight) of each of this rank's chunks ({}: 1)
+  int virtual_stages = 1;          // v: model chunks per pipeline rank
+  std::vector<int> pp_layers;      // layers of each of the pp * v chunks, in model order (empty: an even split)
+  std::vector<int> slots;          // activation slots (micro-batches in flight) of each of this rank's chunks ({}: 1)
+  bool sequence_parallel = false;  // the residual stream and norms split along the sequence across tp
 
   int chunks() const { return pp * virtual_stages; }
+  // The residual stream's rows are split into this many parts (tp under sequence parallelism, else 1).
+  int seq_split() const { return sequence_parallel ? tp : 1; }
 };
 
 // A shard of an even split without interleaving, one slot per chunk: what loading a model for eval needs.

@@ -1,10 +1,14 @@
-// Tensor-parallel communication, written as forward/backward pairs (Megatron's mappings.py):
-//   tp_copy   — forward identity, backward all-reduce: enters a column-parallel layer (each rank's input gradient is
-//               a partial sum over its output columns);
-//   tp_reduce — forward all-reduce, backward identity: leaves a row-parallel layer (each rank's output is a partial
-//               sum over its input columns), and gathers the vocab-parallel embedding.
-// Each function is the half of its pair that communicates; the other half is the identity and has no code.
-// A group of one returns at once.
+// Tensor-parallel communication, written as forward/backward pairs (Megatron's mappings.py). Where a layer's input
+// enters a column-parallel linear and where a row-parallel linear's output leaves, one of two pairs applies:
+//
+//   entering   tp_copy   (no sequence parallelism): forward identity,          backward all-reduce
+//              tp_gather (sequence parallelism):    forward all-gather of rows, backward reduce-scatter
+//   leaving    tp_reduce (no sequence parallelism): forward all-reduce,        backward identity
+//              tp_scatter (sequence parallelism):   forward reduce-scatter,    backward all-gather of rows
+//
+// Buffers: `full` holds all N rows (N, C); `local` holds this rank's N / tp rows, which are rows
+// [rank * N / tp, (rank + 1) * N / tp) of the full one; n_local is its element count. Without sequence
+// parallelism local and full are the same N rows. A group of one returns at once.
 #pragma once
 
 #include <cstdint>
@@ -13,16 +17,40 @@
 
 namespace tessera {
 
-// backward of tp_copy: d(input) summed over the tensor-parallel ranks, in place. x: (n)
+// forward of tp_copy / tp_gather: full's own rows were written in place; gathers the others' (sp).
 template <typename T>
-void tp_copy_backward(const Communicator& tp, T* dx, int64_t n) {
-  tp.all_reduce_sum(dx, n);
+void tp_enter_forward(const Communicator& tp, bool sp, T* full, int64_t n_local) {
+  if (sp) tp.all_gather(full + tp.rank() * n_local, full, n_local);
 }
 
-// forward of tp_reduce: the layer's output summed over the tensor-parallel ranks, in place. y: (n)
+// backward of tp_copy / tp_gather: d(full) holds this rank's partial sums over its columns; returns d(local rows).
 template <typename T>
-void tp_reduce_forward(const Communicator& tp, T* y, int64_t n) {
-  tp.all_reduce_sum(y, n);
+T* tp_enter_backward(const Communicator& tp, bool sp, T* dfull, T* dlocal, int64_t n_local) {
+  if (!sp) {
+    tp.all_reduce_sum(dfull, n_local);
+    return dfull;
+  }
+  tp.reduce_scatter(dfull, dlocal, n_local);
+  return dlocal;
+}
+
+// forward of tp_reduce / tp_scatter: full holds this rank's partial output; returns the summed local rows.
+template <typename T>
+const T* tp_leave_forward(const Communicator& tp, bool sp, T* full, T* local, int64_t n_local) {
+  if (!sp) {
+    tp.all_reduce_sum(full, n_local);
+    return full;
+  }
+  tp.reduce_scatter(full, local, n_local);
+  return local;
+}
+
+// backward of tp_reduce / tp_scatter: d(local rows) -> d(full) (every rank's rows).
+template <typename T>
+const T* tp_leave_backward(const Communicator& tp, bool sp, const T* dlocal, T* dfull, int64_t n_local) {
+  if (!sp) return dlocal;
+  tp.all_gather(dlocal, dfull, n_local);
+  return dfull;
 }
 
 }  // namespace tessera

@@ -35,6 +35,7 @@ Transformer<T>::Transformer(const ModelConfig& config, int max_batch, int max_se
                 config_.max_seq_len);
   shard_.tp_rank = tp_->rank();
   shard_.tp = tp_->size();
+  sp_ = shard_.seq_split() > 1;
   dims_ = local_dims(config_, shard_);
   chunks_ = rank_chunks(config_, shard_);
   if (shard_.slots.empty()) shard_.slots.assign(chunks_.size(), 1);
@@ -144,21 +145,22 @@ TensorTable Transformer<T>::plan_params(const ModelConfig& m, const ModelShard& 
 }
 
 template <typename T>
-double Transformer<T>::slot_elements(const LocalDims& d, const ChunkRange& chunk, double B, double Tn) {
-  const double BT = B * Tn;
+double Transformer<T>::slot_elements(const LocalDims& d, const ChunkRange& chunk, double B, double Tn, int seq_split) {
+  const double BT = B * Tn, BTs = BT / seq_split;  // all rows, this rank's rows of the residual stream
   const double C = d.C, CA = d.CA, QKV = d.QKV, F = d.F, FI = d.FI, Vp = d.Vp;
   const double probs = B * d.NH * Tn * Tn;
-  const double per_layer = BT * (C + 2 + QKV + CA + C + C + 2 + FI + F + C) + probs;
-  double n = BT * C + per_layer * chunk.n_layers;        // input, layers
-  if (chunk.head) n += BT * (C + 2) + BT * Vp + BT * 4;  // final norm, logits, losses, lse, cross-entropy sums
+  const double per_layer = BT * (C + QKV + CA + C + FI + F) + BTs * (2 + C + 2 + C) + probs;
+  double n = BTs * C + per_layer * chunk.n_layers;           // input, layers
+  if (chunk.head) n += BT * C + BTs * 2 + BT * Vp + BT * 4;  // final norm, logits, losses, lse, sums
   return n;
 }
 
 template <typename T>
-double Transformer<T>::scratch_elements(const LocalDims& d, double B, double Tn) {
-  const double BT = B * Tn;
-  return BT * d.C                                         // row-parallel output
-         + BT * (d.C + d.C + d.QKV + d.CA + d.FI + d.F);  // backward scratch
+double Transformer<T>::scratch_elements(const LocalDims& d, double B, double Tn, int seq_split) {
+  const double BT = B * Tn, BTs = BT / seq_split;
+  const double split = seq_split > 1 ? 3 * BTs * d.C : 0;  // the local rows of rowpar, dres, dln
+  return 3 * BT * d.C + split                              // rowpar, dres, dln
+         + BT * (d.QKV + d.CA + d.FI + d.F);               // backward scratch
 }
 
 // Elements of every activation that plan_activations lays out (keep the two in step; the plan checks its total).
@@ -169,10 +171,10 @@ int64_t Transformer<T>::activation_elements(const ModelConfig& m, const ModelSha
   const LocalDims d = local_dims(m, shard);
   const auto B = static_cast<double>(max_batch), Tn = static_cast<double>(max_seq);
   const std::vector<ChunkRange> chunks = rank_chunks(m, shard);
-  double total = scratch_elements(d, B, Tn);
+  double total = scratch_elements(d, B, Tn, shard.seq_split());
   for (size_t c = 0; c < chunks.size(); ++c) {
     const int slots = shard.slots.empty() ? 1 : shard.slots[c];
-    total += slots * slot_elements(d, chunks[c], B, Tn);
+    total += slots * slot_elements(d, chunks[c], B, Tn, shard.seq_split());
   }
   return total < 0x1p56 ? static_cast<int64_t>(total) : int64_t{1} << 56;
 }
@@ -182,9 +184,12 @@ void Transformer<T>::plan_activations() {
   const ModelConfig& m = config_;
   const LocalDims& d = dims_;
   const int64_t BT = static_cast<int64_t>(max_batch_) * max_seq_;
+  const int64_t BTs = BT / shard_.seq_split();  // this rank's rows of the residual stream
   const int64_t C = d.C, CA = d.CA, QKV = d.QKV, F = d.F, FI = d.FI, Vp = d.Vp;
   const int64_t probs = static_cast<int64_t>(max_batch_) * d.NH * max_seq_ * max_seq_;
   const int64_t total = activation_elements(m, shard_, max_batch_, max_seq_);
+  TESSERA_CHECK(BT % shard_.seq_split() == 0, "{} rows of the residual stream over {} sequence-parallel ranks", BT,
+                shard_.seq_split());
   acts_.assign(static_cast<size_t>(total), T(0));
   T* p = acts_.data();
   auto take = [&p](int64_t n) {
@@ -193,8 +198,11 @@ void Transformer<T>::plan_activations() {
     return out;
   };
   rowpar_ = take(BT * C);
-  dres_ = take(BT * C);
+  dres_full_ = take(BT * C);
   dln_ = take(BT * C);
+  rowpar_local_ = sp_ ? take(BTs * C) : rowpar_;
+  dres_ = sp_ ? take(BTs * C) : dres_full_;
+  dln_local_ = sp_ ? take(BTs * C) : dln_;
   dqkv_ = take(BT * QKV);
   datty_ = take(BT * CA);
   dfch_ = take(BT * FI);
@@ -208,28 +216,28 @@ void Transformer<T>::plan_activations() {
     const ChunkRange& chunk = chunks_[c];
     slots_[c].resize(static_cast<size_t>(shard_.slots[c]));
     for (Slot& s : slots_[c]) {
-      s.input = take(BT * C);
+      s.input = take(BTs * C);
       for (int l = 0; l < chunk.n_layers; ++l) {
         LayerActs a{};
         a.ln1 = take(BT * C);
-        a.ln1_mean = take(BT);
-        a.ln1_rstd = take(BT);
+        a.ln1_mean = take(BTs);
+        a.ln1_rstd = take(BTs);
         a.qkv = take(BT * QKV);
         a.probs = take(probs);
         a.atty = take(BT * CA);
-        a.res2 = take(BT * C);
+        a.res2 = take(BTs * C);
         a.ln2 = take(BT * C);
-        a.ln2_mean = take(BT);
-        a.ln2_rstd = take(BT);
+        a.ln2_mean = take(BTs);
+        a.ln2_rstd = take(BTs);
         a.fch = take(BT * FI);
         a.act = take(BT * F);
-        a.res3 = take(BT * C);
+        a.res3 = take(BTs * C);
         s.layers.push_back(a);
       }
       if (chunk.head) {
         s.lnf = take(BT * C);
-        s.lnf_mean = take(BT);
-        s.lnf_rstd = take(BT);
+        s.lnf_mean = take(BTs);
+        s.lnf_rstd = take(BTs);
         s.logits = take(BT * Vp);
         s.losses = take(BT);
         s.lse = take(BT);
@@ -306,6 +314,15 @@ void Transformer<T>::init_weights(uint64_t seed) {
       }
     }
     if (split) copy_to_shard(info, whole.data(), info.global_shape, p);
+  }
+}
+
+template <typename T>
+void Transformer<T>::reduce_sequence_parallel_grads() {
+  if (!sp_) return;
+  for (const TensorInfo& info : table_.entries()) {
+    if (info.name.find("norm.") == std::string::npos) continue;  // norm weights and biases: partial over rows
+    tp_->all_reduce_sum(grads_.data() + info.offset, info.numel);
   }
 }
 

@@ -55,6 +55,12 @@ class Transformer {
   int64_t flat_size() const { return table_.total(); }
   int max_batch() const { return max_batch_; }
   int max_seq() const { return max_seq_; }
+  // Elements of the activations passed between pipeline stages for (B, T) sequences: this rank's rows of the
+  // residual stream (all B T rows, or B T / tp under sequence parallelism), times C.
+  int64_t boundary_elements(int B, int Tn) const { return static_cast<int64_t>(B) * Tn / shard_.seq_split() * dims_.C; }
+  // Under sequence parallelism each tp rank's norm weight gradients cover its rows only: sums them over tp (once
+  // per step, after the last backward). No-op otherwise.
+  void reduce_sequence_parallel_grads();
   // The table index of the token embedding (-1 when this rank holds neither the first nor, tied, the last chunk).
   int embedding_index() const { return wte_; }
 
@@ -76,7 +82,8 @@ class Transformer {
   const T* logits() const { return last_logits_; }
 
   // ---- one pipeline chunk (c: index into chunks()) for the micro-batch in activation slot s
-  // Where a chunk that does not embed receives its input activations: (B, T, C).
+  // Where a chunk that does not embed receives its input activations: (B, T, C) (this rank's rows: see
+  // boundary_elements).
   T* chunk_input(int c, int s);
   // Forward through the chunk. tokens and targets (B, T) are this micro-batch's (the first chunk embeds the tokens,
   // the last one keeps the targets). A chunk that does not embed reads chunk_input(c, s).
@@ -123,10 +130,10 @@ class Transformer {
   };
   // One micro-batch in flight through one chunk.
   struct Slot {
-    T* input = nullptr;  // (B, T, C) the embedding's output, or the activations received from the previous stage
+    T* input = nullptr;  // (N_sp, C) the embedding's output, or the activations received from the previous stage
     std::vector<LayerActs> layers;
     // the head chunk only
-    T *lnf = nullptr, *lnf_mean = nullptr, *lnf_rstd = nullptr;  // (B, T, C), (B, T), (B, T)
+    T *lnf = nullptr, *lnf_mean = nullptr, *lnf_rstd = nullptr;  // (B, T, C) all rows, (N_sp), (N_sp)
     T* logits = nullptr;                                         // (B, T, Vp_tp), dlogits after chunk_loss(train)
     T *losses = nullptr, *lse = nullptr;                         // (B, T)
     T* ce_sums = nullptr;  // (B, T, 2) vocab-parallel cross-entropy: sum of exponentials, target logit
@@ -137,8 +144,8 @@ class Transformer {
 
   static TensorTable plan_params(const ModelConfig& m, const ModelShard& shard, Plan* plan);
   // Activation elements of one slot of a chunk, and of the scratch every chunk shares.
-  static double slot_elements(const LocalDims& d, const ChunkRange& chunk, double B, double Tn);
-  static double scratch_elements(const LocalDims& d, double B, double Tn);
+  static double slot_elements(const LocalDims& d, const ChunkRange& chunk, double B, double Tn, int seq_split);
+  static double scratch_elements(const LocalDims& d, double B, double Tn, int seq_split);
   static int64_t activation_elements(const ModelConfig& m, const ModelShard& shard, int64_t max_batch, int64_t max_seq);
   void plan_activations();
   LayerParams layer_view(T* base, int l) const;
@@ -168,9 +175,15 @@ class Transformer {
   std::vector<T> acts_;  // every activation below, one allocation
   std::vector<int32_t> slot_ids_;
   std::vector<std::vector<Slot>> slots_;  // [chunk][slot]
-  T* rowpar_ = nullptr;                   // (B, T, C) a row-parallel layer's output, reduced before the residual add
-  // backward scratch, shared by all layers and chunks
-  T *dres_ = nullptr, *dln_ = nullptr, *dqkv_ = nullptr, *datty_ = nullptr, *dfch_ = nullptr, *dact_ = nullptr;
+  bool sp_ = false;                       // sequence parallelism
+  T* rowpar_ = nullptr;        // (N, C) a row-parallel layer's partial output, reduced before the residual add
+  T* rowpar_local_ = nullptr;  // (N_sp, C) its reduce-scattered rows (sequence parallelism; else = rowpar_)
+  // backward scratch, shared by all layers and chunks (N_sp = N / tp rows under sequence parallelism, else N)
+  T* dres_ = nullptr;       // (N_sp, C) d(residual stream)
+  T* dres_full_ = nullptr;  // (N, C) its all-gathered rows (sequence parallelism; else = dres_)
+  T* dln_ = nullptr;        // (N, C) d(norm output), partial over this rank's columns
+  T* dln_local_ = nullptr;  // (N_sp, C) its reduce-scattered rows (sequence parallelism; else = dln_)
+  T *dqkv_ = nullptr, *datty_ = nullptr, *dfch_ = nullptr, *dact_ = nullptr;
   const T* last_logits_ = nullptr;
   std::vector<float> rope_cos_, rope_sin_;  // (Tmax, HS/2)
   ops::Context<T> ctx_;

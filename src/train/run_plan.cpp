@@ -16,6 +16,8 @@ Layout resolve_layout(const ParallelConfig& p, int world_size) {
   if (layout.world() != world_size)
     TESSERA_RAISE("parallel: tp * pp * dp = {} * {} * {} = {} does not match the {} MPI {} of this job", layout.tp,
                   layout.pp, layout.dp, layout.world(), world_size, world_size == 1 ? "rank" : "ranks");
+  if (p.sequence_parallel && layout.tp == 1)
+    TESSERA_RAISE("parallel.sequence_parallel = true needs tensor parallelism (parallel.tp > 1; it is 1)");
   if (p.virtual_stages > 1 && layout.pp == 1)
     TESSERA_RAISE("parallel.virtual_stages = {} needs pipeline parallelism (parallel.pp > 1)", p.virtual_stages);
   return layout;
@@ -32,6 +34,7 @@ ModelShard plan_shard(const RunConfig& cfg, const RunPlan& plan, const Coord& co
   const PipelineOrder order =
       pipeline_order(plan.schedule, shard.pp, shard.pp_rank, plan.grad_accum, shard.virtual_stages);
   shard.slots = pipeline_slots(order, shard.virtual_stages);
+  shard.sequence_parallel = cfg.parallel.sequence_parallel;
   return shard;
 }
 
@@ -80,6 +83,11 @@ RunPlan plan_run(RunConfig& cfg, const Layout& layout) {
   cfg.parallel.dp = layout.dp;
 
   check_layout_fits_model(cfg.model, layout);
+  if (cfg.parallel.sequence_parallel && (int64_t{plan.micro_batch} * plan.seq_len) % layout.tp != 0)
+    TESSERA_RAISE(
+        "parallel.sequence_parallel: train.micro_batch * train.seq_len = {} * {} tokens do not split evenly over "
+        "parallel.tp = {} ranks",
+        plan.micro_batch, plan.seq_len, layout.tp);
   plan.schedule = parse_pipeline_schedule(cfg.parallel.pp_schedule, cfg.parallel.virtual_stages);
   plan.chunk_layers = chunk_layers(cfg.model.n_layer, layout.pp, cfg.parallel.virtual_stages, cfg.parallel.pp_layers);
   check_pipeline(cfg, plan);
@@ -88,8 +96,8 @@ RunPlan plan_run(RunConfig& cfg, const Layout& layout) {
     const ModelShard shard = plan_shard(cfg, plan, Coord{0, p, 0});
     ModelSizes s = Transformer<float>::sizes(cfg.model, plan.micro_batch, plan.seq_len, shard);
     // the pipeline's receive buffers count as activations
-    s.activation_elements += PipelineRunner::buffer_elements(rank_chunks(cfg.model, shard), plan.grad_accum,
-                                                             plan.micro_batch, plan.seq_len, cfg.model.d_model);
+    const int64_t message = int64_t{plan.micro_batch} * plan.seq_len / shard.seq_split() * cfg.model.d_model;
+    s.activation_elements += PipelineRunner::buffer_elements(rank_chunks(cfg.model, shard), plan.grad_accum, message);
     if (p == 0 ||
         4 * s.flat_elements + s.activation_elements > 4 * plan.sizes.flat_elements + plan.sizes.activation_elements) {
       plan.sizes = s;

@@ -363,6 +363,7 @@ TrainResult Trainer::Impl::run() {
     phase(step_now, "forward and backward");
     model->zero_grads();
     counts[0] = pipeline->step({inputs.data(), targets.data(), grad_accum, mb, T}, dloss);
+    model->reduce_sequence_parallel_grads();
     reduce_tied_embedding();
     // 3. data-parallel reduction: the sum over ranks is the gradient of the global mean loss
     phase(step_now, "the gradient all-reduce over dp");
