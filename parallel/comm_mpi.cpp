@@ -59,7 +59,8 @@ ProcessGroup::ProcessGroup(ProcessGroup&& other) noexcept
       rank_(other.rank_),
       size_(other.size_),
       requests_(std::move(other.requests_)),
-      free_slots_(std::move(other.free_slots_)) {}
+      free_slots_(std::move(other.free_slots_)),
+      displs_(std::move(other.displs_)) {}
 
 ProcessGroup& ProcessGroup::operator=(ProcessGroup&& other) noexcept {
   if (this != &other) {
@@ -70,6 +71,7 @@ ProcessGroup& ProcessGroup::operator=(ProcessGroup&& other) noexcept {
     size_ = other.size_;
     requests_ = std::move(other.requests_);
     free_slots_ = std::move(other.free_slots_);
+    displs_ = std::move(other.displs_);
   }
   return *this;
 }
@@ -162,6 +164,28 @@ Request ProcessGroup::start_all_reduce(float* data, int64_t n) const {
   MPI_Request r = MPI_REQUEST_NULL;
   check_mpi(MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(n), MPI_FLOAT, MPI_SUM, comm_, &r), "MPI_Iallreduce");
   return take_slot(r);
+}
+
+Request ProcessGroup::start_reduce_scatter(const float* send, float* recv, const int* counts) const {
+  if (size_ == 1) {
+    if (send != recv) std::copy(send, send + counts[0], recv);
+    return Request();
+  }
+  MPI_Request r = MPI_REQUEST_NULL;
+  check_mpi(MPI_Ireduce_scatter(send, recv, counts, MPI_FLOAT, MPI_SUM, comm_, &r), "MPI_Ireduce_scatter");
+  return take_slot(r);
+}
+
+void ProcessGroup::all_gather_in_place(float* data, const int* counts) const {
+  if (size_ == 1) return;
+  displs_.resize(static_cast<size_t>(size_));
+  int displ = 0;
+  for (int r = 0; r < size_; ++r) {
+    displs_[static_cast<size_t>(r)] = displ;
+    displ += counts[r];
+  }
+  check_mpi(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, counts, displs_.data(), MPI_FLOAT, comm_),
+            "MPI_Allgatherv");
 }
 
 Request ProcessGroup::start_send(const float* data, int64_t n, int peer, int tag) const {

@@ -91,7 +91,7 @@ double PipelineRunner::step(const MicroBatches& batches, float dloss) {
       const float* g = at(grad_inbox_, c, a.micro_batch);
       std::copy(g, g + n, model_.chunk_output_grad());
     }
-    const float* din = model_.backward_chunk(a.chunk, s);
+    const float* din = model_.backward_chunk(a.chunk, s, a.micro_batch == m_ - 1);
     if (din != nullptr) sent_backward = send_backward(pp_, din, n, chunk.index - 1);
     pp_.wait(sent_forward_[c][static_cast<size_t>(s)]);  // delivered: the next stage's backward came first
     free_slots_[c].push_back(s);

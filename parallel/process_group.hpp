@@ -40,6 +40,8 @@ class ProcessGroup final : public Communicator {
   void send(const float* data, int64_t n, int peer) const override;
   void recv(float* data, int64_t n, int peer) const override;
   Request start_all_reduce(float* data, int64_t n) const override;
+  Request start_reduce_scatter(const float* send, float* recv, const int* counts) const override;
+  void all_gather_in_place(float* data, const int* counts) const override;
   Request start_send(const float* data, int64_t n, int peer, int tag) const override;
   Request start_recv(float* data, int64_t n, int peer, int tag) const override;
   void wait(Request& request) const override;
@@ -61,6 +63,7 @@ class ProcessGroup final : public Communicator {
   // handles of non-blocking operations in flight, by slot, and the free slots
   mutable std::vector<MPI_Request> requests_;
   mutable std::vector<int> free_slots_;
+  mutable std::vector<int> displs_;  // of an all-gather with counts, sized once
 };
 
 }  // namespace tessera

@@ -58,6 +58,11 @@ std::vector<LayoutCase> layout_cases() {
   cases.push_back({2, 1, 1, {"parallel.sequence_parallel=true"}, "tp2-sp", ""});
   cases.push_back({4, 1, 1, {"parallel.sequence_parallel=true"}, "tp4-sp", ""});
   cases.push_back({2, 2, 2, {"parallel.sequence_parallel=true"}, "tp2-pp2-dp2-sp", ""});
+  cases.push_back({1, 1, 2, {"parallel.zero1=true"}, "dp2-zero1", ""});
+  cases.push_back({1, 1, 4, {"parallel.zero1=true"}, "dp4-zero1", ""});
+  cases.push_back({1, 1, 2, {"parallel.overlap_grad_reduce=false"}, "dp2-no-overlap", ""});
+  cases.push_back({1, 2, 2, {"parallel.zero1=true"}, "pp2-dp2-zero1", ""});
+  cases.push_back({2, 2, 2, {"parallel.zero1=true", "parallel.sequence_parallel=true"}, "tp2-pp2-dp2-zero1-sp", ""});
   return cases;
 }
 
@@ -90,7 +95,8 @@ TEST(Parity, EveryLayoutMatchesOneRank) {
                                       llama ? "model.n_kv_head=4" : "model.n_kv_head=8",
                                       std::string("model.objective=") + objective,
                                       "eval.batches=2",
-                                      "train.threads=1",  // no collective over the world to count cores
+                                      "train.threads=1",          // no collective over the world to count cores
+                                      "parallel.bucket_mb=0.02",  // many gradient buckets (the model is 1 MB)
                                       "log.interval=100",
                                       "checkpoint.dir=" + (dir / name).string()};
         o.insert(o.end(), more.begin(), more.end());

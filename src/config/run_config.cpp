@@ -291,6 +291,9 @@ void visit_keys(RunConfig& c, Visitor& v) {
   v.key("pp_layers", c.parallel.pp_layers);
   v.choice("pp_schedule", c.parallel.pp_schedule, kPpSchedule);
   v.key("sequence_parallel", c.parallel.sequence_parallel);
+  v.key("zero1", c.parallel.zero1);
+  v.key("overlap_grad_reduce", c.parallel.overlap_grad_reduce);
+  v.key("bucket_mb", c.parallel.bucket_mb);
   v.key("timeout_s", c.parallel.timeout_s);
 
   v.section("checkpoint");
@@ -516,6 +519,7 @@ RunConfig from_table(const toml::table& root, const std::string& source, const O
   non_negative(c.eval.batches, "eval.batches");
   non_negative(c.log.peak_flops, "log.peak_flops");
   non_negative(c.parallel.timeout_s, "parallel.timeout_s");
+  non_negative(c.parallel.bucket_mb, "parallel.bucket_mb");
   if (tc.beta1 < 0 || tc.beta1 >= 1)
     TESSERA_RAISE("{}: train.beta1 must be in [0, 1), got {}", where("train.beta1"), tc.beta1);
   if (tc.beta2 < 0 || tc.beta2 >= 1)

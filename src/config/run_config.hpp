@@ -50,6 +50,9 @@ struct ParallelConfig {
   std::vector<int> pp_layers;        // layers of each pipeline stage (pp * v of them; empty: an even split)
   std::string pp_schedule = "1f1b";  // "1f1b" (interleaved when v > 1) | "afab": all forwards, then all backwards
   bool sequence_parallel = false;    // norms and the residual stream split along the sequence across tp
+  bool zero1 = false;                // ZeRO-1: the optimizer state sharded over dp
+  bool overlap_grad_reduce = true;   // data-parallel reduction of gradient buckets overlapped with backward
+  double bucket_mb = 25;             // size of a gradient bucket, MiB
   double timeout_s = 600;            // watchdog: no progress for this long (or 20 median steps) ends the job (0: off)
 };
 

@@ -62,9 +62,14 @@ class Communicator {
   // Non-blocking twins: start, then wait. n <= INT_MAX / 2 (one message). Messages between two ranks with the same
   // tag arrive in the order they were sent.
   virtual Request start_all_reduce(float* data, int64_t n) const = 0;
+  // Reduce-scatter with counts (counts[r] for rank r, in rank order): recv (counts[rank]) = the sum over ranks of
+  // their send block of this rank; send holds the sum of the counts.
+  virtual Request start_reduce_scatter(const float* send, float* recv, const int* counts) const = 0;
   virtual Request start_send(const float* data, int64_t n, int peer, int tag) const = 0;
   virtual Request start_recv(float* data, int64_t n, int peer, int tag) const = 0;
   virtual void wait(Request& request) const = 0;
+  // In place: rank r's block of counts[r] elements (blocks in rank order) reaches every rank.
+  virtual void all_gather_in_place(float* data, const int* counts) const = 0;
 
   // Typed helpers for the common case.
   void all_reduce_sum(float* data, int64_t n) const { all_reduce(data, n, ReduceOp::kSum); }
@@ -85,6 +90,8 @@ class SelfCommunicator final : public Communicator {
   void send(const float* data, int64_t n, int peer) const override;
   void recv(float* data, int64_t n, int peer) const override;
   Request start_all_reduce(float* /*data*/, int64_t /*n*/) const override { return Request(); }
+  Request start_reduce_scatter(const float* send, float* recv, const int* counts) const override;
+  void all_gather_in_place(float* /*data*/, const int* /*counts*/) const override {}
   Request start_send(const float* data, int64_t n, int peer, int tag) const override;
   Request start_recv(float* data, int64_t n, int peer, int tag) const override;
   void wait(Request& request) const override { request.clear(); }

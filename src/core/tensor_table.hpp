@@ -44,6 +44,12 @@ struct TensorInfo {
   bool tp_duplicated() const { return split_dim < 0; }
 };
 
+// A range [begin, end) of a flat buffer (a gradient bucket, the part of the optimizer state a ZeRO-1 rank owns).
+struct FlatRange {
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+
 // Where a shard's slices lie along the split dimension: local [local_start, local_start + length) is global
 // [global_start, global_start + length).
 struct ShardSpan {

@@ -318,9 +318,11 @@ void Transformer<T>::init_weights(uint64_t seed) {
 }
 
 template <typename T>
-void Transformer<T>::reduce_sequence_parallel_grads() {
+void Transformer<T>::reduce_sequence_parallel_grads(int first, int last) {
   if (!sp_) return;
-  for (const TensorInfo& info : table_.entries()) {
+  if (last < 0) last = table_.size() - 1;
+  for (int i = first; i <= last; ++i) {
+    const TensorInfo& info = table_[i];
     if (info.name.find("norm.") == std::string::npos) continue;  // norm weights and biases: partial over rows
     tp_->all_reduce_sum(grads_.data() + info.offset, info.numel);
   }

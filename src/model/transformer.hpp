@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "core/communicator.hpp"
@@ -60,7 +61,8 @@ class Transformer {
   int64_t boundary_elements(int B, int Tn) const { return static_cast<int64_t>(B) * Tn / shard_.seq_split() * dims_.C; }
   // Under sequence parallelism each tp rank's norm weight gradients cover its rows only: sums them over tp (once
   // per step, after the last backward). No-op otherwise.
-  void reduce_sequence_parallel_grads();
+  // first, last: only the tensors with table indices in [first, last] (as the grads-ready hook reports them).
+  void reduce_sequence_parallel_grads(int first = 0, int last = -1);
   // The table index of the token embedding (-1 when this rank holds neither the first nor, tied, the last chunk).
   int embedding_index() const { return wte_; }
 
@@ -97,8 +99,13 @@ class Transformer {
   T* chunk_output_grad() { return dres_; }
   // Backward through the chunk: grads += ...; the head chunk starts from its dlogits, the others from
   // chunk_output_grad(). Returns d(input) (B, T, C) for the previous stage (valid until the next backward_chunk), or
-  // nullptr for the embedding chunk.
-  const T* backward_chunk(int c, int s);
+  // nullptr for the embedding chunk. last: the step's last micro-batch through this chunk: the grads-ready hook
+  // hears of each group of tensors as its gradients become final.
+  const T* backward_chunk(int c, int s, bool last = false);
+  // Called with table indices [first, last] of tensors whose gradients are final (data-parallel reduction overlaps
+  // the rest of backward). The tied embedding is reported by the chunk that embeds, after its last use.
+  using GradsReadyHook = std::function<void(int first, int last)>;
+  void set_grads_ready_hook(GradsReadyHook hook) { grads_ready_ = std::move(hook); }
 
   // Model FLOPs per token for MFU, of the whole model: 6 N + 12 L C T (N: weights that take part in a matrix
   // multiply).
@@ -159,6 +166,8 @@ class Transformer {
   double loss_forward(Slot& s);
   void loss_backward(Slot& s, T dloss);
   void check_single_stage(const char* what) const;
+  void report_ready(int first, int last) const;
+  int layer_last_tensor(int l) const;
 
   ModelConfig config_;
   SelfCommunicator self_;   // the tensor-parallel group when none is given
@@ -185,6 +194,7 @@ class Transformer {
   T* dln_local_ = nullptr;  // (N_sp, C) its reduce-scattered rows (sequence parallelism; else = dln_)
   T *dqkv_ = nullptr, *datty_ = nullptr, *dfch_ = nullptr, *dact_ = nullptr;
   const T* last_logits_ = nullptr;
+  GradsReadyHook grads_ready_;
   std::vector<float> rope_cos_, rope_sin_;  // (Tmax, HS/2)
   ops::Context<T> ctx_;
 };

@@ -204,7 +204,20 @@ void Transformer<T>::loss_backward(Slot& sl, T dloss) {
 }
 
 template <typename T>
-const T* Transformer<T>::backward_chunk(int c, int s) {
+void Transformer<T>::report_ready(int first, int last) const {
+  if (grads_ready_ && first >= 0 && last >= first) grads_ready_(first, last);
+}
+
+// The last table index of a layer's tensors (they are added together, ln1_w first).
+template <typename T>
+int Transformer<T>::layer_last_tensor(int l) const {
+  const LayerIndex& ix = layer_index_[static_cast<size_t>(l)];
+  return std::max({ix.ln1_w, ix.ln1_b, ix.qkv_w, ix.qkv_b, ix.proj_w, ix.proj_b, ix.ln2_w, ix.ln2_b, ix.fc_w, ix.fc_b,
+                   ix.fcproj_w, ix.fcproj_b});
+}
+
+template <typename T>
+const T* Transformer<T>::backward_chunk(int c, int s, bool last) {
   const ChunkRange& chunk = chunks_[static_cast<size_t>(c)];
   const LocalDims& d = dims_;
   Slot& sl = slot(c, s);
@@ -222,17 +235,23 @@ const T* Transformer<T>::backward_chunk(int c, int s) {
     std::memset(dres_, 0, static_cast<size_t>(NsC) * sizeof(T));
     norm_backward(dres_, tensor(G, lnf_w_), tensor(G, lnf_b_), dlnf, out, tensor(P, lnf_w_), sl.lnf_mean, sl.lnf_rstd,
                   Ns);
+    // the final norm and an untied head are done (a tied head is the embedding: reported where it is embedded)
+    if (last)
+      report_ready(lnf_w_, config_.tie_embeddings ? std::max(lnf_w_, lnf_b_) : std::max({lnf_w_, lnf_b_, head_}));
   }
   // dres_ carries d(loss)/d(residual stream) down through the layers
   for (int i = chunk.n_layers - 1; i >= 0; --i) {
     const T* x = i > 0 ? sl.layers[static_cast<size_t>(i - 1)].res3 : sl.input;
     layer_backward(chunk.first_layer + i, sl.layers[static_cast<size_t>(i)], x, B, Tn);
+    const int l = chunk.first_layer + i;
+    if (last) report_ready(layer_index_[static_cast<size_t>(l)].ln1_w, layer_last_tensor(l));
   }
   sl.B = 0;  // the slot is spent: it needs a new forward
   if (!chunk.embedding) return dres_;
   // the embedding's backward reads every row (tp_reduce / tp_scatter backward)
   const T* dembedded = tp_leave_backward(*tp_, sp_, dres_, dres_full_, NsC);
   ops::embedding_backward(tensor(G, wte_), tensor(G, wpe_), dembedded, sl.tokens, B, Tn, C, d.v0, d.Vp);
+  if (last) report_ready(wte_, std::max(wte_, wpe_));
   return nullptr;
 }
 

@@ -1,14 +1,19 @@
 #include "optim/adamw.hpp"
 
+#include <algorithm>
+
 #include "ops/ops.hpp"
 
 namespace tessera {
 
-AdamW::AdamW(const TensorTable& table, const AdamWConfig& config)
-    : table_(table),
-      config_(config),
-      m_(static_cast<size_t>(table.total()), 0.0F),
-      v_(static_cast<size_t>(table.total()), 0.0F) {}
+AdamW::AdamW(const TensorTable& table, const AdamWConfig& config, std::vector<FlatRange> owned)
+    : table_(table), config_(config), owned_(std::move(owned)) {
+  if (owned_.empty()) owned_.push_back({0, table.total()});
+  int64_t n = 0;
+  for (const FlatRange& r : owned_) n += r.end - r.begin;
+  m_.assign(static_cast<size_t>(n), 0.0F);
+  v_.assign(static_cast<size_t>(n), 0.0F);
+}
 
 float AdamW::decay_of(const TensorInfo& info) const {
   if (!info.weight_decay) return 0.0F;
@@ -18,16 +23,26 @@ float AdamW::decay_of(const TensorInfo& info) const {
 
 void AdamW::step(float* params, const float* grads, float lr) {
   ++t_;
-  for (const TensorInfo& info : table_.entries()) {
-    ops::AdamWParams p;
-    p.lr = lr;
-    p.beta1 = config_.beta1;
-    p.beta2 = config_.beta2;
-    p.eps = config_.eps;
-    p.weight_decay = decay_of(info);
-    p.t = t_;
-    ops::adamw_update(params + info.offset, grads + info.offset, m_.data() + info.offset, v_.data() + info.offset,
-                      info.numel, p);
+  int64_t state = 0;  // where the current owned range's state starts
+  size_t t = 0;       // tensors and ranges are both in flat order
+  const std::vector<TensorInfo>& tensors = table_.entries();
+  for (const FlatRange& r : owned_) {
+    while (t < tensors.size() && tensors[t].offset + tensors[t].numel <= r.begin) ++t;
+    for (size_t k = t; k < tensors.size() && tensors[k].offset < r.end; ++k) {
+      const TensorInfo& info = tensors[k];
+      const int64_t b = std::max(r.begin, info.offset), e = std::min(r.end, info.offset + info.numel);
+      if (b >= e) continue;
+      ops::AdamWParams p;
+      p.lr = lr;
+      p.beta1 = config_.beta1;
+      p.beta2 = config_.beta2;
+      p.eps = config_.eps;
+      p.weight_decay = decay_of(info);
+      p.t = t_;
+      const int64_t s = state + (b - r.begin);
+      ops::adamw_update(params + b, grads + b, m_.data() + s, v_.data() + s, e - b, p);
+    }
+    state += r.end - r.begin;
   }
 }
 

@@ -1,5 +1,6 @@
 // AdamW over the flat parameter buffer, driven by the tensor table: per-tensor weight decay (none on norms and
-// biases; embeddings by option), moments m and v in the same layout as the parameters.
+// biases; embeddings by option), moments m and v in the layout of the parameters it owns (all of them, or under
+// ZeRO-1 this data-parallel rank's ranges, packed).
 #pragma once
 
 #include <cstdint>
@@ -19,10 +20,14 @@ struct AdamWConfig {
 
 class AdamW {
  public:
-  AdamW(const TensorTable& table, const AdamWConfig& config);
+  // owned: the ranges of the flat buffer this optimizer updates and keeps state for (ZeRO-1: this data-parallel
+  // rank's part); empty: the whole buffer.
+  AdamW(const TensorTable& table, const AdamWConfig& config, std::vector<FlatRange> owned = {});
 
-  // One update with learning rate lr; counts the step (bias correction uses the count).
+  // One update of the owned ranges with learning rate lr; counts the step (bias correction uses the count).
   void step(float* params, const float* grads, float lr);
+  // Elements of state per moment (m or v).
+  int64_t state_elements() const { return static_cast<int64_t>(m_.size()); }
 
   // The decay this tensor gets (0 for norms, biases and, unless enabled, embeddings).
   float decay_of(const TensorInfo& info) const;
@@ -33,6 +38,7 @@ class AdamW {
  private:
   const TensorTable& table_;
   AdamWConfig config_;
+  std::vector<FlatRange> owned_;
   int64_t t_ = 0;
   std::vector<float> m_, v_;
 };

@@ -16,13 +16,27 @@ GradNorm::GradNorm(const TensorTable& table, int tensors_in_model)
 }
 
 double GradNorm::compute(const float* grads, const Communicator& tp, const Communicator& pp) {
+  const SelfCommunicator one;
+  return compute(grads, {{0, table_.total()}}, tp, pp, one);
+}
+
+double GradNorm::compute(const float* grads, const std::vector<FlatRange>& owned, const Communicator& tp,
+                         const Communicator& pp, const Communicator& dp) {
   std::fill(sums_.begin(), sums_.end(), 0.0);
+  size_t r = 0;  // owned ranges and tensors are both in flat order
   for (const TensorInfo& info : table_.entries()) {
     if (info.tp_duplicated() && tp.rank() != 0) continue;  // counted once, by tp rank 0
     if (info.pp_copy) continue;                            // counted by the stage that owns it
-    sums_[static_cast<size_t>(info.global_index)] = ops::sum_squares(grads + info.offset, info.numel);
+    const int64_t begin = info.offset, end = info.offset + info.numel;
+    while (r < owned.size() && owned[r].end <= begin) ++r;
+    double& sum = sums_[static_cast<size_t>(info.global_index)];
+    for (size_t k = r; k < owned.size() && owned[k].begin < end; ++k) {
+      const int64_t b = std::max(begin, owned[k].begin), e = std::min(end, owned[k].end);
+      if (b < e) sum += ops::sum_squares(grads + b, e - b);
+    }
   }
   const auto n = static_cast<int64_t>(sums_.size());
+  dp.all_reduce_sum(sums_.data(), n);  // ZeRO-1: the owners' parts add up
   tp.all_reduce_sum(sums_.data(), n);  // shards of a split tensor add up; other entries add zeros
   pp.all_reduce_sum(sums_.data(), n);  // each stage fills its own tensors
   double total = 0;

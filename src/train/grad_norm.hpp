@@ -4,13 +4,14 @@
 // over the tp group, tensors duplicated on every tp rank (norms, row-parallel biases) count once (tp rank 0's), and
 // pipeline stages contribute their own tensors. The sums are combined in the whole model's tensor order
 // (TensorInfo::global_index), so a layout that only moves tensors between ranks gives the single-rank norm bit for
-// bit.
+// bit. Under ZeRO-1 each data-parallel rank adds the parts of the tensors it owns.
 #pragma once
 
 #include <vector>
 
 #include "core/communicator.hpp"
 #include "core/tensor_table.hpp"
+#include "parallel/grad_reducer.hpp"
 
 namespace tessera {
 
@@ -20,6 +21,9 @@ class GradNorm {
   GradNorm(const TensorTable& table, int tensors_in_model);
   // Collective over tp and pp (the groups of this rank). grads laid out by the table.
   double compute(const float* grads, const Communicator& tp, const Communicator& pp);
+  // ZeRO-1: this rank holds the reduced gradients of `owned` only; the parts add up over dp as well.
+  double compute(const float* grads, const std::vector<FlatRange>& owned, const Communicator& tp,
+                 const Communicator& pp, const Communicator& dp);
 
  private:
   const TensorTable& table_;

@@ -107,7 +107,9 @@ RunPlan plan_run(RunConfig& cfg, const Layout& layout) {
   const auto f = static_cast<int64_t>(sizeof(float));
   plan.param_bytes = plan.sizes.flat_elements * f;
   plan.grad_bytes = plan.sizes.flat_elements * f;
-  plan.optimizer_bytes = 2 * plan.sizes.flat_elements * f;  // AdamW m and v
+  // AdamW m and v (ZeRO-1: this rank's 1/dp of them, and the reduced gradients of that part)
+  plan.optimizer_bytes = cfg.parallel.zero1 ? 3 * (plan.sizes.flat_elements + layout.dp - 1) / layout.dp * f
+                                            : 2 * plan.sizes.flat_elements * f;
   plan.activation_bytes = plan.sizes.activation_elements * f;
   return plan;
 }
@@ -160,6 +162,11 @@ std::string describe_run(const RunConfig& cfg, const RunPlan& plan, const RunDat
       "(T = {})\n",
       l.world(), l.tp, l.pp, l.dp, plan.global_batch, plan.micro_batch, plan.grad_accum, l.dp, plan.tokens_per_step(),
       plan.seq_len);
+  const ParallelConfig& p = cfg.parallel;
+  if (l.tp > 1 || l.dp > 1)
+    out += fmt::format("parallel: sequence parallelism {} | ZeRO-1 {} | gradient buckets of {} MiB, {}\n",
+                       p.sequence_parallel ? "on" : "off", p.zero1 ? "on" : "off", p.bucket_mb,
+                       p.overlap_grad_reduce ? "reduced during backward" : "reduced after backward");
   if (l.pp > 1) {
     std::string layers;
     for (const int n : plan.chunk_layers) layers += (layers.empty() ? "" : ", ") + std::to_string(n);

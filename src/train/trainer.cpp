@@ -24,6 +24,7 @@
 #include "ops/ops.hpp"
 #include "optim/adamw.hpp"
 #include "optim/lr_schedule.hpp"
+#include "parallel/grad_reducer.hpp"
 #include "parallel/pipeline.hpp"
 #include "train/batch.hpp"
 #include "train/evaluate.hpp"
@@ -102,6 +103,10 @@ struct Trainer::Impl {
   std::unique_ptr<PipelineRunner> pipeline;  // this rank's forwards and backwards of one step
   TensorTable whole_table;                   // the whole model in the single-rank layout: what model.h5 holds
   std::unique_ptr<GradNorm> grad_norm;
+  std::unique_ptr<GradReducer> reducer;
+  bool overlap = false;     // data-parallel reduction overlapped with backward
+  double dp_wait_s = 0;     // time the last step waited for it after backward
+  SelfCommunicator single;  // the data-parallel group of the gradient norm without ZeRO-1 (its sums are whole)
   std::unique_ptr<AdamW> optimizer;
   LrSchedule schedule;
   std::unique_ptr<BatchBuilder> batches;
@@ -178,7 +183,21 @@ void Trainer::Impl::setup() {
   oc.eps = cfg.train.eps;
   oc.weight_decay = cfg.train.weight_decay;
   oc.decay_embeddings = cfg.train.decay_embeddings;
-  optimizer = std::make_unique<AdamW>(model->table(), oc);
+  // data-parallel reduction in buckets (overlapped with backward), ZeRO-1's ranges; the tied embedding's gradient
+  // is reduced over the embedding group first, so its bucket waits for the end of backward
+  std::vector<int> late;
+  if (cfg.model.tie_embeddings && ps.embedding.size() > 1 && model->embedding_index() >= 0)
+    late.push_back(model->embedding_index());
+  const auto bucket = static_cast<int64_t>(cfg.parallel.bucket_mb * 1024 * 1024 / sizeof(float));
+  reducer = std::make_unique<GradReducer>(model->table(), model->grads(), ps.dp, bucket, cfg.parallel.zero1, late);
+  overlap = cfg.parallel.overlap_grad_reduce && ps.dp.size() > 1;
+  if (overlap) {
+    model->set_grads_ready_hook([this](int first, int last) {
+      model->reduce_sequence_parallel_grads(first, last);
+      reducer->tensors_ready(first, last);
+    });
+  }
+  optimizer = std::make_unique<AdamW>(model->table(), oc, reducer->owned());
   schedule.max_lr = cfg.train.lr;
   schedule.min_lr = cfg.train.min_lr;
   schedule.warmup_steps = cfg.train.warmup_steps;
@@ -362,18 +381,23 @@ TrainResult Trainer::Impl::run() {
     // 2. forward and backward of the micro-batches through the pipeline, gradients accumulating
     phase(step_now, "forward and backward");
     model->zero_grads();
+    reducer->start_step();
     counts[0] = pipeline->step({inputs.data(), targets.data(), grad_accum, mb, T}, dloss);
-    model->reduce_sequence_parallel_grads();
+    if (!overlap) model->reduce_sequence_parallel_grads();  // (with overlap: as each layer finished)
     reduce_tied_embedding();
     // 3. data-parallel reduction: the sum over ranks is the gradient of the global mean loss
-    phase(step_now, "the gradient all-reduce over dp");
-    ps.dp.all_reduce_sum(model->grads(), model->flat_size());
+    phase(step_now, "the gradient reduction over dp");
+    const auto wait_start = clock::now();
+    reducer->finish();
+    dp_wait_s = std::chrono::duration<double>(clock::now() - wait_start).count();
     ps.pp.all_reduce_sum(&counts[0], 1);  // the loss is known on the last stage
     ps.dp.all_reduce_sum(&counts[0], 1);
     phase(step_now, "the optimizer step");
     const double loss = counts[0] / counts[1];
     // 4. global gradient norm, non-finite check, clipping, update
-    const double grad_norm = this->grad_norm->compute(model->grads(), ps.tp, ps.pp);
+    const double grad_norm = this->grad_norm->compute(
+        model->grads(), reducer->owned(), ps.tp, ps.pp,
+        reducer->zero1() ? static_cast<const Communicator&>(ps.dp) : static_cast<const Communicator&>(single));
     const float lr = schedule.at(step);
     StepRecord rec{step + 1, loss, grad_norm, lr, false};
     if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
@@ -385,9 +409,12 @@ TrainResult Trainer::Impl::run() {
       rec.skipped = true;
       ++skipped;
     } else {
-      if (cfg.train.grad_clip > 0 && grad_norm > cfg.train.grad_clip)
-        ops::scale(model->grads(), static_cast<float>(cfg.train.grad_clip / grad_norm), model->flat_size());
+      if (cfg.train.grad_clip > 0 && grad_norm > cfg.train.grad_clip) {
+        for (const FlatRange& r : reducer->owned())
+          ops::scale(model->grads() + r.begin, static_cast<float>(cfg.train.grad_clip / grad_norm), r.end - r.begin);
+      }
       optimizer->step(model->params(), model->grads(), lr);
+      reducer->gather_params(model->params());  // ZeRO-1: every rank's parameters from their owners
     }
     result.steps.push_back(rec);
     const double step_s = std::chrono::duration<double>(clock::now() - t0).count();
@@ -431,6 +458,7 @@ TrainResult Trainer::Impl::run() {
                      {"gflops", achieved / 1e9},
                      {"mfu", mfu},
                      {"step_ms", step_s * 1e3},
+                     {"dp_wait_ms", dp_wait_s * 1e3},
                      {"skipped", skipped},
                      {"time", now}},
                     done);
