@@ -1,6 +1,7 @@
 #include "parallel/pipeline.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <utility>
 #include <vector>
 
@@ -49,6 +50,14 @@ double PipelineRunner::step(const MicroBatches& batches, float dloss) {
   auto at = [this](std::vector<std::vector<float>>& box, size_t c, int i) {
     return box[c].data() + static_cast<size_t>(i) * static_cast<size_t>(n_);
   };
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  wait_s_ = 0;
+  auto wait_for = [&](Request& r) {  // a receive: the time spent here is idle
+    const auto t0 = clock::now();
+    pp_.wait(r);
+    wait_s_ += std::chrono::duration<double>(clock::now() - t0).count();
+  };
   // 1. every receive of the step, posted now
   for (size_t c = 0; c < chunks.size(); ++c) {
     for (int i = 0; i < m_; ++i) {
@@ -70,7 +79,7 @@ double PipelineRunner::step(const MicroBatches& batches, float dloss) {
       s = free_slots_[c].back();
       free_slots_[c].pop_back();
       if (!chunk.embedding) {
-        pp_.wait(received_[r]);
+        wait_for(received_[r]);
         const float* in = at(inbox_, c, a.micro_batch);
         std::copy(in, in + n, model_.chunk_input(a.chunk, s));
       }
@@ -87,7 +96,7 @@ double PipelineRunner::step(const MicroBatches& batches, float dloss) {
     TESSERA_CHECK(s >= 0, "chunk {}: backward of micro-batch {} before its forward", c, a.micro_batch);
     pp_.wait(sent_backward);  // the gradient buffer is about to be written again
     if (!chunk.head) {
-      pp_.wait(grads_in_[r]);
+      wait_for(grads_in_[r]);
       const float* g = at(grad_inbox_, c, a.micro_batch);
       std::copy(g, g + n, model_.chunk_output_grad());
     }
@@ -98,6 +107,7 @@ double PipelineRunner::step(const MicroBatches& batches, float dloss) {
     s = -1;
   }
   pp_.wait(sent_backward);
+  step_s_ = std::chrono::duration<double>(clock::now() - start).count();
   return loss;
 }
 

@@ -37,6 +37,10 @@ class PipelineRunner {
   // Forward and backward of every micro-batch (gradients accumulate, scaled by dloss). Returns the loss sum over
   // the micro-batches on the rank that holds the head, 0 elsewhere. Collective over pp.
   double step(const MicroBatches& batches, float dloss);
+  // Seconds the last step spent waiting for activations and gradients from other stages (the pipeline's bubble,
+  // plus transfer time), and the whole step.
+  double last_wait_seconds() const { return wait_s_; }
+  double last_step_seconds() const { return step_s_; }
 
  private:
   Transformer<float>& model_;
@@ -51,6 +55,7 @@ class PipelineRunner {
   std::vector<std::vector<Request>> sent_forward_;  // per (chunk, slot)
   std::vector<std::vector<int>> free_slots_;        // per chunk
   std::vector<std::vector<int>> slot_of_;           // per (chunk, micro-batch)
+  double wait_s_ = 0, step_s_ = 0;
 };
 
 // Forward only (evaluation): each micro-batch through every chunk in turn, in slot 0. Returns the loss sum on the

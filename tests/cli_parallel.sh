@@ -77,7 +77,18 @@ refuse_mpi "too few micro-batches for 1F1B" "the 1F1B schedule of parallel.pp = 
   "${train[@]}" --pp 2 --set train.global_batch=2 --checkpoint-dir "$work/never"
 refuse_mpi "interleaving without pipeline" "parallel.virtual_stages = 2 needs pipeline parallelism" 2 "${train[@]}" \
   --set parallel.virtual_stages=2 --checkpoint-dir "$work/never"
+refuse_mpi "sequence parallelism without tp" "parallel.sequence_parallel = true needs tensor parallelism" 2 \
+  "${train[@]}" --dp 2 --set parallel.sequence_parallel=true --checkpoint-dir "$work/never"
+refuse_mpi "interleaving with micro-batches not a multiple of pp" "needs a multiple of parallel.pp = 2" 2 "${train[@]}" \
+  --pp 2 --set parallel.virtual_stages=2 --set model.n_layer=4 --set train.global_batch=6 --checkpoint-dir "$work/never"
 check "... and nothing was written" test ! -e "$work/never"
+
+# --- ZeRO-1 with overlapped buckets and sequence parallelism on 4 ranks: one rank's losses
+mpi 4 "$tessera" "${train[@]}" --tp 2 --dp 2 --set parallel.zero1=true --set parallel.sequence_parallel=true \
+  --set parallel.bucket_mb=0.05 --checkpoint-dir "$work/zero" > "$work/zero.log" 2>&1
+check "train --tp 2 --dp 2 with ZeRO-1 and sequence parallelism succeeds" test $? -eq 0
+check "... prints its parallel settings" grep -q "parallel: sequence parallelism on | ZeRO-1 on" "$work/zero.log"
+check "... and the losses of one rank" test "$(losses "$work/zero.log")" = "$(losses "$work/one.log")"
 refuse_mpi "eval --tp not dividing the world" "--tp 2 x --pp 1 does not divide the 3 ranks" 3 eval -m "$work/tp2" --tp 2
 refuse_mpi "eval --tp not dividing the heads" "parallel.tp = 4 does not divide model.n_kv_head = 2" 4 eval \
   -m "$work/tp2" --tp 4

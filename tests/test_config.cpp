@@ -5,6 +5,8 @@
 
 #include "config/run_config.hpp"
 #include "core/check.hpp"
+#include "model/transformer.hpp"
+#include "train/run_plan.hpp"
 
 namespace tessera {
 namespace {
@@ -139,6 +141,44 @@ TEST(Config, BlendsAreArrays) {
   EXPECT_NE(error_of("[data]\npaths = \"web\"\n").find("data.paths must be an array of strings"), std::string::npos);
   EXPECT_NE(error_of("[data]\nweights = [1, \"x\"]\n").find("data.weights must be an array of numbers"),
             std::string::npos);
+}
+
+}  // namespace
+}  // namespace tessera
+
+namespace tessera {
+namespace {
+
+// The planned memory per rank follows the layout (from the plan, not a timed run): a rank's layer parameters (and
+// so its gradients) are 1/tp and 1/pp of the model's, and with ZeRO-1 its optimizer state 1/dp of one rank's.
+TEST(MemoryPlan, ShardsShrinkWithTheLayout) {
+  RunConfig cfg = load_run_config(
+      "gpt2-124m", {"model.vocab_size=50257", "train.micro_batch=2", "train.global_batch=64", "train.seq_len=256"});
+  cfg.model.finalize();
+  auto layer_params = [&](const Layout& l) {
+    RunConfig c = cfg;
+    const RunPlan plan = plan_run(c, l);
+    const TensorTable table = Transformer<float>::plan_table(c.model, plan_shard(c, plan, {0, 0, 0}));
+    int64_t n = 0;
+    for (const TensorInfo& t : table.entries()) n += t.name.starts_with("layers.") ? t.numel : 0;
+    return static_cast<double>(n);
+  };
+  const double one = layer_params({1, 1, 1});
+  EXPECT_NEAR(layer_params({2, 1, 1}) / one, 0.5, 0.01);  // norms and projection biases stay whole
+  EXPECT_NEAR(layer_params({4, 1, 1}) / one, 0.25, 0.01);
+  EXPECT_NEAR(layer_params({1, 2, 1}) / one, 0.5, 1e-9);  // 6 of 12 layers
+  EXPECT_NEAR(layer_params({1, 4, 1}) / one, 0.25, 1e-9);
+  EXPECT_NEAR(layer_params({2, 2, 1}) / one, 0.25, 0.01);
+  auto plan = [&](const Layout& l, bool zero1) {
+    RunConfig c = cfg;
+    c.parallel.zero1 = zero1;
+    return plan_run(c, l);
+  };
+  const RunPlan base = plan({1, 1, 1}, false);
+  EXPECT_NEAR(static_cast<double>(plan({1, 1, 4}, true).optimizer_bytes) / static_cast<double>(base.optimizer_bytes),
+              0.25, 1e-3);
+  EXPECT_EQ(plan({1, 1, 4}, false).optimizer_bytes, base.optimizer_bytes);
+  EXPECT_NEAR(static_cast<double>(plan({2, 1, 1}, false).grad_bytes) / static_cast<double>(base.grad_bytes), 0.5, 0.01);
 }
 
 }  // namespace

@@ -107,9 +107,10 @@ RunPlan plan_run(RunConfig& cfg, const Layout& layout) {
   const auto f = static_cast<int64_t>(sizeof(float));
   plan.param_bytes = plan.sizes.flat_elements * f;
   plan.grad_bytes = plan.sizes.flat_elements * f;
-  // AdamW m and v (ZeRO-1: this rank's 1/dp of them, and the reduced gradients of that part)
-  plan.optimizer_bytes = cfg.parallel.zero1 ? 3 * (plan.sizes.flat_elements + layout.dp - 1) / layout.dp * f
-                                            : 2 * plan.sizes.flat_elements * f;
+  // AdamW m and v: ZeRO-1 keeps this rank's 1/dp of them, and receives the reduced gradients of that part apart
+  const int64_t part = (plan.sizes.flat_elements + layout.dp - 1) / layout.dp;
+  plan.optimizer_bytes = 2 * (cfg.parallel.zero1 ? part : plan.sizes.flat_elements) * f;
+  if (cfg.parallel.zero1) plan.grad_bytes += part * f;
   plan.activation_bytes = plan.sizes.activation_elements * f;
   return plan;
 }

@@ -459,6 +459,8 @@ TrainResult Trainer::Impl::run() {
                      {"mfu", mfu},
                      {"step_ms", step_s * 1e3},
                      {"dp_wait_ms", dp_wait_s * 1e3},
+                     {"pp_wait_ms", pipeline->last_wait_seconds() * 1e3},
+                     {"pp_step_ms", pipeline->last_step_seconds() * 1e3},
                      {"skipped", skipped},
                      {"time", now}},
                     done);
