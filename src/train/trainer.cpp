@@ -1,6 +1,7 @@
 #include "train/trainer.hpp"
 
 #include <omp.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -77,16 +78,30 @@ MPI_Comm node_comm(MPI_Comm base) {
 int cores() {
   return static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
 }
+// The cores this process may run on: mpirun binds each rank to one core when it starts one or two of them.
+int allowed_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return cores();
+  return std::max(1, CPU_COUNT(&set));
+}
 }  // namespace
 
-int set_compute_threads(int threads) {
+int set_compute_threads(int threads, std::string* note) {
   if (threads == 0) {
-    // the processes of the job on this machine share its cores (also when a run uses a subgroup of the job)
+    // the processes of the job on this machine share its cores (also when a run uses a subgroup of the job), and
+    // a rank uses no more threads than the cores it is bound to
     MPI_Comm local = node_comm(MPI_COMM_WORLD);
     int local_size = 1;
     MPI_Comm_size(local, &local_size);
     MPI_Comm_free(&local);
-    threads = std::max(1, cores() / local_size);
+    const int share = std::max(1, cores() / local_size);
+    threads = std::min(share, allowed_cores());
+    if (note != nullptr && threads < share)
+      *note = fmt::format(
+          "this rank is bound to {} of the {} cores it could use (mpirun binds ranks to cores; mpirun --bind-to none "
+          "lets the threads spread)",
+          threads, share);
   }
   omp_set_num_threads(threads);
   set_blas_threads(threads);
@@ -115,6 +130,7 @@ struct Trainer::Impl {
   std::string peak_source;  // where it came from, for the log
   int64_t nodes = 0;        // machines of the job (0: the peak was declared, not measured)
   int threads = 1;
+  std::string threads_note;  // why this rank has fewer threads than its share of the cores
   int64_t skipped = 0;  // steps skipped for a non-finite loss or gradient norm
   // this rank's micro-batches of one step: inputs and targets, (grad_accum, mb, T)
   std::vector<int32_t> inputs, targets, seq;
@@ -151,7 +167,7 @@ void Trainer::Impl::setup() {
   layout.pp = ps.layout.pp;
   layout.dp = ps.layout.dp;
   resolve_layout(layout, ps.world.size());
-  threads = set_compute_threads(cfg.train.threads);
+  threads = set_compute_threads(cfg.train.threads, &threads_note);
   ResolvedRun resolved = resolve_run(cfg, ps.layout);
   data = std::move(resolved.data);
   plan = resolved.plan;
@@ -349,6 +365,7 @@ TrainResult Trainer::Impl::run() {
     fmt::print("threads: {} per rank | MFU denominator {:.1f} GFLOP/s ({}; OpenBLAS {} kernel)\n", threads,
                peak_flops / 1e9, peak_source, blas_core_name());
     if (const std::string w = blas_kernel_warning(); !w.empty()) fmt::print("warning: {}\n", w);
+    if (!threads_note.empty()) fmt::print("note: {}\n", threads_note);
     std::fflush(stdout);
   }
 

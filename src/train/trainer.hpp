@@ -65,8 +65,9 @@ class Trainer {
   std::unique_ptr<Impl> impl_;
 };
 
-// Sets OpenMP's and OpenBLAS's thread count (0: the cores of this machine divided among the job's ranks on it).
+// Sets OpenMP's and OpenBLAS's thread count (0: the cores of this machine divided among the job's ranks on it, at
+// most the cores this process is bound to; note, if given, says so when the binding lowered the count).
 // Collective over MPI_COMM_WORLD when threads is 0.
-int set_compute_threads(int threads);
+int set_compute_threads(int threads, std::string* note = nullptr);
 
 }  // namespace tessera
