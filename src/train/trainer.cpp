@@ -131,7 +131,7 @@ struct Trainer::Impl {
   int64_t nodes = 0;        // machines of the job (0: the peak was declared, not measured)
   int threads = 1;
   std::string threads_note;  // why this rank has fewer threads than its share of the cores
-  int64_t skipped = 0;  // steps skipped for a non-finite loss or gradient norm
+  int64_t skipped = 0;       // steps skipped for a non-finite loss or gradient norm
   // this rank's micro-batches of one step: inputs and targets, (grad_accum, mb, T)
   std::vector<int32_t> inputs, targets, seq;
   std::FILE* metrics = nullptr;
