@@ -312,8 +312,8 @@ void Trainer::Impl::check_val_tokens() {
   for (int64_t j = ps.dp.rank(); j < total; j += ps.dp.size()) val_sampler->read(j, seq.data());
 }
 
-// The whole model, gathered from the tensor-parallel shards of data-parallel replica 0, written by world rank 0.
-// Collective over that replica's tp group.
+// The whole model, gathered from the tensor- and pipeline-parallel shards of data-parallel replica 0, written by
+// world rank 0. Collective over that replica's tp and pp groups.
 void Trainer::Impl::save(int64_t step) {
   if (cfg.checkpoint.dir.empty() || ps.dp.rank() != 0) return;
   const std::vector<float> whole = gather_model(*model, whole_table, ps.tp, ps.pp);
@@ -328,8 +328,8 @@ void Trainer::Impl::save(int64_t step) {
   fmt::print("saved {} (step {})\n", path, step);
 }
 
-// On an error that one rank may meet alone, the model is saved only where that needs no other rank (no tensor
-// parallelism); returns what to add to the error message.
+// On an error that one rank may meet alone, the model is saved only where that needs no other rank (no tensor or
+// pipeline parallelism); returns what to add to the error message.
 std::string Trainer::Impl::save_after_error(int64_t step) {
   if (cfg.checkpoint.dir.empty()) return "";
   if (ps.tp.size() * ps.pp.size() > 1)
