@@ -1,4 +1,5 @@
-// "No allocation inside a step": a training step of the model and the optimizer calls operator new zero times.
+// "No allocation inside a step": a training step of the model (through the pipeline runner, two micro-batches),
+// the bucketed gradient reduction and the optimizer calls operator new zero times.
 // (This binary replaces the global operator new with a counting one; the C allocations of OpenBLAS's and
 // OpenMP's own pools are not C++ allocations and are not counted.)
 #include <gtest/gtest.h>
@@ -12,6 +13,8 @@
 #include "model/transformer.hpp"
 #include "ops/ops.hpp"
 #include "optim/adamw.hpp"
+#include "parallel/grad_reducer.hpp"
+#include "parallel/pipeline.hpp"
 
 namespace {
 std::atomic<int64_t> g_allocations{0};
@@ -44,8 +47,12 @@ void expect_step_allocates_nothing(const char* family) {
   m.d_model = 32;
   Transformer<float> model(m, 4);
   model.init_weights(1);
+  const SelfCommunicator one;  // the groups of a single rank
+  GradReducer reducer(model.table(), model.grads(), one, 1024, false, {});
+  model.set_grads_ready_hook([&](int first, int last) { reducer.tensors_ready(first, last); });
+  PipelineRunner runner(model, no_pipeline(2), 2, one);
   AdamW opt(model.table(), AdamWConfig{});
-  std::vector<int32_t> tokens(4 * 32), targets(4 * 32);
+  std::vector<int32_t> tokens(2 * 4 * 32), targets(2 * 4 * 32);
   Rng rng(1, 1);
   for (size_t i = 0; i < tokens.size(); ++i) {
     tokens[i] = static_cast<int32_t>(rng.below(300));
@@ -53,7 +60,9 @@ void expect_step_allocates_nothing(const char* family) {
   }
   auto step = [&] {
     model.zero_grads();
-    model.forward_backward(tokens.data(), targets.data(), 4, 32, 1.0F / 128);
+    reducer.start_step();
+    runner.step({tokens.data(), targets.data(), 2, 4, 32}, 1.0F / 256);
+    reducer.finish();
     const double norm = ops::sum_squares(model.grads(), model.flat_size());
     ops::scale(model.grads(), static_cast<float>(1.0 / std::max(1.0, norm)), model.flat_size());
     opt.step(model.params(), model.grads(), 1e-3F);
