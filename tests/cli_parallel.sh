@@ -9,6 +9,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 source "$(dirname "$0")/cli_checks.sh"
 mpi() { mpirun -q --oversubscribe -np "$@"; }
+has() { [[ $1 == *"$2"* ]]; }
 # every line of the output of a command except the timing ones, for comparing runs
 "$tessera" prepare "$(dirname "$0")/../data/tinyshakespeare.txt" -o "$work/ds" --tokenizer byte --no-progress \
   >/dev/null || { echo "FAIL: prepare"; exit 1; }
@@ -34,6 +35,11 @@ check "train --tp 2 --pp 2 succeeds" test $? -eq 0
 check "the start-up log prints the pipeline" grep -q "pipeline: 1F1B | layers per stage \[1, 1\] | 2 micro-batches per step | bubble 33.3%" "$work/tp2pp2.log"
 check "tp 2 x pp 2 prints the losses of one rank" test "$(losses "$work/tp2pp2.log")" = "$(losses "$work/one.log")"
 check "model.h5 at tp 2 x pp 2 holds the tensors of one rank's" test "$(tensors "$work/tp2pp2")" = "$(tensors "$work/one")"
+
+# --- a dry run plans any layout from one process
+plan=$("$tessera" "${train[@]}" --tp 2 --pp 2 --dp 16 --set train.global_batch=64 --dry-run 2>&1)
+check "train --dry-run plans tp 2 x pp 2 x dp 16 from one process" has "$plan" "layout: world 64 (tp 2, pp 2, dp 16)"
+check "... with its pipeline" has "$plan" "pipeline: 1F1B | layers per stage [1, 1]"
 
 # --- eval and generate on any layout
 evals() { grep -o "loss [0-9.]* | perplexity [0-9.]*" <<<"$1"; }

@@ -87,7 +87,13 @@ void add_train(CLI::App& app, const MpiRuntime& mpi) {
     std::optional<ResolvedRun> resolved;
     agree_on_setup(mpi, [&] {
       config = load_run_config(flags->config, overrides_of(*flags));
-      layout = resolve_layout(config.parallel, mpi.size());
+      // a dry run plans the layout it is given on any number of ranks (a 64-rank job from a laptop): tp * pp * dp
+      // ranks, or with dp left open this job's ranks if tp * pp divides them, else tp * pp
+      const ParallelConfig& p = config.parallel;
+      int world = mpi.size();
+      if (flags->dry_run && p.dp > 0) world = p.tp * p.pp * p.dp;
+      if (flags->dry_run && p.dp == 0 && world % (p.tp * p.pp) != 0) world = p.tp * p.pp;
+      layout = resolve_layout(config.parallel, world);
       resolved_config = config;
       resolved = resolve_run(resolved_config, layout);  // datasets opened and checked, the run planned
       if (!flags->dry_run) check_fits_in_memory(resolved->plan);
