@@ -251,6 +251,17 @@ std::vector<std::vector<int32_t>> ProcessGroup::gather(const std::vector<int32_t
   return out;
 }
 
+bool ProcessGroup::test(Request& request) const {
+  if (!request.pending()) return true;
+  MPI_Request& r = requests_[static_cast<size_t>(request.slot())];
+  int done = 0;
+  check_mpi(MPI_Test(&r, &done, MPI_STATUS_IGNORE), "MPI_Test");
+  if (done == 0) return false;
+  free_slots_.push_back(request.slot());
+  request.clear();
+  return true;
+}
+
 void ProcessGroup::barrier() const {
   if (size_ == 1) return;
   check_mpi(MPI_Barrier(comm_), "MPI_Barrier");

@@ -77,6 +77,9 @@ void GradReducer::start(Bucket& b) {
 }
 
 void GradReducer::tensors_ready(int first, int last) {
+  // each report also drives the reductions in flight: MPI moves a non-blocking collective on only inside MPI calls
+  for (Bucket& b : buckets_)
+    if (b.request.pending()) dp_.test(b.request);
   for (int t = first; t <= last; ++t) {
     if (late_[static_cast<size_t>(t)]) continue;
     const int bi = bucket_of_[static_cast<size_t>(t)];

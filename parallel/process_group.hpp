@@ -45,6 +45,7 @@ class ProcessGroup final : public Communicator {
   Request start_send(const float* data, int64_t n, int peer, int tag) const override;
   Request start_recv(float* data, int64_t n, int peer, int tag) const override;
   void wait(Request& request) const override;
+  bool test(Request& request) const override;
 
   using Communicator::all_reduce_sum;
   void all_reduce_sum(int64_t* data, int64_t n) const;

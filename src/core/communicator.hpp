@@ -68,6 +68,9 @@ class Communicator {
   virtual Request start_send(const float* data, int64_t n, int peer, int tag) const = 0;
   virtual Request start_recv(float* data, int64_t n, int peer, int tag) const = 0;
   virtual void wait(Request& request) const = 0;
+  // Drives the operation on (MPI progresses non-blocking operations only inside MPI calls); true (and the request
+  // cleared) once it is complete.
+  virtual bool test(Request& request) const = 0;
   // In place: rank r's block of counts[r] elements (blocks in rank order) reaches every rank.
   virtual void all_gather_in_place(float* data, const int* counts) const = 0;
 
@@ -95,6 +98,10 @@ class SelfCommunicator final : public Communicator {
   Request start_send(const float* data, int64_t n, int peer, int tag) const override;
   Request start_recv(float* data, int64_t n, int peer, int tag) const override;
   void wait(Request& request) const override { request.clear(); }
+  bool test(Request& request) const override {
+    request.clear();
+    return true;
+  }
 };
 
 }  // namespace tessera
