@@ -80,21 +80,16 @@ ProcessGroup::~ProcessGroup() {
   if (owned_ && comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
 }
 
-void ProcessGroup::all_reduce(float* data, int64_t n, ReduceOp op) const {
-  if (size_ == 1) return;
-  in_pieces(n, [&](int64_t start, int count) {
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data + start, count, MPI_FLOAT, mpi_op(op), comm_), "MPI_Allreduce");
-  });
-}
-
-void ProcessGroup::all_reduce(double* data, int64_t n, ReduceOp op) const {
-  if (size_ == 1) return;
-  in_pieces(n, [&](int64_t start, int count) {
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data + start, count, MPI_DOUBLE, mpi_op(op), comm_), "MPI_Allreduce");
-  });
-}
-
 namespace {
+// In place, any count (in pieces).
+template <typename T>
+void all_reduce_impl(MPI_Comm comm, int size, T* data, int64_t n, MPI_Datatype type, MPI_Op op) {
+  if (size == 1) return;
+  in_pieces(n, [&](int64_t start, int count) {
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data + start, count, type, op, comm), "MPI_Allreduce");
+  });
+}
+
 template <typename T>
 void all_gather_impl(MPI_Comm comm, int rank, int size, const T* send, T* recv, int64_t n, MPI_Datatype type) {
   if (size == 1) {
@@ -118,6 +113,13 @@ void reduce_scatter_impl(MPI_Comm comm, int size, const T* send, T* recv, int64_
   check_mpi(MPI_Reduce_scatter_block(send, recv, static_cast<int>(n), type, MPI_SUM, comm), "MPI_Reduce_scatter_block");
 }
 }  // namespace
+
+void ProcessGroup::all_reduce(float* data, int64_t n, ReduceOp op) const {
+  all_reduce_impl(comm_, size_, data, n, MPI_FLOAT, mpi_op(op));
+}
+void ProcessGroup::all_reduce(double* data, int64_t n, ReduceOp op) const {
+  all_reduce_impl(comm_, size_, data, n, MPI_DOUBLE, mpi_op(op));
+}
 
 void ProcessGroup::all_gather(const float* send, float* recv, int64_t n) const {
   all_gather_impl(comm_, rank_, size_, send, recv, n, MPI_FLOAT);
@@ -211,10 +213,7 @@ void ProcessGroup::wait(Request& request) const {
 }
 
 void ProcessGroup::all_reduce_sum(int64_t* data, int64_t n) const {
-  if (size_ == 1) return;
-  in_pieces(n, [&](int64_t start, int count) {
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data + start, count, MPI_INT64_T, MPI_SUM, comm_), "MPI_Allreduce");
-  });
+  all_reduce_impl(comm_, size_, data, n, MPI_INT64_T, MPI_SUM);
 }
 
 void ProcessGroup::broadcast(void* data, int64_t bytes, int root) const {

@@ -7,6 +7,7 @@
 //    the final norm, the head and the loss.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "model/model_config.hpp"
@@ -26,6 +27,8 @@ struct ModelShard {
   int chunks() const { return pp * virtual_stages; }
   // The residual stream's rows are split into this many parts (tp under sequence parallelism, else 1).
   int seq_split() const { return sequence_parallel ? tp : 1; }
+  // This rank's rows of the residual stream of (B, T) sequences (what pipeline stages pass on, times C).
+  int64_t residual_rows(int64_t B, int64_t Tn) const { return B * Tn / seq_split(); }
 };
 
 // A shard of an even split without interleaving, one slot per chunk: what loading a model for eval needs.

@@ -17,6 +17,20 @@
 
 namespace tessera {
 
+namespace tp_detail {
+// The sum over tp of every rank's partial `full`: in place (all-reduce), or only this rank's rows into `local`
+// (reduce-scatter, sequence parallelism). Returns where the sum is.
+template <typename T>
+T* sum_rows(const Communicator& tp, bool sp, T* full, T* local, int64_t n_local) {
+  if (!sp) {
+    tp.all_reduce_sum(full, n_local);
+    return full;
+  }
+  tp.reduce_scatter(full, local, n_local);
+  return local;
+}
+}  // namespace tp_detail
+
 // forward of tp_copy / tp_gather: full's own rows were written in place; gathers the others' (sp).
 template <typename T>
 void tp_enter_forward(const Communicator& tp, bool sp, T* full, int64_t n_local) {
@@ -26,23 +40,13 @@ void tp_enter_forward(const Communicator& tp, bool sp, T* full, int64_t n_local)
 // backward of tp_copy / tp_gather: d(full) holds this rank's partial sums over its columns; returns d(local rows).
 template <typename T>
 T* tp_enter_backward(const Communicator& tp, bool sp, T* dfull, T* dlocal, int64_t n_local) {
-  if (!sp) {
-    tp.all_reduce_sum(dfull, n_local);
-    return dfull;
-  }
-  tp.reduce_scatter(dfull, dlocal, n_local);
-  return dlocal;
+  return tp_detail::sum_rows(tp, sp, dfull, dlocal, n_local);
 }
 
 // forward of tp_reduce / tp_scatter: full holds this rank's partial output; returns the summed local rows.
 template <typename T>
 const T* tp_leave_forward(const Communicator& tp, bool sp, T* full, T* local, int64_t n_local) {
-  if (!sp) {
-    tp.all_reduce_sum(full, n_local);
-    return full;
-  }
-  tp.reduce_scatter(full, local, n_local);
-  return local;
+  return tp_detail::sum_rows(tp, sp, full, local, n_local);
 }
 
 // backward of tp_reduce / tp_scatter: d(local rows) -> d(full) (every rank's rows).

@@ -54,20 +54,31 @@ Transformer<T>::Transformer(const ModelConfig& config, int max_batch, int max_se
   plan_activations();
 }
 
+namespace {
+// 6 N + 12 L C T (N: the whole model's weights that take part in a matrix multiply).
+double model_flops_per_token(const ModelConfig& m, int64_t matmul_parameters, int Tn) {
+  return 6.0 * static_cast<double>(matmul_parameters) +
+         12.0 * m.n_layer * static_cast<double>(m.d_model) * static_cast<double>(Tn);
+}
+}  // namespace
+
 template <typename T>
 ModelSizes Transformer<T>::sizes(const ModelConfig& config, int max_batch, int max_seq, const ModelShard& shard) {
   ModelConfig m = config;
   m.finalize();
   if (max_seq == 0) max_seq = m.max_seq_len;
   const TensorTable table = plan_params(m, shard, nullptr);
+  // counts and FLOPs of the whole model, whatever part of it this rank holds
+  const bool whole = shard.tp == 1 && shard.pp == 1;
+  const TensorTable whole_table = whole ? TensorTable() : plan_params(m, {}, nullptr);
+  const TensorTable& model = whole ? table : whole_table;
   ModelSizes s;
-  for (const TensorInfo& info : table.entries()) s.parameters += info.numel;
+  s.parameters = table.count();
+  s.model_parameters = model.count();
   s.flat_elements = table.total();
   s.activation_elements = activation_elements(m, shard, max_batch, max_seq);
-  // FLOPs are of the whole model, whatever part of it this rank holds
-  s.matmul_parameters = plan_params(m, {}, nullptr).count_in_matmul();
-  s.flops_per_token = 6.0 * static_cast<double>(s.matmul_parameters) +
-                      12.0 * m.n_layer * static_cast<double>(m.d_model) * static_cast<double>(max_seq);
+  s.matmul_parameters = model.count_in_matmul();
+  s.flops_per_token = model_flops_per_token(m, s.matmul_parameters, max_seq);
   return s;
 }
 
@@ -366,10 +377,9 @@ double Transformer<T>::forward_backward(const int32_t* tokens, const int32_t* ta
 
 template <typename T>
 double Transformer<T>::flops_per_token(int Tn) const {
-  const ModelConfig& m = config_;
-  const int64_t matmul_parameters = plan_params(m, {}, nullptr).count_in_matmul();
-  return 6.0 * static_cast<double>(matmul_parameters) +
-         12.0 * m.n_layer * static_cast<double>(m.d_model) * static_cast<double>(Tn);
+  const int64_t matmul_parameters =
+      shard_.tp == 1 && shard_.pp == 1 ? table_.count_in_matmul() : plan_params(config_, {}, nullptr).count_in_matmul();
+  return model_flops_per_token(config_, matmul_parameters, Tn);
 }
 
 template class Transformer<float>;

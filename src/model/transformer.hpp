@@ -24,6 +24,7 @@ namespace tessera {
 // Sizes of a model, known without building it (train --dry-run, memory planning).
 struct ModelSizes {
   int64_t parameters = 0;           // elements of every tensor of the shard (padded vocabulary rows included)
+  int64_t model_parameters = 0;     // the same for the whole model
   int64_t matmul_parameters = 0;    // the N of MFU: weights that take part in a matrix multiply (whole model)
   int64_t flat_elements = 0;        // of the parameter buffer (with alignment): also gradients, AdamW m and v
   int64_t activation_elements = 0;  // activations of every slot and backward scratch for (max_batch, max_seq)

@@ -15,13 +15,8 @@ GradNorm::GradNorm(const TensorTable& table, int tensors_in_model)
                   info.name, info.global_index, tensors_in_model);
 }
 
-double GradNorm::compute(const float* grads, const Communicator& tp, const Communicator& pp) {
-  const SelfCommunicator one;
-  return compute(grads, {{0, table_.total()}}, tp, pp, one);
-}
-
 double GradNorm::compute(const float* grads, const std::vector<FlatRange>& owned, const Communicator& tp,
-                         const Communicator& pp, const Communicator& dp) {
+                         const Communicator& pp, const Communicator* zero1_dp) {
   std::fill(sums_.begin(), sums_.end(), 0.0);
   size_t r = 0;  // owned ranges and tensors are both in flat order
   for (const TensorInfo& info : table_.entries()) {
@@ -36,7 +31,7 @@ double GradNorm::compute(const float* grads, const std::vector<FlatRange>& owned
     }
   }
   const auto n = static_cast<int64_t>(sums_.size());
-  dp.all_reduce_sum(sums_.data(), n);  // ZeRO-1: the owners' parts add up
+  if (zero1_dp != nullptr) zero1_dp->all_reduce_sum(sums_.data(), n);  // the owners' parts add up
   tp.all_reduce_sum(sums_.data(), n);  // shards of a split tensor add up; other entries add zeros
   pp.all_reduce_sum(sums_.data(), n);  // each stage fills its own tensors
   double total = 0;

@@ -19,11 +19,11 @@ class GradNorm {
  public:
   // table: this rank's tensors; tensors_in_model: how many tensors the whole model has.
   GradNorm(const TensorTable& table, int tensors_in_model);
-  // Collective over tp and pp (the groups of this rank). grads laid out by the table.
-  double compute(const float* grads, const Communicator& tp, const Communicator& pp);
-  // ZeRO-1: this rank holds the reduced gradients of `owned` only; the parts add up over dp as well.
+  // Collective over tp and pp (the groups of this rank). grads laid out by the table, of which this rank holds the
+  // reduced values in `owned` (the whole buffer without ZeRO-1). zero1_dp: under ZeRO-1 the data-parallel group,
+  // over which the owners' parts add up; nullptr otherwise.
   double compute(const float* grads, const std::vector<FlatRange>& owned, const Communicator& tp,
-                 const Communicator& pp, const Communicator& dp);
+                 const Communicator& pp, const Communicator* zero1_dp);
 
  private:
   const TensorTable& table_;

@@ -96,7 +96,7 @@ RunPlan plan_run(RunConfig& cfg, const Layout& layout) {
     const ModelShard shard = plan_shard(cfg, plan, Coord{0, p, 0});
     ModelSizes s = Transformer<float>::sizes(cfg.model, plan.micro_batch, plan.seq_len, shard);
     // the pipeline's receive buffers count as activations
-    const int64_t message = int64_t{plan.micro_batch} * plan.seq_len / shard.seq_split() * cfg.model.d_model;
+    const int64_t message = shard.residual_rows(plan.micro_batch, plan.seq_len) * cfg.model.d_model;
     s.activation_elements += PipelineRunner::buffer_elements(rank_chunks(cfg.model, shard), plan.grad_accum, message);
     if (p == 0 ||
         4 * s.flat_elements + s.activation_elements > 4 * plan.sizes.flat_elements + plan.sizes.activation_elements) {
@@ -144,8 +144,7 @@ std::string describe_run(const RunConfig& cfg, const RunPlan& plan, const RunDat
   const ModelConfig& m = cfg.model;
   const TokenizerInfo& tok = data.tokenizer;
   const Layout& l = plan.layout;
-  // the whole model's parameters (plan.sizes holds one rank's share)
-  const int64_t whole_parameters = Transformer<float>::sizes(m, plan.micro_batch, plan.seq_len).parameters;
+  const int64_t whole_parameters = plan.sizes.model_parameters;  // (plan.sizes.parameters: one rank's share)
   const double params = static_cast<double>(whole_parameters);
   const double flops_per_token = plan.sizes.flops_per_token;
   const auto total_tokens = static_cast<double>(plan.tokens_per_step()) * static_cast<double>(plan.steps);

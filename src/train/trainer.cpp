@@ -119,9 +119,8 @@ struct Trainer::Impl {
   TensorTable whole_table;                   // the whole model in the single-rank layout: what model.h5 holds
   std::unique_ptr<GradNorm> grad_norm;
   std::unique_ptr<GradReducer> reducer;
-  bool overlap = false;     // data-parallel reduction overlapped with backward
-  double dp_wait_s = 0;     // time the last step waited for it after backward
-  SelfCommunicator single;  // the data-parallel group of the gradient norm without ZeRO-1 (its sums are whole)
+  bool overlap = false;  // data-parallel reduction overlapped with backward
+  double dp_wait_s = 0;  // time the last step waited for it after backward
   std::unique_ptr<AdamW> optimizer;
   LrSchedule schedule;
   std::unique_ptr<BatchBuilder> batches;
@@ -412,9 +411,8 @@ TrainResult Trainer::Impl::run() {
     phase(step_now, "the optimizer step");
     const double loss = counts[0] / counts[1];
     // 4. global gradient norm, non-finite check, clipping, update
-    const double grad_norm = this->grad_norm->compute(
-        model->grads(), reducer->owned(), ps.tp, ps.pp,
-        reducer->zero1() ? static_cast<const Communicator&>(ps.dp) : static_cast<const Communicator&>(single));
+    const double grad_norm =
+        this->grad_norm->compute(model->grads(), reducer->owned(), ps.tp, ps.pp, reducer->zero1() ? &ps.dp : nullptr);
     const float lr = schedule.at(step);
     StepRecord rec{step + 1, loss, grad_norm, lr, false};
     if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
