@@ -108,8 +108,29 @@ void File::write(const std::string& name, const T* data, const std::vector<uint6
   Id dset(H5Dcreate2(id(), name.c_str(), native_type<T>(), space.get(), H5P_DEFAULT, plist.get(), H5P_DEFAULT),
           H5Dclose);
   if (!dset) TESSERA_RAISE("{}: cannot create dataset {}", path_, name);
-  if (H5Dwrite(dset.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
-    TESSERA_RAISE("{}: cannot write dataset {} (disk full?)", path_, name);
+  // large datasets in slabs of rows: a thread-safe HDF5 holds its lock for one call, and other threads of the
+  // process (reading training data while a checkpoint is written in the background) wait at most for one slab
+  constexpr uint64_t kSlabBytes = uint64_t{16} << 20;
+  uint64_t row = sizeof(T);
+  for (size_t d = 1; d < hd.size(); ++d) row *= hd[d];
+  const uint64_t rows = hd.empty() ? 1 : hd[0];
+  const uint64_t step = std::max<uint64_t>(1, kSlabBytes / std::max<uint64_t>(row, 1));
+  if (hd.empty() || rows <= step) {
+    if (H5Dwrite(dset.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+      TESSERA_RAISE("{}: cannot write dataset {} (disk full?)", path_, name);
+    return;
+  }
+  for (uint64_t r = 0; r < rows; r += step) {
+    std::vector<hsize_t> start(hd.size(), 0), count = hd;
+    start[0] = r;
+    count[0] = std::min(step, rows - r);
+    Id file_space(H5Dget_space(dset.get()), H5Sclose);
+    H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
+    Id mem(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr), H5Sclose);
+    const T* slab = data + r * (row / sizeof(T));
+    if (H5Dwrite(dset.get(), native_type<T>(), mem.get(), file_space.get(), H5P_DEFAULT, slab) < 0)
+      TESSERA_RAISE("{}: cannot write dataset {} (disk full?)", path_, name);
+  }
 }
 
 std::vector<uint64_t> File::dims(const std::string& name) const {
@@ -147,6 +168,38 @@ std::vector<T> File::read(const std::string& name) const {
   if (n > 0 && H5Dread(dset.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
     TESSERA_RAISE("{}: cannot read dataset {} (corrupt file?)", path_, name);
   return out;
+}
+
+template <typename T>
+void File::read_into(const std::string& name, T* out, uint64_t n) const {
+  uint64_t stored = 1;
+  for (uint64_t d : dims(name)) stored *= d;
+  if (stored != n) TESSERA_RAISE("{}: dataset {} holds {} elements, expected {}", path_, name, stored, n);
+  Id dset(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (n > 0 && H5Dread(dset.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
+    TESSERA_RAISE("{}: cannot read dataset {} (corrupt or truncated file?)", path_, name);
+}
+
+bool File::is_float(const std::string& name, size_t bytes) const {
+  Id dset(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!dset) TESSERA_RAISE("{}: no dataset {}", path_, name);
+  Id type(H5Dget_type(dset.get()), H5Tclose);
+  return H5Tget_class(type.get()) == H5T_FLOAT && H5Tget_size(type.get()) == bytes;
+}
+
+namespace {
+herr_t collect_name(hid_t /*group*/, const char* name, const H5L_info_t* /*info*/, void* out) {
+  static_cast<std::vector<std::string>*>(out)->emplace_back(name);
+  return 0;
+}
+}  // namespace
+
+std::vector<std::string> File::list(const std::string& group) const {
+  std::vector<std::string> names;
+  if (H5Literate_by_name(id(), group.c_str(), H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_name, &names,
+                         H5P_DEFAULT) < 0)
+    TESSERA_RAISE("{}: cannot list group {}", path_, group);
+  return names;
 }
 
 template <typename T>
@@ -233,6 +286,11 @@ int64_t File::attr_int(const std::string& object, const std::string& name) const
   return v[0];
 }
 
+void File::close() {
+  flush();
+  if (H5Fclose(file_.release()) < 0) TESSERA_RAISE("{}: cannot close (disk full?)", path_);
+}
+
 void File::flush() {
   if (H5Fflush(id(), H5F_SCOPE_GLOBAL) < 0) TESSERA_RAISE("{}: cannot flush (disk full?)", path_);
 }
@@ -242,6 +300,7 @@ void File::flush() {
 #define TESSERA_H5_INSTANTIATE(T)                                                                     \
   template void File::write<T>(const std::string&, const T*, const std::vector<uint64_t>&, uint64_t); \
   template std::vector<T> File::read<T>(const std::string&) const;                                    \
+  template void File::read_into<T>(const std::string&, T*, uint64_t) const;                            \
   template void File::read_range<T>(const std::string&, uint64_t, uint64_t, T*) const;
 TESSERA_H5_TYPES(TESSERA_H5_INSTANTIATE)
 // NOLINTEND(bugprone-macro-parentheses)

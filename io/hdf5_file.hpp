@@ -21,6 +21,12 @@ class Id {
   Id& operator=(const Id&) = delete;
   ~Id() { reset(); }
   void reset();
+  // Gives up ownership: the caller closes the id.
+  hid_t release() {
+    const hid_t id = id_;
+    id_ = H5I_INVALID_HID;
+    return id;
+  }
   hid_t get() const { return id_; }
   explicit operator bool() const { return id_ >= 0; }
 
@@ -48,6 +54,9 @@ class File {
   void write(const std::string& name, const T* data, const std::vector<uint64_t>& dims, uint64_t chunk = 0);
   template <typename T>
   std::vector<T> read(const std::string& name) const;
+  // The whole dataset into out, which holds n elements: an error unless the dataset has exactly n.
+  template <typename T>
+  void read_into(const std::string& name, T* out, uint64_t n) const;
   // Elements [start, start + count) of a 1-D dataset, converted to T.
   template <typename T>
   void read_range(const std::string& name, uint64_t start, uint64_t count, T* out) const;
@@ -56,6 +65,10 @@ class File {
   size_t element_size(const std::string& name) const;
   // Whether a dataset's elements are unsigned integers (not floats, not signed).
   bool is_unsigned_integer(const std::string& name) const;
+  // Whether a dataset's elements are IEEE floats of `bytes` bytes.
+  bool is_float(const std::string& name, size_t bytes) const;
+  // Names of the links directly inside a group, in name order.
+  std::vector<std::string> list(const std::string& group) const;
 
   // Attributes on an object ("/" for the file).
   void set_attr(const std::string& object, const std::string& name, const std::string& value);
@@ -67,6 +80,8 @@ class File {
   std::vector<int64_t> attr_ints(const std::string& object, const std::string& name) const;
 
   void flush();
+  // Flushes and closes the file (an error if the data cannot be written); the object is unusable after.
+  void close();
 
  private:
   std::string path_;

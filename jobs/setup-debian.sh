@@ -7,7 +7,8 @@ set -euo pipefail
 packages=(
   build-essential cmake git pkg-config
   openmpi-bin libopenmpi-dev          # MPI ranks (mpirun) and the MPI communicator
-  libhdf5-dev hdf5-tools              # datasets and model state
+  libhdf5-dev hdf5-tools              # datasets and checkpoints
+  libxxhash-dev                       # checkpoint checksums (XXH3)
   libopenblas-openmp-dev              # sgemm; the OpenMP build nests inside our own parallel loops
   libomp-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev libspdlog-dev

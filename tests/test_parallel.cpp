@@ -12,10 +12,10 @@
 #include <utility>
 
 #include "io/hdf5_file.hpp"
-#include "io/model_file.hpp"
 #include "io/prepare.hpp"
 #include "io/sampler.hpp"
 #include "io/token_dataset.hpp"
+#include "train/checkpoint_reader.hpp"
 #include "training_fixture.hpp"
 
 namespace tessera {
@@ -24,14 +24,12 @@ namespace {
 using testing::byte_shakespeare;
 using testing::train;
 
-// The parameters a run saved (model.h5 in its checkpoint directory), laid out as the single-rank model.
+// The parameters a run saved (its latest checkpoint), laid out as the single-rank model.
 std::vector<float> saved_params(const std::string& dir) {
-  const std::string path = dir + "/model.h5";
-  const ModelFileMeta meta = read_model_meta(path);
-  const RunConfig cfg = parse_run_config(meta.config_toml, path, {});
-  const TensorTable table = Transformer<float>::plan_table(cfg.model);
+  const CheckpointReader reader(dir);
+  const TensorTable table = Transformer<float>::plan_table(reader.config().model);
   std::vector<float> params(static_cast<size_t>(table.total()));
-  load_model(path, table, params.data());
+  reader.read(StateKind::kParams, table, params.data());
   return params;
 }
 

@@ -115,7 +115,7 @@ void run_steps(const std::vector<const TokenDataset*>& data, int dp, int64_t fir
     for (int64_t step = first_step; step < first_step + steps; ++step) {
       for (int m = 0; m < global_batch / (mb * dp); ++m) {
         for (int i = 0; i < mb; ++i) {
-          const int64_t k = global_sample(step, global_batch, mb, m, i, dp, rank);
+          const int64_t k = global_sample(step * global_batch, mb, m, i, dp, rank);
           std::vector<int32_t> seq(T + 1);
           sampler.read(k, seq.data());
           ASSERT_TRUE(read.emplace(k, seq).second) << "sample " << k << " read twice";

@@ -51,9 +51,9 @@ void add_eval(CLI::App& app, const MpiRuntime& mpi) {
     if (data.empty()) TESSERA_RAISE("eval: {} was trained on a blend of datasets; pass --data DIR", f->model);
     TokenDataset dataset(data, f->split);
     const TokenizerInfo& t = dataset.tokenizer();
-    if (!same_tokenizer(t, lm.meta.tokenizer))
+    if (!same_tokenizer(t, lm.tokenizer))
       TESSERA_RAISE("{}: made with tokenizer {}, but the model was trained with {}", data, describe(t),
-                    describe(lm.meta.tokenizer));
+                    describe(lm.tokenizer));
     const int T = lm.config.train.seq_len > 0 ? lm.config.train.seq_len : lm.config.model.max_seq_len;
     BlendedSampler sampler({&dataset}, {1.0}, T, lm.config.train.seed, false);
     MlmMasking masking;
@@ -64,7 +64,7 @@ void add_eval(CLI::App& app, const MpiRuntime& mpi) {
                                        ps.dp, ps.pp, f->samples);
     if (ps.is_main()) {
       fmt::print("model {} (step {}) on {} [{}]: {} sequences of {} tokens, {} targeted positions\n", f->model,
-                 lm.meta.step, data, f->split, r.samples, T, r.positions);
+                 lm.step, data, f->split, r.samples, T, r.positions);
       fmt::print("loss {:.4f} | perplexity {:.2f}\n", r.loss, std::exp(r.loss));
     }
   });

@@ -78,7 +78,7 @@ void add_generate(CLI::App& app, const MpiRuntime& mpi) {
     if (f->tp == 1 && mpi.rank() != 0) return;  // one process samples
     const ProcessGroup tp = ProcessGroup::borrow(f->tp > 1 ? MPI_COMM_WORLD : MPI_COMM_SELF);
     load_weights(lm, &tp);
-    std::unique_ptr<Tokenizer> tok = load_model_tokenizer(lm.meta, f->tokenizer_files);
+    std::unique_ptr<Tokenizer> tok = load_model_tokenizer(lm.tokenizer, f->tokenizer_files);
     int64_t replaced = 0;
     const std::string prompt = sanitize_utf8(f->prompt, &replaced);
     if (replaced > 0) fmt::print(stderr, "warning: the prompt had {} invalid UTF-8 sequences (replaced)\n", replaced);

@@ -52,8 +52,8 @@ void print_dataset(const std::string& dir) {
 void print_model(const std::string& path) {
   LoadedModel lm = load_trained_model(path, 1);
   const ModelConfig& m = lm.config.model;
-  fmt::print("model {}: step {}, {} consumed samples, tokenizer {}\n", path, lm.meta.step, lm.meta.consumed_samples,
-             lm.meta.tokenizer.name);
+  fmt::print("model {}: step {}, {} consumed samples, tokenizer {}\n", path, lm.step, lm.consumed_samples,
+             lm.tokenizer.name);
   fmt::print("  {} {} | {} parameters | {} layers, d_model {}, {} heads ({} kv), d_ff {}, context {}\n", m.family,
              to_string(m.objective), lm.model->table().count(), m.n_layer, m.d_model, m.n_head, m.n_kv_head, m.d_ff,
              m.max_seq_len);

@@ -1,36 +1,40 @@
-// A trained model read back from its HDF5 file, with the config and tokenizer it was trained with.
+// A trained model read back from a checkpoint, with the config and tokenizer it was trained with.
 #pragma once
 
 #include <memory>
 #include <string>
 
 #include "config/run_config.hpp"
-#include "io/model_file.hpp"
 #include "io/tokenizer.hpp"
 #include "model/transformer.hpp"
+#include "train/checkpoint_reader.hpp"
 
 namespace tessera::cli {
 
 struct LoadedModel {
-  std::string file;  // the model file
+  std::string dir;  // the checkpoint directory
   int max_batch = 1;
   RunConfig config;
-  ModelFileMeta meta;
+  int64_t step = 0;
+  int64_t consumed_samples = 0;
+  TokenizerInfo tokenizer;  // its files: the checkpoint's copy
+  std::unique_ptr<CheckpointReader> reader;
   std::unique_ptr<Transformer<float>> model;
 };
 
-// Reads a model's metadata and checks it can be loaded here as the layout says (shard.tp and shard.pp: memory, the
+// Opens a checkpoint and checks its model can be loaded here as the layout says (shard.tp and shard.pp: memory, the
 // split of heads and layers), without loading weights: what every rank can check before any communication. Throws
 // tessera::Error naming the file.
 LoadedModel inspect_trained_model(const std::string& path, int max_batch, const ModelShard& layout = {});
 // Builds this rank's shard of an inspected model (tp: its tensor-parallel group, nullptr for one rank) and reads
-// its weights.
+// its weights (from a checkpoint of any layout).
 void load_weights(LoadedModel& model, const Communicator* tp, const ModelShard& shard = {});
 
-// Both: path: a model file, or a checkpoint directory holding model.h5. max_batch: sequences per forward. tp: the
-// tensor-parallel group that holds the model together (nullptr: this process alone); each rank keeps its slice.
+// Both: path: a checkpoint directory, or a run directory (its latest checkpoint). max_batch: sequences per forward.
+// tp: the tensor-parallel group that holds the model together (nullptr: this process alone); each rank keeps its
+// slice.
 LoadedModel load_trained_model(const std::string& path, int max_batch, const Communicator* tp = nullptr);
 // The tokenizer the model was trained with (its files from `files_override` if given).
-std::unique_ptr<Tokenizer> load_model_tokenizer(const ModelFileMeta& meta, const std::string& files_override);
+std::unique_ptr<Tokenizer> load_model_tokenizer(const TokenizerInfo& info, const std::string& files_override);
 
 }  // namespace tessera::cli

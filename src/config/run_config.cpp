@@ -299,6 +299,10 @@ void visit_keys(RunConfig& c, Visitor& v) {
   v.section("checkpoint");
   v.key("dir", c.checkpoint.dir);
   v.key("interval", c.checkpoint.interval);
+  v.key("keep", c.checkpoint.keep);
+  v.key("resume", c.checkpoint.resume);
+  v.key("force", c.checkpoint.force);
+  v.key("async", c.checkpoint.async);
 
   v.section("log");
   v.key("interval", c.log.interval);
@@ -515,6 +519,9 @@ RunConfig from_table(const toml::table& root, const std::string& source, const O
   non_negative(tc.grad_clip, "train.grad_clip");
   non_negative(tc.threads, "train.threads");
   non_negative(static_cast<double>(c.checkpoint.interval), "checkpoint.interval");
+  non_negative(static_cast<double>(c.checkpoint.keep), "checkpoint.keep");
+  if (c.checkpoint.resume.empty())
+    TESSERA_RAISE("{}: checkpoint.resume must be \"auto\", \"never\" or a checkpoint's path", where("checkpoint.resume"));
   non_negative(static_cast<double>(c.eval.interval), "eval.interval");
   non_negative(c.eval.batches, "eval.batches");
   non_negative(c.log.peak_flops, "log.peak_flops");

@@ -20,6 +20,17 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// An error that every rank of a group has learnt of together (parallel/agreement.hpp): thrown on all of them, to be
+// printed by one (report()) while the others exit quietly, with no rank left waiting and no MPI_Abort.
+class AgreedError : public Error {
+ public:
+  AgreedError(const std::string& message, bool report) : Error(message), report_(report) {}
+  bool report() const { return report_; }
+
+ private:
+  bool report_;
+};
+
 // Prints "[rank R] file:line: check failed: message" and aborts the job. Never returns.
 [[noreturn]] void check_failed(const char* file, int line, const std::string& message);
 

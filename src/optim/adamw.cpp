@@ -46,4 +46,25 @@ void AdamW::step(float* params, const float* grads, float lr) {
   }
 }
 
+void AdamW::export_state(float* m_full, float* v_full) const {
+  std::fill(m_full, m_full + table_.total(), 0.0F);
+  std::fill(v_full, v_full + table_.total(), 0.0F);
+  int64_t state = 0;
+  for (const FlatRange& r : owned_) {
+    std::copy_n(m_.data() + state, r.end - r.begin, m_full + r.begin);
+    std::copy_n(v_.data() + state, r.end - r.begin, v_full + r.begin);
+    state += r.end - r.begin;
+  }
+}
+
+void AdamW::import_state(const float* m_full, const float* v_full, int64_t steps) {
+  int64_t state = 0;
+  for (const FlatRange& r : owned_) {
+    std::copy_n(m_full + r.begin, r.end - r.begin, m_.data() + state);
+    std::copy_n(v_full + r.begin, r.end - r.begin, v_.data() + state);
+    state += r.end - r.begin;
+  }
+  t_ = steps;
+}
+
 }  // namespace tessera

@@ -34,6 +34,13 @@ class AdamW {
   int64_t steps_taken() const { return t_; }
   std::vector<float>& m() { return m_; }
   std::vector<float>& v() { return v_; }
+  const std::vector<FlatRange>& owned() const { return owned_; }
+
+  // The moments in the layout of the parameters (table.total() elements each): the owned ranges filled, the rest
+  // zero. What a checkpoint stores per tensor.
+  void export_state(float* m_full, float* v_full) const;
+  // Sets the owned ranges of the moments from buffers in the layout of the parameters, and the step count.
+  void import_state(const float* m_full, const float* v_full, int64_t steps);
 
  private:
   const TensorTable& table_;

@@ -26,11 +26,11 @@ class BatchBuilder {
   uint64_t seed_;
 };
 
-// The global sample that row i of micro-batch m holds on data-parallel rank `rank` at `step`: the global batch of a
-// step is the next global_batch samples, and rank r takes every dp-th of them. A resumed run (any dp) continues at
-// sample step * global_batch.
-inline int64_t global_sample(int64_t step, int global_batch, int micro_batch, int m, int i, int dp, int rank) {
-  return step * global_batch + (static_cast<int64_t>(m) * micro_batch + i) * dp + rank;
+// The global sample that row i of micro-batch m holds on data-parallel rank `rank` in a step that starts after
+// `consumed` samples: the global batch of a step is the next global_batch samples, and rank r takes every dp-th of
+// them. A resumed run (any dp, any global batch) continues at the consumed samples its checkpoint stores.
+inline int64_t global_sample(int64_t consumed, int micro_batch, int m, int i, int dp, int rank) {
+  return consumed + (static_cast<int64_t>(m) * micro_batch + i) * dp + rank;
 }
 
 // Stream salts, so that the training and validation splits never share MLM draws.

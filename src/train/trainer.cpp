@@ -19,19 +19,22 @@
 #include "core/check.hpp"
 #include "core/peak_flops.hpp"
 #include "io/blended_sampler.hpp"
-#include "io/model_file.hpp"
+#include "io/checkpoint_shard.hpp"
 #include "io/progress.hpp"
 #include "model/transformer.hpp"
 #include "ops/ops.hpp"
 #include "optim/adamw.hpp"
 #include "optim/lr_schedule.hpp"
+#include "parallel/agreement.hpp"
 #include "parallel/grad_reducer.hpp"
 #include "parallel/pipeline.hpp"
 #include "train/batch.hpp"
+#include "train/checkpoint_reader.hpp"
+#include "train/checkpointer.hpp"
 #include "train/evaluate.hpp"
-#include "train/gather_model.hpp"
 #include "train/grad_norm.hpp"
 #include "train/run_data.hpp"
+#include "train/stop_signal.hpp"
 #include "train/watchdog.hpp"
 
 namespace tessera {
@@ -65,6 +68,7 @@ ResolvedRun resolve_run(RunConfig& cfg, const Layout& layout) {
   fit_model_to_data(cfg.model, r.data.tokenizer, r.data.paths[0]);
   cfg.model.finalize();
   r.plan = plan_run(cfg, layout);
+  r.resume = choose_resume(cfg, r.data);
   return r;
 }
 
@@ -116,7 +120,6 @@ struct Trainer::Impl {
   std::unique_ptr<BlendedSampler> train_sampler, val_sampler;
   std::unique_ptr<Transformer<float>> model;
   std::unique_ptr<PipelineRunner> pipeline;  // this rank's forwards and backwards of one step
-  TensorTable whole_table;                   // the whole model in the single-rank layout: what model.h5 holds
   std::unique_ptr<GradNorm> grad_norm;
   std::unique_ptr<GradReducer> reducer;
   bool overlap = false;  // data-parallel reduction overlapped with backward
@@ -124,6 +127,11 @@ struct Trainer::Impl {
   std::unique_ptr<AdamW> optimizer;
   LrSchedule schedule;
   std::unique_ptr<BatchBuilder> batches;
+  std::unique_ptr<Checkpointer> checkpointer;  // nullptr: checkpoint.dir is empty
+  ResumeChoice resume;
+  int64_t start_step = 0;  // steps done before this run (from the checkpoint resumed)
+  int64_t consumed = 0;    // training samples read so far: the sampler's position
+  std::string pending_error;  // an error met by this rank alone, acted on by every rank at the step boundary
   int T = 0, mb = 0, dp = 1, grad_accum = 1, global_batch = 0;
   double peak_flops = 0;    // of the whole job, FLOP/s
   std::string peak_source;  // where it came from, for the log
@@ -153,8 +161,10 @@ struct Trainer::Impl {
   void measure_peak();
   int64_t eval_samples() const;
   EvalResult evaluate();
+  void load_checkpoint(const std::string& dir);
   void save(int64_t step);
   std::string save_after_error(int64_t step);
+  Checkpointer::Poll poll_ranks(bool signalled, bool error);
   void reduce_tied_embedding();
   void write_metrics(const nlohmann::json& j, int64_t step);
   TrainResult run();
@@ -170,6 +180,7 @@ void Trainer::Impl::setup() {
   ResolvedRun resolved = resolve_run(cfg, ps.layout);
   data = std::move(resolved.data);
   plan = resolved.plan;
+  resume = resolved.resume;
   if (data.val.empty() && main()) fmt::print("note: {} has no val split: no validation loss\n", data.describe());
 
   dp = ps.dp.size();
@@ -190,8 +201,7 @@ void Trainer::Impl::setup() {
       *model, pipeline_order(plan.schedule, shard.pp, shard.pp_rank, grad_accum, shard.virtual_stages), grad_accum,
       ps.pp);
   model->init_weights(cfg.train.seed);
-  whole_table = Transformer<float>::plan_table(cfg.model);
-  grad_norm = std::make_unique<GradNorm>(model->table(), whole_table.size());
+  grad_norm = std::make_unique<GradNorm>(model->table(), Transformer<float>::plan_table(cfg.model).size());
   AdamWConfig oc;
   oc.beta1 = cfg.train.beta1;
   oc.beta2 = cfg.train.beta2;
@@ -229,13 +239,46 @@ void Trainer::Impl::setup() {
   seq.assign(static_cast<size_t>(T) + 1, 0);
 
   check_outputs();
+  if (!cfg.checkpoint.dir.empty()) checkpointer = std::make_unique<Checkpointer>(cfg, ps, data, plan);
+  if (!resume.checkpoint.empty()) load_checkpoint(resume.checkpoint);
   check_val_tokens();
   measure_peak();
   if (main() && !cfg.log.metrics.empty()) {
     const std::filesystem::path parent = std::filesystem::path(cfg.log.metrics).parent_path();
     if (!parent.empty()) std::filesystem::create_directories(parent);
-    metrics = std::fopen(cfg.log.metrics.c_str(), "w");
+    // a resumed run appends to its metrics, after the lines of the steps its checkpoint holds
+    if (start_step > 0) truncate_metrics(cfg.log.metrics, start_step);
+    metrics = std::fopen(cfg.log.metrics.c_str(), start_step > 0 ? "a" : "w");
     if (metrics == nullptr) TESSERA_RAISE("{}: cannot open the metrics file for writing", cfg.log.metrics);
+  }
+}
+
+// The weights, AdamW's state and the data position of a checkpoint, read into this rank's shard (any layout). Every
+// rank reads its own tensors; a damaged file found by any rank stops every rank with one line.
+void Trainer::Impl::load_checkpoint(const std::string& dir) {
+  int64_t steps_stored = 0;
+  bool has_optimizer = false;
+  agree_on_error(ps.world, [&] {
+    const CheckpointReader reader(dir);
+    const CheckpointManifest& m = reader.manifest();
+    reader.read(StateKind::kParams, model->table(), model->params());
+    has_optimizer = m.optimizer_state;
+    if (has_optimizer) {
+      std::vector<float> mom(static_cast<size_t>(model->table().total())), var(mom.size());
+      reader.read(StateKind::kExpAvg, model->table(), mom.data());
+      reader.read(StateKind::kExpAvgSq, model->table(), var.data());
+      optimizer->import_state(mom.data(), var.data(), m.optimizer_steps);
+    }
+    steps_stored = m.step;
+    start_step = m.step;
+    consumed = m.consumed_samples;
+    skipped = m.skipped_steps;
+  });
+  if (main()) {
+    fmt::print("resumed from {}: step {}, {} consumed{}\n", dir, steps_stored,
+               plural(consumed, "sample", "samples"),
+               has_optimizer ? "" : " (it holds no optimizer state: AdamW starts afresh)");
+    std::fflush(stdout);
   }
 }
 
@@ -311,30 +354,29 @@ void Trainer::Impl::check_val_tokens() {
   for (int64_t j = ps.dp.rank(); j < total; j += ps.dp.size()) val_sampler->read(j, seq.data());
 }
 
-// The whole model, gathered from the tensor- and pipeline-parallel shards of data-parallel replica 0, written by
-// world rank 0. Collective over that replica's tp and pp groups.
+// A checkpoint of this step (collective over the world); nothing if the run saves none or has just saved it.
 void Trainer::Impl::save(int64_t step) {
-  if (cfg.checkpoint.dir.empty() || ps.dp.rank() != 0) return;
-  const std::vector<float> whole = gather_model(*model, whole_table, ps.tp, ps.pp);
-  if (!main()) return;
-  ModelFileMeta meta;
-  meta.config_toml = to_toml(cfg);
-  meta.step = step;
-  meta.consumed_samples = step * global_batch;
-  meta.tokenizer = data.tokenizer;
-  const std::string path = cfg.checkpoint.dir + "/model.h5";
-  save_model(path, whole_table, whole.data(), meta);
-  fmt::print("saved {} (step {})\n", path, step);
+  if (!checkpointer || checkpointer->last_step() == step) return;
+  phase(step, "saving a checkpoint");
+  checkpointer->save({step, consumed, consumed * T, skipped}, *model, *optimizer);
 }
 
-// On an error that one rank may meet alone, the model is saved only where that needs no other rank (no tensor or
-// pipeline parallelism); returns what to add to the error message.
+// On an error met inside a collective phase (an evaluation), the model is saved only where that needs no other rank
+// (a run of one rank); returns what to add to the error message.
 std::string Trainer::Impl::save_after_error(int64_t step) {
-  if (cfg.checkpoint.dir.empty()) return "";
-  if (ps.tp.size() * ps.pp.size() > 1)
-    return "; the model is not saved (a tensor- or pipeline-parallel save needs every rank)";
-  if (main()) save(step);
+  if (!checkpointer) return "";
+  if (ps.world.size() > 1) return "; no checkpoint saved (a save needs every rank)";
+  save(step);
   return "; the model trained so far is saved";
+}
+
+// Whether any rank was signalled or met an error since the last step boundary (one small all-reduce, which also
+// completes a background checkpoint every rank has written).
+Checkpointer::Poll Trainer::Impl::poll_ranks(bool signalled, bool error) {
+  if (checkpointer) return checkpointer->poll(signalled, error);
+  int64_t flags[2] = {signalled ? 1 : 0, error ? 1 : 0};
+  ps.world.all_reduce_sum(flags, 2);
+  return {flags[0] > 0, flags[1] > 0};
 }
 
 // Tied embeddings under pipeline parallelism: the first stage's embedding and the last stage's head copy each hold
@@ -346,13 +388,13 @@ void Trainer::Impl::reduce_tied_embedding() {
   ps.embedding.all_reduce_sum(model->grads() + info.offset, info.numel);
 }
 
-// A metrics line that cannot be written (a full disk) ends the run with an error, after saving the model.
+// A metrics line that cannot be written (a full disk) ends the run with an error at the step boundary, after every
+// rank has saved a checkpoint.
 void Trainer::Impl::write_metrics(const nlohmann::json& j, int64_t step) {
-  if (metrics == nullptr) return;
+  if (metrics == nullptr || !pending_error.empty()) return;
   const std::string line = j.dump() + "\n";
   if (std::fwrite(line.data(), 1, line.size(), metrics) == line.size() && std::fflush(metrics) == 0) return;
-  const std::string saved = save_after_error(step);
-  TESSERA_RAISE("{}: cannot write the metrics at step {} (disk full?){}", cfg.log.metrics, step, saved);
+  pending_error = fmt::format("{}: cannot write the metrics at step {} (disk full?)", cfg.log.metrics, step);
 }
 
 TrainResult Trainer::Impl::run() {
@@ -369,14 +411,21 @@ TrainResult Trainer::Impl::run() {
   }
 
   TrainResult result;
+  result.first_step = start_step;
   const int64_t steps = cfg.train.steps;
+  if (start_step >= steps) {
+    if (main()) fmt::print("nothing to train: the checkpoint is at step {}, train.steps = {}\n", start_step, steps);
+    result.peak_flops = peak_flops;
+    return result;
+  }
+  const StopSignals signals;  // SIGTERM, SIGUSR1: a checkpoint at the next step boundary, then a clean stop
   const double tokens_per_step = static_cast<double>(global_batch) * T;
   const auto start = clock::now();
   double train_seconds = 0;  // step time only (no evaluation or saving)
   bool peak_raised = false;
   if (ps.world.size() > 1 && cfg.parallel.timeout_s > 0)
     watchdog = std::make_unique<Watchdog>(cfg.parallel.timeout_s, ps.world.rank());
-  for (int64_t step = 0; step < steps; ++step) {
+  for (int64_t step = start_step; step < steps; ++step) {
     const auto t0 = clock::now();
     step_now = step + 1;
     phase(step_now, "reading the batch");
@@ -384,7 +433,7 @@ TrainResult Trainer::Impl::run() {
     double counts[2] = {0, 0};  // loss sum, targeted positions (over the global batch after the reduction)
     for (int m = 0; m < grad_accum; ++m) {
       for (int i = 0; i < mb; ++i) {
-        const int64_t k = global_sample(step, global_batch, mb, m, i, dp, ps.dp.rank());
+        const int64_t k = global_sample(consumed, mb, m, i, dp, ps.dp.rank());
         const int64_t off = (static_cast<int64_t>(m) * mb + i) * T;
         train_sampler->read(k, seq.data());
         counts[1] += static_cast<double>(batches->make(seq.data(), T, kTrainStream ^ static_cast<uint64_t>(k),
@@ -432,6 +481,7 @@ TrainResult Trainer::Impl::run() {
       reducer->gather_params(model->params());  // ZeRO-1: every rank's parameters from their owners
     }
     result.steps.push_back(rec);
+    consumed += global_batch;
     const double step_s = std::chrono::duration<double>(clock::now() - t0).count();
     train_seconds += step_s;
     if (watchdog) watchdog->observe_step(step_s);
@@ -453,7 +503,7 @@ TrainResult Trainer::Impl::run() {
       }
       const double mfu = achieved / peak_flops;
       const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
-      const double eta = train_seconds / static_cast<double>(done) * static_cast<double>(steps - done);
+      const double eta = train_seconds / static_cast<double>(done - start_step) * static_cast<double>(steps - done);
       const std::string now = utc_timestamp();
       if (main()) {
         fmt::print(
@@ -468,7 +518,7 @@ TrainResult Trainer::Impl::run() {
                      {"loss", loss},
                      {"lr", lr},
                      {"grad_norm", grad_norm},
-                     {"tokens", static_cast<int64_t>(tokens_per_step) * done},
+                     {"tokens", consumed * T},
                      {"tokens_per_s", tps},
                      {"gflops", achieved / 1e9},
                      {"mfu", mfu},
@@ -501,15 +551,34 @@ TrainResult Trainer::Impl::run() {
                      {"val_loss", val.loss},
                      {"val_batches", val_batches},
                      {"val_sequences", val.samples},
-                     {"tokens", static_cast<int64_t>(tokens_per_step) * done},
+                     {"tokens", consumed * T},
                      {"time", utc_timestamp()}},
                     done);
     }
-    if ((cfg.checkpoint.interval > 0 && done % cfg.checkpoint.interval == 0) || done == steps) {
-      phase(done, "saving the model");
+    if ((cfg.checkpoint.interval > 0 && done % cfg.checkpoint.interval == 0) || done == steps) save(done);
+    phase(done, "the step boundary");
+    const Checkpointer::Poll poll = poll_ranks(StopSignals::received() != 0, !pending_error.empty());
+    if (poll.error) {  // one rank's error (metrics not written): every rank saves, then stops with it
       save(done);
+      agree_on_error(ps.world, pending_error.empty() ? std::string()
+                                                     : pending_error + (checkpointer ? "; a checkpoint of this step "
+                                                                                       "is saved"
+                                                                                     : ""));
+    }
+    if (poll.signalled && done < steps) {
+      save(done);
+      if (checkpointer) checkpointer->wait();
+      result.stop_signal = StopSignals::received() != 0 ? StopSignals::received() : -1;
+      if (main()) {
+        fmt::print("stopped at step {} of {} on {}{}\n", done, steps,
+                   StopSignals::received() != 0 ? signal_name(StopSignals::received()) : "another rank's signal",
+                   checkpointer ? "; rerun the same command to resume" : " (no checkpoint.dir: nothing saved)");
+        std::fflush(stdout);
+      }
+      break;
     }
   }
+  if (checkpointer) checkpointer->wait();
   watchdog.reset();
   result.peak_flops = peak_flops;
   return result;

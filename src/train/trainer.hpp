@@ -15,6 +15,7 @@
 #include "io/token_dataset.hpp"
 #include "parallel/parallel_state.hpp"
 #include "train/run_data.hpp"
+#include "train/resume.hpp"
 #include "train/run_plan.hpp"
 
 namespace tessera {
@@ -28,6 +29,8 @@ struct StepRecord {
 };
 
 struct TrainResult {
+  int64_t first_step = 0;  // steps done before this run (a resumed run's checkpoint)
+  int stop_signal = 0;     // the run stopped early on this signal (SIGTERM, SIGUSR1) after a checkpoint; 0: it did not
   std::vector<StepRecord> steps;
   std::vector<std::pair<int64_t, double>> val_losses;  // (step, validation loss)
   double peak_flops = 0;                               // the MFU denominator of the job, FLOP/s
@@ -42,10 +45,12 @@ void fit_model_to_data(ModelConfig& model, const TokenizerInfo& tokenizer, const
 void make_paths_absolute(RunConfig& config);
 
 // What the trainer does before it allocates anything: paths made absolute, the data opened and checked, the model
-// fitted to its vocabulary and the run planned. Throws tessera::Error naming the key or file.
+// fitted to its vocabulary, the run planned and the checkpoint to resume from chosen. Throws tessera::Error naming
+// the key or file.
 struct ResolvedRun {
   RunData data;
   RunPlan plan;
+  ResumeChoice resume;
 };
 ResolvedRun resolve_run(RunConfig& config, const Layout& layout);
 
@@ -57,7 +62,9 @@ class Trainer {
   Trainer& operator=(const Trainer&) = delete;
 
   const RunConfig& config() const;
-  // Trains for train.steps. Throws tessera::Error on a non-finite loss or gradient norm with on_nonfinite = "stop".
+  // Trains up to train.steps (from a checkpoint's step when resumed), saving checkpoints as configured; stops early
+  // after a checkpoint on SIGTERM or SIGUSR1. Throws tessera::Error on a non-finite loss or gradient norm with
+  // on_nonfinite = "stop".
   TrainResult run();
 
  private:

@@ -1,0 +1,260 @@
+#include "train/checkpointer.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "core/check.hpp"
+#include "core/peak_flops.hpp"
+#include "core/version.hpp"
+#include "io/checkpoint_shard.hpp"
+#include "io/file_sync.hpp"
+#include "io/progress.hpp"
+#include "io/tokenizer.hpp"
+#include "parallel/agreement.hpp"
+
+namespace tessera {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+// The tokenizer's files (source path, name in the checkpoint): a checkpoint carries its own copy.
+std::vector<std::pair<std::string, std::string>> tokenizer_files(const TokenizerInfo& t) {
+  if (t.name == "gpt2") {
+    const fs::path dir = t.files.empty() ? fs::path(default_gpt2_dir()) : fs::path(t.files);
+    return {{(dir / "encoder.json").string(), "encoder.json"}, {(dir / "vocab.bpe").string(), "vocab.bpe"}};
+  }
+  if (t.name == "sentencepiece") {
+    const fs::path model = fs::is_directory(t.files) ? fs::path(t.files) / "tokenizer.model" : fs::path(t.files);
+    return {{model.string(), "tokenizer.model"}};
+  }
+  return {};
+}
+
+std::string partial_name(int64_t step) {
+  return "." + step_dir_name(step) + ".partial";
+}
+}  // namespace
+
+struct Checkpointer::Job {
+  TrainPosition at;
+  int64_t optimizer_steps = 0;
+  const TensorTable* table = nullptr;
+  std::vector<FlatRange> owned;
+  const float* params = nullptr;   // the live weights (a synchronous save) or params_copy
+  std::vector<float> params_copy;  // a background save's snapshot
+  std::vector<float> m, v;         // AdamW's moments in the weights' layout, where this rank writes them
+  std::string partial;
+  Clock::time_point start;
+  std::thread thread;
+  std::atomic<bool> done{false};
+  std::string error;  // of this rank's writing
+};
+
+Checkpointer::Checkpointer(const RunConfig& config, const ParallelState& parallel, const RunData& data,
+                           const RunPlan& plan)
+    : cfg_(config), ps_(parallel) {
+  zero1_files_ = cfg_.parallel.zero1 && ps_.dp.size() > 1;
+  base_.seed = cfg_.train.seed;
+  base_.layout.tp = ps_.layout.tp;
+  base_.layout.pp = ps_.layout.pp;
+  base_.layout.dp = ps_.layout.dp;
+  base_.layout.virtual_stages = cfg_.parallel.virtual_stages;
+  base_.layout.chunk_layers = plan.chunk_layers;
+  base_.layout.zero1 = zero1_files_;
+  tokenizer_ = data.tokenizer;
+  base_.tokenizer = data.tokenizer;
+  base_.tokenizer.files.clear();
+  for (const auto& file : tokenizer_files(data.tokenizer)) base_.tokenizer_files.push_back(file.second);
+  base_.data.tokenizer_hash = data.tokenizer.hash;
+  base_.data.train_tokens = data.train_tokens();
+  for (const TokenDataset* d : data.train_sets()) base_.data.train_documents += d->documents();
+  base_.writer = fmt::format("tessera {} ({})", version(), git_commit());
+  // the tokenizer's files are copied at every save: check now that they are there
+  for (const auto& [source, name] : tokenizer_files(data.tokenizer))
+    if (ps_.is_main() && !cfg_.checkpoint.dir.empty() && !fs::is_regular_file(source))
+      TESSERA_RAISE("tokenizer {}: file {} is missing (a checkpoint carries the tokenizer's files)",
+                    data.tokenizer.name, source);
+}
+
+Checkpointer::~Checkpointer() {
+  if (job_ && job_->thread.joinable()) job_->thread.join();
+}
+
+void Checkpointer::prepare_directory(int64_t step) const {
+  const fs::path run(cfg_.checkpoint.dir);
+  fs::create_directories(run);
+  for (const fs::directory_entry& e : fs::directory_iterator(run)) {  // leftovers of a killed save
+    const std::string name = e.path().filename().string();
+    if (name.starts_with(".step-") && (name.ends_with(".partial") || name.find(".replaced") != std::string::npos))
+      fs::remove_all(e.path());
+  }
+  const fs::path partial = run / partial_name(step);
+  fs::create_directories(partial / kTokenizerDir);
+  write_file_atomic((partial / kConfigName).string(), to_toml(cfg_));
+  for (const auto& [source, name] : tokenizer_files(tokenizer_))
+    fs::copy_file(source, partial / kTokenizerDir / name, fs::copy_options::overwrite_existing);
+}
+
+void Checkpointer::write_files(Job& job) const {
+  const Coord& c = ps_.coord;
+  ShardPosition pos{c.tp_rank, ps_.layout.tp, c.pp_rank, ps_.layout.pp, c.dp_rank, job.at.step};
+  const fs::path dir(job.partial);
+  if (c.dp_rank == 0) {
+    ShardFileWriter w((dir / shard_file_name(c.tp_rank, c.pp_rank)).string(), pos);
+    for (const TensorInfo& info : job.table->entries())
+      if (!info.pp_copy) w.write(StateKind::kParams, info, job.params + info.offset);
+    if (!zero1_files_)
+      for (const TensorInfo& info : job.table->entries()) {
+        if (info.pp_copy) continue;
+        w.write(StateKind::kExpAvg, info, job.m.data() + info.offset);
+        w.write(StateKind::kExpAvgSq, info, job.v.data() + info.offset);
+      }
+    w.finish();
+  }
+  if (zero1_files_) {
+    ShardFileWriter w((dir / optimizer_file_name(c.tp_rank, c.pp_rank, c.dp_rank)).string(), pos);
+    for (const FlatRange& r : job.owned)
+      for (const TensorInfo& info : job.table->entries()) {
+        const int64_t b = std::max(r.begin, info.offset), e = std::min(r.end, info.offset + info.numel);
+        if (info.pp_copy || b >= e) continue;
+        w.write_piece(StateKind::kExpAvg, info, b - info.offset, e - b, job.m.data() + b);
+        w.write_piece(StateKind::kExpAvgSq, info, b - info.offset, e - b, job.v.data() + b);
+      }
+    w.finish();
+  }
+}
+
+void Checkpointer::finish_directory(const Job& job) const {
+  const fs::path run(cfg_.checkpoint.dir);
+  const fs::path partial(job.partial);
+  CheckpointManifest m = base_;
+  m.step = job.at.step;
+  m.consumed_samples = job.at.consumed_samples;
+  m.tokens = job.at.tokens;
+  m.skipped_steps = job.at.skipped_steps;
+  m.optimizer_steps = job.optimizer_steps;
+  m.created = utc_timestamp();
+  int64_t bytes = 0;
+  auto add = [&](const std::string& name) {
+    const auto size = static_cast<int64_t>(fs::file_size(partial / name));
+    m.files.push_back({name, size});
+    bytes += size;
+  };
+  for (int p = 0; p < ps_.layout.pp; ++p)
+    for (int t = 0; t < ps_.layout.tp; ++t) {
+      add(shard_file_name(t, p));
+      if (zero1_files_)
+        for (int d = 0; d < ps_.layout.dp; ++d) add(optimizer_file_name(t, p, d));
+    }
+  write_file_atomic((partial / kManifestName).string(), manifest_to_json(m));
+  const fs::path final_dir = run / step_dir_name(m.step);
+  const fs::path replaced = run / ("." + step_dir_name(m.step) + ".replaced-" + std::to_string(getpid()));
+  if (fs::exists(final_dir)) fs::rename(final_dir, replaced);  // the same step saved again (a forced rerun)
+  fs::rename(partial, final_dir);
+  sync_path(run.string());
+  write_file_atomic((run / kLatestName).string(), step_dir_name(m.step) + "\n");
+  fs::remove_all(replaced);
+  // checkpoint.keep: the newest K stay (the one `latest` names always)
+  if (cfg_.checkpoint.keep > 0) {
+    const auto all = list_checkpoints(run.string());
+    const auto excess = static_cast<int64_t>(all.size()) - cfg_.checkpoint.keep;
+    for (int64_t i = 0; i < excess; ++i)
+      if (all[static_cast<size_t>(i)].first != m.step) fs::remove_all(all[static_cast<size_t>(i)].second);
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - job.start).count();
+  fmt::print("checkpoint: saved {} ({} in {:.2f} s, {:.0f} MB/s{})\n", final_dir.string(), bytes_string(bytes),
+             seconds, static_cast<double>(bytes) / 1e6 / std::max(seconds, 1e-9),
+             cfg_.checkpoint.async ? fmt::format("; training held up {:.3f} s", blocked_s_) : std::string());
+  std::fflush(stdout);
+}
+
+void Checkpointer::save(const TrainPosition& at, const Transformer<float>& model, const AdamW& optimizer) {
+  wait();
+  const auto start = Clock::now();
+  auto job = std::make_unique<Job>();
+  job->at = at;
+  job->start = start;
+  job->optimizer_steps = optimizer.steps_taken();
+  job->table = &model.table();
+  job->owned = optimizer.owned();
+  job->partial = (fs::path(cfg_.checkpoint.dir) / partial_name(at.step)).string();
+  agree_on_error(ps_.world, [&] {
+    if (ps_.is_main()) prepare_directory(at.step);
+  });
+  // this rank's moments, where it writes them
+  if (ps_.coord.dp_rank == 0 || zero1_files_) {
+    job->m.resize(static_cast<size_t>(model.table().total()));
+    job->v.resize(job->m.size());
+    optimizer.export_state(job->m.data(), job->v.data());
+  }
+  job->params = model.params();
+  if (cfg_.checkpoint.async) {
+    if (ps_.coord.dp_rank == 0) {
+      job->params_copy.assign(model.params(), model.params() + model.table().total());
+      job->params = job->params_copy.data();
+    }
+    Job* j = job.get();
+    j->thread = std::thread([this, j] {
+      try {
+        write_files(*j);
+      } catch (const std::exception& e) {
+        j->error = e.what();
+      }
+      j->done = true;
+    });
+    job_ = std::move(job);
+    last_step_ = at.step;
+    blocked_s_ = std::chrono::duration<double>(Clock::now() - start).count();
+    return;
+  }
+  try {
+    write_files(*job);
+  } catch (const std::exception& e) {
+    job->error = e.what();
+  }
+  blocked_s_ = std::chrono::duration<double>(Clock::now() - start).count();
+  last_step_ = at.step;
+  complete(*job);
+}
+
+void Checkpointer::complete(Job& job) {
+  try {
+    agree_on_error(ps_.world, job.error.empty() ? std::string() : "checkpoint of step " +
+                                                                     std::to_string(job.at.step) + ": " + job.error);
+    agree_on_error(ps_.world, [&] {
+      if (ps_.is_main()) finish_directory(job);
+    });
+  } catch (const AgreedError&) {
+    if (ps_.is_main()) {
+      std::error_code ec;
+      fs::remove_all(job.partial, ec);  // the previous checkpoint and `latest` are untouched
+    }
+    throw;
+  }
+}
+
+Checkpointer::Poll Checkpointer::poll(bool signal_here, bool error_here) {
+  int64_t flags[3] = {signal_here ? 1 : 0, error_here ? 1 : 0, job_ && !job_->done ? 1 : 0};
+  ps_.world.all_reduce_sum(flags, 3);
+  if (job_ && flags[2] == 0) {
+    job_->thread.join();
+    std::unique_ptr<Job> job = std::move(job_);
+    complete(*job);
+  }
+  return {flags[0] > 0, flags[1] > 0};
+}
+
+void Checkpointer::wait() {
+  if (!job_) return;
+  job_->thread.join();
+  std::unique_ptr<Job> job = std::move(job_);
+  complete(*job);
+}
+
+}  // namespace tessera
