@@ -18,7 +18,7 @@ packages=(
   clang-format clang-tidy cppcheck
   clang libclang-rt-14-dev            # libFuzzer (tests/fuzz)
   python3 python3-matplotlib python3-venv   # jobs/plot_metrics.py; the venv of jobs/setup-python.sh
-  python3-h5py                              # tests that damage HDF5 files on purpose
+  python3-h5py python3-xxhash               # tests that damage HDF5 files on purpose (and fix checksums)
 )
 case "${1:-}" in
   --bench) packages+=(python3-torch python3-numpy) ;;

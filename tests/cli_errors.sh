@@ -40,8 +40,8 @@ echo "not hdf5" > "$work/fake.h5"
 mkdir -p "$work/foreign"
 "$tessera" train -c tiny-gpt2 --data "$work/ds" --steps 1 --set train.seq_len=8 --set train.micro_batch=1 \
   --checkpoint-dir "$work/model" >/dev/null 2>&1 &&
-  cp "$work/model/model.h5" "$work/foreign/train-00000.h5"
-refuse "foreign model file" "not an HDF5 file" "$tessera" generate -m "$work/fake.h5"
+  cp "$work"/model/step-*/shard-tp00-pp00.h5 "$work/foreign/train-00000.h5"
+refuse "foreign model file" "not a checkpoint" "$tessera" generate -m "$work/fake.h5"
 refuse "data from another tokenizer" "expects data.tokenizer" "$tessera" train -c shakespeare-gpt2 --data "$work/ds"
 refuse "no sentencepiece model" "no model given" "$tessera" prepare "$work/corpus.txt" -o "$work/other" --tokenizer sentencepiece
 refuse "foreign sentencepiece model" "not a SentencePiece model" "$tessera" prepare "$work/corpus.txt" -o "$work/other" --tokenizer sentencepiece --tokenizer-files "$work/fake.h5"

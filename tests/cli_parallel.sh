@@ -25,16 +25,16 @@ check "... and the memory per rank" grep -q "memory per rank: .* parameters on e
 check "train on one rank succeeds" test $? -eq 0
 losses() { grep -o "loss [0-9.]*" "$1" | head -n 6; }
 check "tp 2 prints the losses of one rank" test "$(losses "$work/tp2.log")" = "$(losses "$work/one.log")"
-tensors() { h5ls -r "$1/model.h5" | grep Dataset | sed 's/ *Dataset/ /'; }
-check "model.h5 at tp 2 holds the tensors of one rank's, at the same shapes" \
-  test "$(tensors "$work/tp2")" = "$(tensors "$work/one")"
+tensors() { "$tessera" info --checkpoint "$1" | sed -n '/^# tensors/,/^$/p' | awk '{print $1}'; }
+check "the checkpoint at tp 2 holds the tensors of one rank's" test "$(tensors "$work/tp2")" = "$(tensors "$work/one")"
+check "... in two shards" bash -c "'$tessera' info --checkpoint '$work/tp2' | grep -q 'layout: tp 2, pp 1, dp 1'"
 
 # --- pipeline: 2 stages x tp 2 prints one rank's losses, and its plan
 mpi 4 "$tessera" "${train[@]}" --tp 2 --pp 2 --checkpoint-dir "$work/tp2pp2" > "$work/tp2pp2.log" 2>&1
 check "train --tp 2 --pp 2 succeeds" test $? -eq 0
 check "the start-up log prints the pipeline" grep -q "pipeline: 1F1B | layers per stage \[1, 1\] | 2 micro-batches per step | bubble 33.3%" "$work/tp2pp2.log"
 check "tp 2 x pp 2 prints the losses of one rank" test "$(losses "$work/tp2pp2.log")" = "$(losses "$work/one.log")"
-check "model.h5 at tp 2 x pp 2 holds the tensors of one rank's" test "$(tensors "$work/tp2pp2")" = "$(tensors "$work/one")"
+check "the checkpoint at tp 2 x pp 2 holds the tensors of one rank's" test "$(tensors "$work/tp2pp2")" = "$(tensors "$work/one")"
 
 # --- a dry run plans any layout from one process
 plan=$("$tessera" "${train[@]}" --tp 2 --pp 2 --dp 16 --set train.global_batch=64 --dry-run 2>&1)

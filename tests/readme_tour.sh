@@ -35,7 +35,7 @@ if ! bash -euo pipefail -x tour.sh >tour.log 2>&1; then
 fi
 # what the tour says it makes
 for f in runs/data/shakespeare/train-00000.h5 runs/data/corpus/train-00000.h5 runs/data/web/train-00000.h5 \
-         runs/tok/tokenizer.model runs/tiny/model.h5 runs/tiny/metrics.jsonl runs/tiny/loss.png; do
+         runs/tok/tokenizer.model runs/tiny/latest runs/tiny/metrics.jsonl runs/tiny/loss.png; do
   [[ -s $f ]] || { echo "FAIL: the tour did not make $f"; exit 1; }
 done
 for f in runs/data/corpus/*.h5; do

@@ -83,6 +83,7 @@ TEST(Parity, EveryLayoutMatchesOneRank) {
   for (const char* preset : {"tiny-gpt2", "tiny-llama"}) {
     for (const char* objective : {"clm", "mlm"}) {
       const bool llama = std::string(preset) == "tiny-llama";
+      const std::filesystem::path runs = dir / preset / objective;  // a run directory per model and objective
       auto overrides = [&](const std::string& name, const std::vector<std::string>& more) {
         std::vector<std::string> o = {"data.path=" + data,
                                       "train.steps=10",
@@ -96,7 +97,7 @@ TEST(Parity, EveryLayoutMatchesOneRank) {
                                       "train.threads=1",          // no collective over the world to count cores
                                       "parallel.bucket_mb=0.02",  // many gradient buckets (the model is 1 MB)
                                       "log.interval=100",
-                                      "checkpoint.dir=" + (dir / name).string()};
+                                      "checkpoint.dir=" + (runs / name).string()};
         o.insert(o.end(), more.begin(), more.end());
         return o;
       };
@@ -105,7 +106,7 @@ TEST(Parity, EveryLayoutMatchesOneRank) {
       std::vector<float> one_params;
       if (rank == 0) {
         one = train(preset, overrides("one", {}), {1, 1, 1}, MPI_COMM_SELF);
-        one_params = saved_params((dir / "one").string());
+        one_params = saved_params((runs / "one").string());
       }
       std::map<std::string, std::pair<TrainResult, std::vector<float>>> done;  // rank 0: every case's run
       for (const LayoutCase& c : layout_cases()) {
@@ -119,7 +120,7 @@ TEST(Parity, EveryLayoutMatchesOneRank) {
           MPI_Comm_free(&sub);
           if (rank == 0) {
             ++cases_run;
-            const std::vector<float> params = saved_params((dir / c.name).string());
+            const std::vector<float> params = saved_params((runs / c.name).string());
             ASSERT_EQ(one.steps.size(), all.steps.size()) << what;
             ASSERT_EQ(params.size(), one_params.size()) << what;
             const bool pipeline_only = c.tp == 1 && c.dp == 1;

@@ -25,10 +25,10 @@ namespace {
 struct TrainFlags {
   std::string config;
   std::vector<std::string> sets;
-  std::string data, metrics, checkpoint_dir;
+  std::string data, metrics, checkpoint_dir, resume;
   int64_t steps = 0, seed = 0;
   int tp = 0, pp = 0, dp = 0;
-  bool dry_run = false;
+  bool dry_run = false, force = false;
   // the numeric flags given on the command line (any value they hold goes to the config, where it is checked)
   CLI::Option *steps_given = nullptr, *seed_given = nullptr, *tp_given = nullptr, *pp_given = nullptr,
               *dp_given = nullptr;
@@ -46,6 +46,8 @@ std::vector<std::string> overrides_of(const TrainFlags& f) {
   if (given(f.dp_given)) overrides.push_back("parallel.dp=" + std::to_string(f.dp));
   if (!f.metrics.empty()) overrides.push_back("log.metrics=" + toml_quote(f.metrics));
   if (!f.checkpoint_dir.empty()) overrides.push_back("checkpoint.dir=" + toml_quote(f.checkpoint_dir));
+  if (!f.resume.empty()) overrides.push_back("checkpoint.resume=" + toml_quote(f.resume));
+  if (f.force) overrides.push_back("checkpoint.force=true");
   return overrides;
 }
 
@@ -75,7 +77,16 @@ void add_train(CLI::App& app, const MpiRuntime& mpi) {
                         ->default_str("");
   cmd->add_option("--metrics", flags->metrics, "Write metrics as JSON lines to this file [log.metrics]")
       ->default_str("");
-  cmd->add_option("--checkpoint-dir", flags->checkpoint_dir, "Save the model here [checkpoint.dir]")->default_str("");
+  cmd->add_option("--checkpoint-dir", flags->checkpoint_dir,
+                  "Save checkpoints here (DIR/step-NNNNNNNN/, DIR/latest); a rerun resumes from it [checkpoint.dir]")
+      ->default_str("");
+  cmd->add_option("--resume", flags->resume,
+                  "auto: from --checkpoint-dir's latest checkpoint if any; never; or a checkpoint's path "
+                  "[checkpoint.resume]")
+      ->default_str("");
+  cmd->add_flag("--force", flags->force,
+                "Train into a --checkpoint-dir that holds another run's checkpoints (or this run's, with --resume "
+                "never) [checkpoint.force]");
   cmd->add_flag("--dry-run", flags->dry_run,
                 "Print the resolved config and the plan (layout, parameters, memory per rank, FLOPs, tokens), then "
                 "exit");

@@ -61,6 +61,13 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): every e
     return 2;
   } catch (const tessera::cli::Exit& e) {  // already reported on one rank
     return e.code;
+  } catch (const tessera::AgreedError& e) {  // every rank has it: one prints, all exit
+    if (e.report()) {
+      std::fprintf(stderr, "%serror: %s\n", mpi.rank() > 0 ? fmt::format("[rank {}] ", mpi.rank()).c_str() : "",
+                   e.what());
+      std::fflush(stderr);
+    }
+    return 1;
   } catch (const tessera::Error& e) {
     if (mpi.size() > 1) {
       std::fprintf(stderr, "[rank %d] error: %s\n", mpi.rank(), e.what());

@@ -59,8 +59,11 @@ CheckpointReader::CheckpointReader(const std::string& path) : dir_(resolve_check
   }
   const ModelSizes sizes = Transformer<float>::sizes(config_.model, 1);
   if (sizes.model_parameters * static_cast<int64_t>(sizeof(float)) > total)
-    TESSERA_RAISE("{}: its model has {} parameters, more than the {} bytes of its files can hold", config_path,
-                  sizes.model_parameters, total);
+    TESSERA_RAISE(
+        "{}: its model (model.vocab_size = {}, model.max_seq_len = {}, model.d_model = {}, model.n_layer = {}) has {} "
+        "parameters, more than the {} bytes of the checkpoint's files hold",
+        config_path, config_.model.vocab_size, config_.model.max_seq_len, config_.model.d_model,
+        config_.model.n_layer, sizes.model_parameters, total);
 
   tables_.reserve(static_cast<size_t>(lay.tp) * lay.pp);
   for (int p = 0; p < lay.pp; ++p)
@@ -82,6 +85,19 @@ int64_t CheckpointReader::bytes() const {
   int64_t total = 0;
   for (const CheckpointFile& f : manifest_.files) total += f.bytes;
   return total;
+}
+
+std::vector<std::pair<TensorInfo, int>> CheckpointReader::tensors() const {
+  std::vector<std::pair<TensorInfo, int>> out;
+  const TensorTable model = Transformer<float>::plan_table(config_.model);
+  for (const TensorInfo& whole : model.entries()) {
+    const auto owner = owner_stage_.find(whole.name);
+    TESSERA_CHECK(owner != owner_stage_.end(), "tensor {} of the model has no stage in the checkpoint", whole.name);
+    const int p = owner->second;
+    const TensorTable& table = source_table(0, p);
+    out.emplace_back(table[table.find(whole.name)], p);
+  }
+  return out;
 }
 
 ModelShard CheckpointReader::source_shard(int tp_rank, int pp_rank) const {

@@ -43,6 +43,10 @@ class CheckpointReader {
   // weights (kParams) or moments (kExpAvg, kExpAvgSq). Throws tessera::Error naming the file and tensor.
   void read(StateKind kind, const TensorTable& table, float* flat) const;
 
+  // Every tensor of the model as the checkpoint holds it (tp rank 0's entry of the stage that saves it: its global
+  // shape, split dimension and parts), in the model's order, with that stage.
+  std::vector<std::pair<TensorInfo, int>> tensors() const;
+
   // The shard of the checkpoint's own layout at (tp_rank, pp_rank).
   ModelShard source_shard(int tp_rank, int pp_rank) const;
   const ShardFileReader& shard_file(int tp_rank, int pp_rank) const;

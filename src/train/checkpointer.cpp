@@ -39,6 +39,17 @@ std::vector<std::pair<std::string, std::string>> tokenizer_files(const Tokenizer
 std::string partial_name(int64_t step) {
   return "." + step_dir_name(step) + ".partial";
 }
+
+// What a killed save leaves: a directory being written, replaced or deleted.
+void remove_leftovers(const fs::path& run) {
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(run, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.starts_with(".step-") && (name.ends_with(".partial") || name.ends_with(".deleting") ||
+                                       name.find(".replaced") != std::string::npos))
+      fs::remove_all(e.path());
+  }
+}
 }  // namespace
 
 struct Checkpointer::Job {
@@ -75,6 +86,7 @@ Checkpointer::Checkpointer(const RunConfig& config, const ParallelState& paralle
   base_.data.train_tokens = data.train_tokens();
   for (const TokenDataset* d : data.train_sets()) base_.data.train_documents += d->documents();
   base_.writer = fmt::format("tessera {} ({})", version(), git_commit());
+  if (ps_.is_main() && !cfg_.checkpoint.dir.empty()) remove_leftovers(cfg_.checkpoint.dir);
   // the tokenizer's files are copied at every save: check now that they are there
   for (const auto& [source, name] : tokenizer_files(data.tokenizer))
     if (ps_.is_main() && !cfg_.checkpoint.dir.empty() && !fs::is_regular_file(source))
@@ -89,11 +101,7 @@ Checkpointer::~Checkpointer() {
 void Checkpointer::prepare_directory(int64_t step) const {
   const fs::path run(cfg_.checkpoint.dir);
   fs::create_directories(run);
-  for (const fs::directory_entry& e : fs::directory_iterator(run)) {  // leftovers of a killed save
-    const std::string name = e.path().filename().string();
-    if (name.starts_with(".step-") && (name.ends_with(".partial") || name.find(".replaced") != std::string::npos))
-      fs::remove_all(e.path());
-  }
+  remove_leftovers(run);
   const fs::path partial = run / partial_name(step);
   fs::create_directories(partial / kTokenizerDir);
   write_file_atomic((partial / kConfigName).string(), to_toml(cfg_));
@@ -164,8 +172,14 @@ void Checkpointer::finish_directory(const Job& job) const {
   if (cfg_.checkpoint.keep > 0) {
     const auto all = list_checkpoints(run.string());
     const auto excess = static_cast<int64_t>(all.size()) - cfg_.checkpoint.keep;
-    for (int64_t i = 0; i < excess; ++i)
-      if (all[static_cast<size_t>(i)].first != m.step) fs::remove_all(all[static_cast<size_t>(i)].second);
+    for (int64_t i = 0; i < excess; ++i) {
+      const auto& [step, dir] = all[static_cast<size_t>(i)];
+      if (step == m.step) continue;
+      // renamed first, so that a kill in the middle leaves no half-deleted step-N/ (the next save removes it)
+      const fs::path doomed = run / ("." + step_dir_name(step) + ".deleting");
+      fs::rename(dir, doomed);
+      fs::remove_all(doomed);
+    }
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - job.start).count();
   fmt::print("checkpoint: saved {} ({} in {:.2f} s, {:.0f} MB/s{})\n", final_dir.string(), bytes_string(bytes),

@@ -95,8 +95,9 @@ void truncate_metrics(const std::string& path, int64_t step) {
   std::istringstream in(read_file(path));
   std::string kept;
   for (std::string line; std::getline(in, line);) {
+    // a line cut short by a kill is dropped with the steps after the checkpoint
     const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_object() && j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() > step)
+    if (!j.is_object() || !j.contains("step") || !j["step"].is_number_integer() || j["step"].get<int64_t>() > step)
       continue;
     kept += line + "\n";
   }

@@ -24,7 +24,8 @@ ResumeChoice choose_resume(const RunConfig& config, const RunData& data);
 std::string model_difference(const ModelConfig& here, const ModelConfig& there, const std::string& where);
 
 // Keeps the lines of a JSON-lines metrics file whose step is at most `step` (a resumed run appends after them, so a
-// crash after the checkpoint leaves no step twice). Atomic; nothing happens if the file does not exist.
+// crash after the checkpoint leaves no step twice, and a line cut short by a kill is dropped). Atomic; nothing
+// happens if the file does not exist.
 void truncate_metrics(const std::string& path, int64_t step);
 
 }  // namespace tessera

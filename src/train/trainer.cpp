@@ -407,6 +407,7 @@ TrainResult Trainer::Impl::run() {
                peak_flops / 1e9, peak_source, blas_core_name());
     if (const std::string w = blas_kernel_warning(); !w.empty()) fmt::print("warning: {}\n", w);
     if (!threads_note.empty()) fmt::print("note: {}\n", threads_note);
+    if (!resume.note.empty()) fmt::print("note: {}\n", resume.note);
     std::fflush(stdout);
   }
 

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Checkpoints from the command line: saved every interval and kept as asked; a rerun resumes bit for bit and appends
+# its metrics; SIGTERM and SIGUSR1 save and stop cleanly, and the restart continues exactly; kill -9 at random
+# moments never leaves a partial checkpoint behind `latest`; another run's checkpoints are never written over;
+# damaged checkpoints are refused with one line naming the file and tensor, and nothing is overwritten.
+# Usage: cli_checkpoint.sh path/to/tessera [KILL_TRIALS]
+set -u
+tessera=$1
+trials=${2:-20}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+[[ -n ${KEEP_WORK:-} ]] && trap 'echo "work: $work"' EXIT
+source "$(dirname "$0")/cli_checks.sh"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+has() { [[ $1 == *"$2"* ]]; }
+data=$(dirname "$0")/../data/tinyshakespeare.txt
+"$tessera" prepare "$data" -o "$work/ds" --tokenizer byte --no-progress >/dev/null || { echo "FAIL: prepare"; exit 1; }
+head -c 400000 "$data" > "$work/other.txt"
+"$tessera" prepare "$work/other.txt" -o "$work/ds-other" --tokenizer byte --no-progress >/dev/null
+# the same schedule whatever --steps says, so that runs of different lengths agree step for step
+t=("$tessera" train -c tiny-gpt2 --data "$work/ds" --set log.peak_flops=1e9 --set train.threads=1
+   --set train.warmup_steps=4 --set train.decay_steps=600 --set eval.batches=2 --set train.micro_batch=4)
+# "step loss grad_norm" of every training line of a metrics file (full precision)
+losses() { /usr/bin/python3 -c '
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if "loss" in r: print(r["step"], repr(r["loss"]), repr(r["grad_norm"]))' "$1"; }
+# every file of a directory with its checksum: "nothing overwritten" is this listing unchanged
+listing() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
+
+# --- interval, keep, latest; the tensors and checksums
+"${t[@]}" --steps 10 --set checkpoint.interval=2 --set checkpoint.keep=2 --checkpoint-dir "$work/a" \
+  --metrics "$work/a/metrics.jsonl" > "$work/a.log" 2>&1
+check "a run with checkpoints succeeds" test $? -eq 0
+check "checkpoint.keep = 2 keeps the newest two" test "$(cd "$work/a" && ls -d step-*)" = "$(printf 'step-00000008\nstep-00000010')"
+check "latest names the newest" test "$(cat "$work/a/latest")" = "step-00000010"
+check "a checkpoint is self-contained (config, tokenizer dir, manifest)" test -s "$work/a/step-00000010/config.toml" \
+  -a -d "$work/a/step-00000010/tokenizer" -a -s "$work/a/step-00000010/checkpoint.json"
+info=$("$tessera" info --checkpoint "$work/a" 2>&1)
+check "info --checkpoint verifies every checksum" has "$info" "checksums: all 84 stored tensors ok"
+check "info --checkpoint prints the step and layout" has "$info" "step 10 | 40 samples consumed"
+check "info --checkpoint prints global shapes" has "$info" "embed.wte                                (384, 64)"
+check "no partial directory is left" test -z "$(ls -A "$work/a" | grep partial)"
+
+# --- resume: bit for bit, metrics appended once per step
+"${t[@]}" --steps 16 --checkpoint-dir "$work/full" --metrics "$work/full/metrics.jsonl" > /dev/null 2>&1
+"${t[@]}" --steps 16 --checkpoint-dir "$work/a" --metrics "$work/a/metrics.jsonl" > "$work/a2.log" 2>&1
+check "the rerun says where it resumed" grep -q "resumed from $work/a/step-00000010: step 10, 40 samples consumed" "$work/a2.log"
+check "resumed losses and gradient norms equal the uninterrupted run's, bit for bit" \
+  test "$(losses "$work/a/metrics.jsonl")" = "$(losses "$work/full/metrics.jsonl")"
+check "... and the metrics hold each step once" test "$(losses "$work/a/metrics.jsonl" | wc -l)" -eq 16
+out=$("${t[@]}" --steps 16 --checkpoint-dir "$work/a" 2>&1)
+check "a finished run has nothing to train" has "$out" "nothing to train: the checkpoint is at step 16"
+
+# --- eval, generate and info read a run directory and a checkpoint directory alike
+e1=$("$tessera" eval -m "$work/a" 2>&1 | grep -o 'loss [0-9.]*')
+e2=$("$tessera" eval -m "$work/a/step-00000016" 2>&1 | grep -o 'loss [0-9.]*')
+check "eval -m RUN and -m RUN/step-N agree: $e1" test -n "$e1" -a "$e1" = "$e2"
+check "generate -m RUN/step-N" bash -c "'$tessera' generate -m '$work/a/step-00000016' --max-tokens 5 > /dev/null"
+
+# --- another run's checkpoints are not written over; --force trains beside them
+before=$(listing "$work/a")
+refuse "resume never into a run's directory" "would write over them" "${t[@]}" --steps 4 --checkpoint-dir "$work/a" --resume never
+refuse "another model into a run's directory" "model.n_layer = 3 here, 2 in" "${t[@]}" --steps 4 --set model.n_layer=3 --checkpoint-dir "$work/a"
+refuse "other data into a run's directory" "the training data (" "${t[@]/$work\/ds/$work/ds-other}" --steps 4 --checkpoint-dir "$work/a"
+refuse "a checkpoint of another model given to --resume" "model.n_layer = 3 here" "${t[@]}" --steps 4 --set model.n_layer=3 --checkpoint-dir "$work/b" --resume "$work/a"
+check "nothing in the run's directory changed" test "$(listing "$work/a")" = "$before"
+cp -r "$work/a" "$work/a-force"
+"${t[@]}" --steps 2 --set model.n_layer=3 --checkpoint-dir "$work/a-force" --force > "$work/force.log" 2>&1
+check "--force trains from scratch beside them, and says so" grep -q -- "--force: training from scratch beside" "$work/force.log"
+
+# --- SIGTERM: a checkpoint at the next step boundary, exit 0; the restart continues exactly
+wait_steps() { for _ in $(seq 300); do [[ -s $1 && $(grep -c '"loss"' "$1") -ge $2 ]] && return 0; sleep 0.1; done; return 1; }
+"${t[@]}" --steps 400 --checkpoint-dir "$work/term" --metrics "$work/term/metrics.jsonl" > "$work/term.log" 2>&1 &
+pid=$!
+wait_steps "$work/term/metrics.jsonl" 3
+kill -TERM $pid
+wait $pid
+check "SIGTERM: exit 0" test $? -eq 0
+n=$(sed -n 's/^stopped at step \([0-9]*\) of 400 on SIGTERM.*/\1/p' "$work/term.log")
+check "SIGTERM: stopped at a step and said so" test -n "$n"
+check "SIGTERM: the checkpoint is of that step" test "$(cat "$work/term/latest" 2>/dev/null)" = "$(printf 'step-%08d' "${n:-0}")"
+m=$(( ${n:-0} + 4 ))
+"${t[@]}" --steps $m --checkpoint-dir "$work/term" --metrics "$work/term/metrics.jsonl" > /dev/null 2>&1
+"${t[@]}" --steps $m --checkpoint-dir "$work/term-full" --metrics "$work/term-full/metrics.jsonl" > /dev/null 2>&1
+check "SIGTERM: the restart continues bit for bit" test "$(losses "$work/term/metrics.jsonl")" = "$(losses "$work/term-full/metrics.jsonl")"
+
+# --- SIGUSR1 to mpirun (as a batch script forwards Slurm's warning): 2 ranks save and stop; the restart continues
+mpi2=(mpirun -q --oversubscribe -np 2 "${t[@]}" --dp 2)
+"${mpi2[@]}" --steps 400 --checkpoint-dir "$work/usr1" --metrics "$work/usr1/metrics.jsonl" > "$work/usr1.log" 2>&1 &
+pid=$!
+wait_steps "$work/usr1/metrics.jsonl" 3
+kill -USR1 $pid
+wait $pid
+check "SIGUSR1 under mpirun: exit 0 ($(tail -1 "$work/usr1.log"))" test $? -eq 0
+n=$(sed -n 's/^stopped at step \([0-9]*\) of 400 on SIGUSR1.*/\1/p' "$work/usr1.log")
+check "SIGUSR1: stopped at a step and said so" test -n "$n"
+m=$(( ${n:-0} + 4 ))
+"${mpi2[@]}" --steps $m --checkpoint-dir "$work/usr1" --metrics "$work/usr1/metrics.jsonl" > /dev/null 2>&1
+"${mpi2[@]}" --steps $m --checkpoint-dir "$work/usr1-full" --metrics "$work/usr1-full/metrics.jsonl" > /dev/null 2>&1
+check "SIGUSR1: the 2-rank restart continues bit for bit" test "$(losses "$work/usr1/metrics.jsonl")" = "$(losses "$work/usr1-full/metrics.jsonl")"
+
+# --- kill -9 at random moments (a checkpoint every step, so most kills land in a save): the restart always resumes
+# from a complete checkpoint, and the whole run equals the uninterrupted one
+k=("${t[@]}" --steps 600 --set checkpoint.interval=1 --set checkpoint.keep=2 --checkpoint-dir "$work/kill"
+   --metrics "$work/kill/metrics.jsonl")
+bad=0
+for trial in $(seq "$trials"); do
+  "${k[@]}" > "$work/kill.log" 2>&1 &
+  pid=$!
+  sleep "$(/usr/bin/python3 -c "import random; print(round(random.uniform(0.25, 0.9), 3))")"
+  kill -9 $pid 2>/dev/null
+  wait $pid 2>/dev/null
+  if [[ -e $work/kill/latest ]] && ! "$tessera" info --checkpoint "$work/kill" > "$work/kill-info.log" 2>&1; then
+    bad=$((bad + 1)); echo "trial $trial: latest is not a complete checkpoint: $(tail -1 "$work/kill-info.log")"
+  fi
+done
+check "kill -9 x $trials: latest always named a complete checkpoint" test $bad -eq 0
+"${k[@]}" > "$work/kill.log" 2>&1
+check "kill -9: the last restart finishes" test "$(cat "$work/kill/latest")" = step-00000600
+check "kill -9: no other directory is left behind" test "$(ls -A "$work/kill" | tr '\n' ' ')" = "latest metrics.jsonl step-00000599 step-00000600 "
+"${t[@]}" --steps 600 --metrics "$work/kill-full.jsonl" > /dev/null 2>&1
+check "kill -9: every step of the interrupted run equals the uninterrupted run's, bit for bit" \
+  test "$(losses "$work/kill/metrics.jsonl")" = "$(losses "$work/kill-full.jsonl")"
+
+# --- checkpoint.async: the same run, written in the background
+"${t[@]}" --steps 10 --set checkpoint.interval=2 --set checkpoint.async=true --checkpoint-dir "$work/async" \
+  --metrics "$work/async/metrics.jsonl" > "$work/async.log" 2>&1
+check "async: the run succeeds" test $? -eq 0
+"${t[@]}" --steps 10 --metrics "$work/sync.jsonl" > /dev/null 2>&1
+check "async: the same losses" test "$(losses "$work/async/metrics.jsonl")" = "$(losses "$work/sync.jsonl")"
+check "async: five checkpoints, the last complete" test "$(cd "$work/async" && ls -d step-* | wc -l)" -eq 5 -a "$(cat "$work/async/latest")" = step-00000010
+check "async: says how long training was held up" grep -q "training held up" "$work/async.log"
+check "async: every checksum holds" bash -c "'$tessera' info --checkpoint '$work/async/step-00000006' > /dev/null"
+
+# --- damaged checkpoints: one line naming the file and tensor, exit 1 or 2, nothing overwritten
+for c in flip truncated missing dangling garbage-latest manifest; do cp -r "$work/a" "$work/$c"; done
+ck=step-00000016
+/usr/bin/python3 - "$work" "$ck" <<'PY'
+import json, os, sys
+import h5py
+import numpy as np
+w, ck = sys.argv[1], sys.argv[2]
+with h5py.File(f"{w}/flip/{ck}/shard-tp00-pp00.h5", "r+") as f:  # one bit of one weight, the checksum left alone
+    d = f["params/layers.1.attn.qkv.weight"]
+    a = d[...]
+    a.view(np.uint32)[3, 5] ^= 1 << 4
+    d[...] = a
+os.truncate(f"{w}/truncated/{ck}/shard-tp00-pp00.h5", 200000)
+os.remove(f"{w}/missing/{ck}/shard-tp00-pp00.h5")
+open(f"{w}/dangling/latest", "w").write("step-00000999\n")
+open(f"{w}/garbage-latest/latest", "w").write("../../etc\n")
+open(f"{w}/manifest/{ck}/checkpoint.json", "a").write("}")
+PY
+refuse "a flipped bit (info)" "tensor /params/layers.1.attn.qkv.weight" "$tessera" info --checkpoint "$work/flip"
+refuse "a flipped bit (eval)" "tensor /params/layers.1.attn.qkv.weight fails its checksum" "$tessera" eval -m "$work/flip"
+before=$(listing "$work/flip")
+refuse "a flipped bit (resume)" "fails its checksum" "${t[@]}" --steps 20 --checkpoint-dir "$work/flip"
+check "... and the run's directory is unchanged" test "$(listing "$work/flip")" = "$before"
+refuse "a truncated shard" "shard-tp00-pp00.h5: 200000 bytes, the manifest says" "$tessera" eval -m "$work/truncated"
+refuse "a missing shard" "shard-tp00-pp00.h5: missing (the checkpoint is incomplete)" "$tessera" generate -m "$work/missing"
+refuse "latest naming nothing" "latest: names $work/dangling/step-00000999, which is not a complete checkpoint" "$tessera" eval -m "$work/dangling"
+refuse "latest naming a path" "not the name of a checkpoint directory" "$tessera" info --checkpoint "$work/garbage-latest"
+before=$(listing "$work/manifest")
+refuse "a malformed manifest (resume)" "checkpoint.json: not valid JSON" "${t[@]}" --steps 20 --checkpoint-dir "$work/manifest"
+check "... and the run's directory is unchanged" test "$(listing "$work/manifest")" = "$before"
+
+finish
