@@ -91,6 +91,20 @@ int64_t ShardFileWriter::finish() {
   return static_cast<int64_t>(std::filesystem::file_size(path_));
 }
 
+int64_t write_model_shard(const std::string& path, const ShardPosition& position, const TensorTable& table,
+                          const float* params, const float* m, const float* v) {
+  ShardFileWriter w(path, position);
+  for (const TensorInfo& info : table.entries())
+    if (!info.pp_copy) w.write(StateKind::kParams, info, params + info.offset);
+  if (m != nullptr && v != nullptr)
+    for (const TensorInfo& info : table.entries()) {
+      if (info.pp_copy) continue;
+      w.write(StateKind::kExpAvg, info, m + info.offset);
+      w.write(StateKind::kExpAvgSq, info, v + info.offset);
+    }
+  return w.finish();
+}
+
 ShardFileReader::ShardFileReader(const std::string& path) : file_(path, h5::Mode::kRead) {
   if (!file_.has_attr("/", "format") || file_.attr_string("/", "format") != kShardFormat)
     TESSERA_RAISE("{}: not a tessera checkpoint shard", path);

@@ -49,6 +49,11 @@ class ShardFileWriter {
   h5::File file_;
 };
 
+// A shard's file as one rank of data-parallel rank 0 writes it: every tensor of `table` but the pipeline copies,
+// its weights and (m, v not null) AdamW's moments, laid out as the table says. Returns the file's size.
+int64_t write_model_shard(const std::string& path, const ShardPosition& position, const TensorTable& table,
+                          const float* params, const float* m, const float* v);
+
 class ShardFileReader {
  public:
   // Throws tessera::Error naming the file unless it is a checkpoint shard.

@@ -59,6 +59,30 @@ e2=$("$tessera" eval -m "$work/a/step-00000016" 2>&1 | grep -o 'loss [0-9.]*')
 check "eval -m RUN and -m RUN/step-N agree: $e1" test -n "$e1" -a "$e1" = "$e2"
 check "generate -m RUN/step-N" bash -c "'$tessera' generate -m '$work/a/step-00000016' --max-tokens 5 > /dev/null"
 
+# --- convert: reshard to tp 2 x pp 2 and consolidate back, bit for bit; the resharded run resumes at its layout
+"$tessera" convert "$work/a" -o "$work/a22" --tp 2 --pp 2 > /dev/null 2>&1
+check "convert --tp 2 --pp 2 writes four shards" test "$(ls "$work/a22/step-00000016" | grep -c '^shard-')" -eq 4
+"$tessera" convert "$work/a22" -o "$work/a11" > /dev/null 2>&1
+for f in "$work"/a/step-00000016/shard-*.h5; do
+  check "reshard then consolidate is byte-identical: $(basename "$f")" cmp -s "$f" "$work/a11/step-00000016/$(basename "$f")"
+done
+mpirun -q --oversubscribe -np 4 "${t[@]}" --tp 2 --pp 2 --steps 18 --set train.global_batch=8 --set train.micro_batch=2 \
+  --checkpoint-dir "$work/a22" > "$work/a22.log" 2>&1
+check "the resharded checkpoint resumes at tp 2 x pp 2" grep -q "resumed from $work/a22/step-00000016: step 16" "$work/a22.log"
+refuse "convert into a directory that is not empty" "exists and is not empty" "$tessera" convert "$work/a" -o "$work/a22"
+refuse "convert to a layout the model cannot be split by" "parallel.tp" "$tessera" convert "$work/a" -o "$work/a3" --tp 3
+
+# --- --init-from: a new run from a checkpoint's weights (step 0, data position 0); its first loss is eval's
+"${t[@]}" --steps 2 --set data.shuffle=false --set train.global_batch=8 --init-from "$work/a" --checkpoint-dir "$work/init" \
+  --metrics "$work/init/metrics.jsonl" > "$work/init.log" 2>&1
+check "--init-from says what it did" grep -q "initialised from $work/a/step-00000016 (step 16 of its run): a new run from step 0" "$work/init.log"
+first=$(/usr/bin/python3 -c 'import json, sys; print("%.4f" % json.loads(open(sys.argv[1]).readline())["loss"])' "$work/init/metrics.jsonl")
+ev=$("$tessera" eval -m "$work/a" --split train --samples 8 --micro-batch 4 2>&1 | grep -o 'loss [0-9.]*')
+check "--init-from: the first loss ($first) is eval's of the same sequences ($ev)" test "loss $first" = "$ev"
+refuse "--init-from a checkpoint of another model" "another model: model.n_layer = 3 here, 2 in" "${t[@]}" --steps 2 --set model.n_layer=3 --init-from "$work/a" --checkpoint-dir "$work/init3"
+out=$("${t[@]}" --steps 4 --init-from "$work/a" --checkpoint-dir "$work/init" 2>&1)
+check "--init-from into a run's own directory resumes it instead" has "$out" "resumed from $work/init/step-00000002"
+
 # --- another run's checkpoints are not written over; --force trains beside them
 before=$(listing "$work/a")
 refuse "resume never into a run's directory" "would write over them" "${t[@]}" --steps 4 --checkpoint-dir "$work/a" --resume never

@@ -25,7 +25,7 @@ namespace {
 struct TrainFlags {
   std::string config;
   std::vector<std::string> sets;
-  std::string data, metrics, checkpoint_dir, resume;
+  std::string data, metrics, checkpoint_dir, resume, init_from;
   int64_t steps = 0, seed = 0;
   int tp = 0, pp = 0, dp = 0;
   bool dry_run = false, force = false;
@@ -48,6 +48,7 @@ std::vector<std::string> overrides_of(const TrainFlags& f) {
   if (!f.checkpoint_dir.empty()) overrides.push_back("checkpoint.dir=" + toml_quote(f.checkpoint_dir));
   if (!f.resume.empty()) overrides.push_back("checkpoint.resume=" + toml_quote(f.resume));
   if (f.force) overrides.push_back("checkpoint.force=true");
+  if (!f.init_from.empty()) overrides.push_back("checkpoint.init_from=" + toml_quote(f.init_from));
   return overrides;
 }
 
@@ -83,6 +84,10 @@ void add_train(CLI::App& app, const MpiRuntime& mpi) {
   cmd->add_option("--resume", flags->resume,
                   "auto: from --checkpoint-dir's latest checkpoint if any; never; or a checkpoint's path "
                   "[checkpoint.resume]")
+      ->default_str("");
+  cmd->add_option("--init-from", flags->init_from,
+                  "Start a new run (step 0, fresh optimizer and schedule) from this checkpoint's weights: continual "
+                  "pretraining, fine-tuning [checkpoint.init_from]")
       ->default_str("");
   cmd->add_flag("--force", flags->force,
                 "Train into a --checkpoint-dir that holds another run's checkpoints (or this run's, with --resume "

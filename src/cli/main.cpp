@@ -1,4 +1,4 @@
-// tessera: one binary, one verb per job (train-tokenizer, prepare, train, generate, eval, info).
+// tessera: one binary, one verb per job (train-tokenizer, prepare, train, generate, eval, convert, info).
 //
 // Exit codes: 0 done; 1 an error (bad input found while working, or a failure mid-run); 2 a usage error (the
 // command line, the config or the files they name are wrong: caught before any work, printed once per job).
@@ -49,6 +49,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): every e
     tessera::cli::add_train(app, mpi);
     tessera::cli::add_generate(app, mpi);
     tessera::cli::add_eval(app, mpi);
+    tessera::cli::add_convert(app, mpi);
     tessera::cli::add_info(app, mpi);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

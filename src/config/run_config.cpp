@@ -303,6 +303,8 @@ void visit_keys(RunConfig& c, Visitor& v) {
   v.key("resume", c.checkpoint.resume);
   v.key("force", c.checkpoint.force);
   v.key("async", c.checkpoint.async);
+  v.key("init_from", c.checkpoint.init_from);
+  v.key("init_optimizer", c.checkpoint.init_optimizer);
 
   v.section("log");
   v.key("interval", c.log.interval);

@@ -63,6 +63,8 @@ struct CheckpointConfig {
   std::string resume = "auto";  // "auto": from DIR/latest when there is one | "never" | a checkpoint's path
   bool force = false;    // train into a DIR that holds checkpoints of another run, or of this one with resume "never"
   bool async = false;    // write checkpoints on a background thread while training goes on
+  std::string init_from;        // a new run starts from this checkpoint's weights (when DIR holds none to resume)
+  bool init_optimizer = false;  // ... and from its AdamW moments (default: a fresh optimizer)
 };
 
 struct LogConfig {

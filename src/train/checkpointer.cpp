@@ -1,6 +1,5 @@
 #include "train/checkpointer.hpp"
 
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -12,6 +11,7 @@
 #include "core/check.hpp"
 #include "core/peak_flops.hpp"
 #include "core/version.hpp"
+#include "io/checkpoint_dir.hpp"
 #include "io/checkpoint_shard.hpp"
 #include "io/file_sync.hpp"
 #include "io/progress.hpp"
@@ -22,35 +22,6 @@ namespace tessera {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-namespace {
-// The tokenizer's files (source path, name in the checkpoint): a checkpoint carries its own copy.
-std::vector<std::pair<std::string, std::string>> tokenizer_files(const TokenizerInfo& t) {
-  if (t.name == "gpt2") {
-    const fs::path dir = t.files.empty() ? fs::path(default_gpt2_dir()) : fs::path(t.files);
-    return {{(dir / "encoder.json").string(), "encoder.json"}, {(dir / "vocab.bpe").string(), "vocab.bpe"}};
-  }
-  if (t.name == "sentencepiece") {
-    const fs::path model = fs::is_directory(t.files) ? fs::path(t.files) / "tokenizer.model" : fs::path(t.files);
-    return {{model.string(), "tokenizer.model"}};
-  }
-  return {};
-}
-
-std::string partial_name(int64_t step) {
-  return "." + step_dir_name(step) + ".partial";
-}
-
-// What a killed save leaves: a directory being written, replaced or deleted.
-void remove_leftovers(const fs::path& run) {
-  std::error_code ec;
-  for (const fs::directory_entry& e : fs::directory_iterator(run, ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.starts_with(".step-") && (name.ends_with(".partial") || name.ends_with(".deleting") ||
-                                       name.find(".replaced") != std::string::npos))
-      fs::remove_all(e.path());
-  }
-}
-}  // namespace
 
 struct Checkpointer::Job {
   TrainPosition at;
@@ -99,32 +70,21 @@ Checkpointer::~Checkpointer() {
 }
 
 void Checkpointer::prepare_directory(int64_t step) const {
-  const fs::path run(cfg_.checkpoint.dir);
-  fs::create_directories(run);
-  remove_leftovers(run);
-  const fs::path partial = run / partial_name(step);
-  fs::create_directories(partial / kTokenizerDir);
-  write_file_atomic((partial / kConfigName).string(), to_toml(cfg_));
-  for (const auto& [source, name] : tokenizer_files(tokenizer_))
-    fs::copy_file(source, partial / kTokenizerDir / name, fs::copy_options::overwrite_existing);
+  fs::create_directories(cfg_.checkpoint.dir);
+  remove_leftovers(cfg_.checkpoint.dir);
+  const std::string partial = partial_dir(cfg_.checkpoint.dir, step);
+  fs::create_directories(partial);
+  write_file_atomic((fs::path(partial) / kConfigName).string(), to_toml(cfg_));
+  copy_tokenizer_files(tokenizer_, partial);
 }
 
 void Checkpointer::write_files(Job& job) const {
   const Coord& c = ps_.coord;
   ShardPosition pos{c.tp_rank, ps_.layout.tp, c.pp_rank, ps_.layout.pp, c.dp_rank, job.at.step};
   const fs::path dir(job.partial);
-  if (c.dp_rank == 0) {
-    ShardFileWriter w((dir / shard_file_name(c.tp_rank, c.pp_rank)).string(), pos);
-    for (const TensorInfo& info : job.table->entries())
-      if (!info.pp_copy) w.write(StateKind::kParams, info, job.params + info.offset);
-    if (!zero1_files_)
-      for (const TensorInfo& info : job.table->entries()) {
-        if (info.pp_copy) continue;
-        w.write(StateKind::kExpAvg, info, job.m.data() + info.offset);
-        w.write(StateKind::kExpAvgSq, info, job.v.data() + info.offset);
-      }
-    w.finish();
-  }
+  if (c.dp_rank == 0)
+    write_model_shard((dir / shard_file_name(c.tp_rank, c.pp_rank)).string(), pos, *job.table, job.params,
+                      zero1_files_ ? nullptr : job.m.data(), zero1_files_ ? nullptr : job.v.data());
   if (zero1_files_) {
     ShardFileWriter w((dir / optimizer_file_name(c.tp_rank, c.pp_rank, c.dp_rank)).string(), pos);
     for (const FlatRange& r : job.owned)
@@ -160,29 +120,9 @@ void Checkpointer::finish_directory(const Job& job) const {
       if (zero1_files_)
         for (int d = 0; d < ps_.layout.dp; ++d) add(optimizer_file_name(t, p, d));
     }
-  write_file_atomic((partial / kManifestName).string(), manifest_to_json(m));
-  const fs::path final_dir = run / step_dir_name(m.step);
-  const fs::path replaced = run / ("." + step_dir_name(m.step) + ".replaced-" + std::to_string(getpid()));
-  if (fs::exists(final_dir)) fs::rename(final_dir, replaced);  // the same step saved again (a forced rerun)
-  fs::rename(partial, final_dir);
-  sync_path(run.string());
-  write_file_atomic((run / kLatestName).string(), step_dir_name(m.step) + "\n");
-  fs::remove_all(replaced);
-  // checkpoint.keep: the newest K stay (the one `latest` names always)
-  if (cfg_.checkpoint.keep > 0) {
-    const auto all = list_checkpoints(run.string());
-    const auto excess = static_cast<int64_t>(all.size()) - cfg_.checkpoint.keep;
-    for (int64_t i = 0; i < excess; ++i) {
-      const auto& [step, dir] = all[static_cast<size_t>(i)];
-      if (step == m.step) continue;
-      // renamed first, so that a kill in the middle leaves no half-deleted step-N/ (the next save removes it)
-      const fs::path doomed = run / ("." + step_dir_name(step) + ".deleting");
-      fs::rename(dir, doomed);
-      fs::remove_all(doomed);
-    }
-  }
+  const std::string final_dir = publish_checkpoint(run.string(), partial.string(), m, cfg_.checkpoint.keep);
   const double seconds = std::chrono::duration<double>(Clock::now() - job.start).count();
-  fmt::print("checkpoint: saved {} ({} in {:.2f} s, {:.0f} MB/s{})\n", final_dir.string(), bytes_string(bytes),
+  fmt::print("checkpoint: saved {} ({} in {:.2f} s, {:.0f} MB/s{})\n", final_dir, bytes_string(bytes),
              seconds, static_cast<double>(bytes) / 1e6 / std::max(seconds, 1e-9),
              cfg_.checkpoint.async ? fmt::format("; training held up {:.3f} s", blocked_s_) : std::string());
   std::fflush(stdout);
@@ -197,7 +137,7 @@ void Checkpointer::save(const TrainPosition& at, const Transformer<float>& model
   job->optimizer_steps = optimizer.steps_taken();
   job->table = &model.table();
   job->owned = optimizer.owned();
-  job->partial = (fs::path(cfg_.checkpoint.dir) / partial_name(at.step)).string();
+  job->partial = partial_dir(cfg_.checkpoint.dir, at.step);
   agree_on_error(ps_.world, [&] {
     if (ps_.is_main()) prepare_directory(at.step);
   });

@@ -50,7 +50,9 @@ std::string model_difference(const ModelConfig& here, const ModelConfig& there, 
   return "";
 }
 
-ResumeChoice choose_resume(const RunConfig& cfg, const RunData& data) {
+namespace {
+// checkpoint.resume: the checkpoint to resume from, if any.
+ResumeChoice choose_checkpoint(const RunConfig& cfg, const RunData& data) {
   const CheckpointConfig& ck = cfg.checkpoint;
   ResumeChoice choice;
   std::optional<std::string> existing;
@@ -88,6 +90,33 @@ ResumeChoice choose_resume(const RunConfig& cfg, const RunData& data) {
         ck.dir, why);
   choice.note = fmt::format("--force: training from scratch beside {} ({})", reader.dir(), why);
   return choice;
+}
+
+// checkpoint.init_from for a run that resumes nothing: the same model and tokenizer.
+ResumeChoice choose_init(const RunConfig& cfg, const RunData& data, ResumeChoice choice) {
+  if (cfg.checkpoint.init_from.empty()) return choice;
+  const CheckpointReader reader(cfg.checkpoint.init_from);
+  const std::string model_why = model_difference(cfg.model, reader.config().model, reader.dir());
+  if (!model_why.empty())
+    TESSERA_RAISE("checkpoint.init_from {}: another model: {} (-c {}/{} takes its model)", reader.dir(), model_why,
+                  reader.dir(), kConfigName);
+  if (reader.manifest().tokenizer.hash != data.tokenizer.hash ||
+      reader.manifest().tokenizer.vocab_size != data.tokenizer.vocab_size)
+    TESSERA_RAISE(
+        "checkpoint.init_from {}: trained with tokenizer {} (vocabulary {}, hash {}), the data is tokenized with {} "
+        "(vocabulary {}, hash {})",
+        reader.dir(), reader.manifest().tokenizer.name, reader.manifest().tokenizer.vocab_size,
+        reader.manifest().tokenizer.hash, data.tokenizer.name, data.tokenizer.vocab_size, data.tokenizer.hash);
+  if (cfg.checkpoint.init_optimizer && !reader.manifest().optimizer_state)
+    TESSERA_RAISE("checkpoint.init_from {}: holds no optimizer state (checkpoint.init_optimizer = true)", reader.dir());
+  choice.init_from = reader.dir();
+  return choice;
+}
+}  // namespace
+
+ResumeChoice choose_resume(const RunConfig& cfg, const RunData& data) {
+  ResumeChoice choice = choose_checkpoint(cfg, data);
+  return choice.checkpoint.empty() ? choose_init(cfg, data, choice) : choice;
 }
 
 void truncate_metrics(const std::string& path, int64_t step) {

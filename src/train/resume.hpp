@@ -10,6 +10,7 @@ namespace tessera {
 
 struct ResumeChoice {
   std::string checkpoint;  // the checkpoint directory to resume from ("" : a fresh start)
+  std::string init_from;   // or, for a fresh start, the checkpoint whose weights it begins with ("" : none)
   std::string note;        // for the log: why a checkpoint was passed over ("" : nothing to say)
 };
 
@@ -17,7 +18,9 @@ struct ResumeChoice {
 // A checkpoint of another model (any [model] key) or of other training data, and a checkpoint.dir that holds
 // checkpoints under "never", are refused with the difference named, unless checkpoint.force (then "auto" and
 // "never" start from scratch beside the old checkpoints, and a path given is resumed anyway). Reads the manifest and
-// config only; config.model must be finalised. Throws tessera::Error.
+// config only; config.model must be finalised. Without a checkpoint to resume, checkpoint.init_from names the
+// checkpoint a new run starts from: the same model (every [model] key) and tokenizer, or an error naming the
+// difference. Throws tessera::Error.
 ResumeChoice choose_resume(const RunConfig& config, const RunData& data);
 
 // The first [model] key whose value differs between two configs, as "model.KEY = A here, B in WHERE"; "" if none.

@@ -161,7 +161,7 @@ struct Trainer::Impl {
   void measure_peak();
   int64_t eval_samples() const;
   EvalResult evaluate();
-  void load_checkpoint(const std::string& dir);
+  void load_checkpoint(const std::string& dir, bool resume_run);
   void save(int64_t step);
   std::string save_after_error(int64_t step);
   Checkpointer::Poll poll_ranks(bool signalled, bool error);
@@ -240,7 +240,8 @@ void Trainer::Impl::setup() {
 
   check_outputs();
   if (!cfg.checkpoint.dir.empty()) checkpointer = std::make_unique<Checkpointer>(cfg, ps, data, plan);
-  if (!resume.checkpoint.empty()) load_checkpoint(resume.checkpoint);
+  if (!resume.checkpoint.empty()) load_checkpoint(resume.checkpoint, true);
+  if (!resume.init_from.empty()) load_checkpoint(resume.init_from, false);
   check_val_tokens();
   measure_peak();
   if (main() && !cfg.log.metrics.empty()) {
@@ -253,33 +254,37 @@ void Trainer::Impl::setup() {
   }
 }
 
-// The weights, AdamW's state and the data position of a checkpoint, read into this rank's shard (any layout). Every
-// rank reads its own tensors; a damaged file found by any rank stops every rank with one line.
-void Trainer::Impl::load_checkpoint(const std::string& dir) {
+// A checkpoint read into this rank's shard (any layout): resume_run: its weights, AdamW's state and the data
+// position (the run goes on); else (checkpoint.init_from) its weights, and its moments with
+// checkpoint.init_optimizer, for a new run from step 0. Every rank reads its own tensors; a damaged file found by any
+// rank stops every rank with one line.
+void Trainer::Impl::load_checkpoint(const std::string& dir, bool resume_run) {
   int64_t steps_stored = 0;
   bool has_optimizer = false;
   agree_on_error(ps.world, [&] {
     const CheckpointReader reader(dir);
     const CheckpointManifest& m = reader.manifest();
     reader.read(StateKind::kParams, model->table(), model->params());
-    has_optimizer = m.optimizer_state;
+    steps_stored = m.step;
+    has_optimizer = m.optimizer_state && (resume_run || cfg.checkpoint.init_optimizer);
     if (has_optimizer) {
       std::vector<float> mom(static_cast<size_t>(model->table().total())), var(mom.size());
       reader.read(StateKind::kExpAvg, model->table(), mom.data());
       reader.read(StateKind::kExpAvgSq, model->table(), var.data());
       optimizer->import_state(mom.data(), var.data(), m.optimizer_steps);
     }
-    steps_stored = m.step;
+    if (!resume_run) return;
     start_step = m.step;
     consumed = m.consumed_samples;
     skipped = m.skipped_steps;
   });
-  if (main()) {
-    fmt::print("resumed from {}: step {}, {} consumed{}\n", dir, steps_stored,
-               plural(consumed, "sample", "samples"),
+  if (main() && resume_run)
+    fmt::print("resumed from {}: step {}, {} consumed{}\n", dir, steps_stored, plural(consumed, "sample", "samples"),
                has_optimizer ? "" : " (it holds no optimizer state: AdamW starts afresh)");
-    std::fflush(stdout);
-  }
+  if (main() && !resume_run)
+    fmt::print("initialised from {} (step {} of its run): a new run from step 0, data position 0, {}\n", dir,
+               steps_stored, has_optimizer ? "its AdamW moments" : "a fresh optimizer");
+  std::fflush(stdout);
 }
 
 // The MFU denominator of the job. Declared: log.peak_flops per rank. Measured: on each machine one process

@@ -1,0 +1,32 @@
+// A run directory's checkpoints on disk: where a checkpoint is written before it is complete, how it is published
+// (manifest, rename, `latest`, old ones removed) and what a killed save leaves behind. Used by the trainer's saves
+// and by `tessera convert`.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "io/checkpoint_manifest.hpp"
+
+namespace tessera {
+
+// RUN/.step-NNNNNNNN.partial: a checkpoint being written.
+std::string partial_dir(const std::string& run_dir, int64_t step);
+// Removes the directories a killed save or prune left in a run directory (.partial, .deleting, .replaced).
+void remove_leftovers(const std::string& run_dir);
+
+// The tokenizer's files a checkpoint carries: (source path, name in tokenizer/). None for the byte tokenizer.
+std::vector<std::pair<std::string, std::string>> tokenizer_files(const TokenizerInfo& tokenizer);
+// Copies them into dir/tokenizer/.
+void copy_tokenizer_files(const TokenizerInfo& tokenizer, const std::string& dir);
+
+// Completes a checkpoint written in `partial` (every file of manifest.files in it): writes its manifest, renames it
+// to RUN/step-N/ (replacing a checkpoint of the same step), points `latest` at it and removes all but the newest
+// `keep` checkpoints (0: none removed). Each step is atomic and forced to disk; a kill between them leaves `latest`
+// on a complete checkpoint. Returns the checkpoint's directory.
+std::string publish_checkpoint(const std::string& run_dir, const std::string& partial, const CheckpointManifest& manifest,
+                               int64_t keep);
+
+}  // namespace tessera
