@@ -29,6 +29,8 @@ void remove_leftovers(const std::string& run_dir) {
 std::vector<std::pair<std::string, std::string>> tokenizer_files(const TokenizerInfo& t) {
   if (t.name == "gpt2") {
     const fs::path dir = t.files.empty() ? fs::path(default_gpt2_dir()) : fs::path(t.files);
+    if (!fs::exists(dir / "encoder.json") && fs::exists(dir / "vocab.json"))  // Hugging Face's names
+      return {{(dir / "vocab.json").string(), "encoder.json"}, {(dir / "merges.txt").string(), "vocab.bpe"}};
     return {{(dir / "encoder.json").string(), "encoder.json"}, {(dir / "vocab.bpe").string(), "vocab.bpe"}};
   }
   if (t.name == "sentencepiece") {

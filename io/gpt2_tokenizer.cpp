@@ -74,8 +74,11 @@ Gpt2Tokenizer::Gpt2Tokenizer(const std::string& dir)
     : dir_(std::filesystem::absolute(dir).lexically_normal().string()) {
   static std::atomic<uint64_t> instances{0};
   instance_ = ++instances;
-  const std::string encoder_path = (std::filesystem::path(dir) / "encoder.json").string();
-  const std::string merges_path = (std::filesystem::path(dir) / "vocab.bpe").string();
+  // OpenAI's names, or Hugging Face's for the same two files (vocab.json, merges.txt)
+  const std::filesystem::path d(dir);
+  const bool hf = !std::filesystem::exists(d / "encoder.json") && std::filesystem::exists(d / "vocab.json");
+  const std::string encoder_path = (d / (hf ? "vocab.json" : "encoder.json")).string();
+  const std::string merges_path = (d / (hf ? "merges.txt" : "vocab.bpe")).string();
   const std::string encoder_text = read_file(encoder_path);
   const std::string merges_text = read_file(merges_path);
   hash_ = fmt::format("{:016x}", stream_id(encoder_text) ^ (stream_id(merges_text) * 31));

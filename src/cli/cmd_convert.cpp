@@ -9,7 +9,8 @@
 #include "cli/commands.hpp"
 #include "core/check.hpp"
 #include "train/checkpoint_convert.hpp"
-#include "train/checkpoint_reader.hpp"
+#include "train/hf_checkpoint.hpp"
+#include "train/hf_export.hpp"
 
 namespace tessera::cli {
 
@@ -17,6 +18,7 @@ namespace {
 struct ConvertFlags {
   std::string source, output, to = "tessera";
   int tp = 1, pp = 1;
+  int64_t max_shard_mb = 5000;
   bool weights_only = false, force = false;
 };
 
@@ -34,11 +36,16 @@ void add_convert(CLI::App& app, const MpiRuntime& mpi) {
   auto f = std::make_shared<ConvertFlags>();
   CLI::App* cmd = app.add_subcommand(
       "convert", "Reshard or consolidate a checkpoint, or export it to / import it from Hugging Face format");
-  cmd->add_option("source", f->source, "A run directory (its latest checkpoint) or a checkpoint directory")
+  cmd->add_option("source", f->source,
+                  "A run directory (its latest checkpoint), a checkpoint directory or a Hugging Face directory")
       ->required();
   cmd->add_option("-o,--output", f->output, "The output directory (a run directory for --to tessera)")->required();
-  cmd->add_option("--to", f->to, "tessera: a checkpoint at --tp x --pp (1 x 1: consolidated)")
-      ->check(CLI::IsMember({"tessera"}));
+  cmd->add_option("--to", f->to,
+                  "tessera: a checkpoint at --tp x --pp (1 x 1: consolidated; from a Hugging Face directory: "
+                  "imported); hf: Hugging Face format (GPT2LMHeadModel, LlamaForCausalLM)")
+      ->check(CLI::IsMember({"tessera", "hf"}));
+  cmd->add_option("--max-shard-mb", f->max_shard_mb, "--to hf: split safetensors files larger than this")
+      ->check(whole_at_least(1));
   cmd->add_option("--tp", f->tp, "Tensor-parallel ranks of the output (--to tessera)")->check(whole_at_least(1));
   cmd->add_option("--pp", f->pp, "Pipeline stages of the output (--to tessera)")->check(whole_at_least(1));
   cmd->add_flag("--weights-only", f->weights_only, "Leave AdamW's moments out (--to tessera)");
@@ -46,7 +53,19 @@ void add_convert(CLI::App& app, const MpiRuntime& mpi) {
   cmd->callback([f, &mpi] {
     if (mpi.rank() != 0) return;  // one process converts
     check_output(*f);
-    const CheckpointReader reader(f->source);
+    const std::unique_ptr<WeightSource> source = open_weights(f->source);
+    const WeightSource& reader = *source;
+    if (const auto* hf = dynamic_cast<const HfCheckpoint*>(&reader); hf != nullptr && !hf->note().empty())
+      fmt::print("note: {}\n", hf->note());
+    if (f->to == "hf") {
+      HfExportOptions o;
+      o.max_shard_bytes = f->max_shard_mb * 1000 * 1000;
+      o.progress = true;
+      const std::string notes = export_hf(reader, f->output, o);
+      fmt::print("{}exported {} (step {}) to {} as {}\n", notes, reader.dir(), reader.manifest().step, f->output,
+                 hf_architecture(reader.config().model));
+      return;
+    }
     ReshardOptions o;
     o.tp = f->tp;
     o.pp = f->pp;

@@ -1,11 +1,13 @@
 // tessera generate: sample text from a trained causal model.
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <memory>
 #include <numeric>
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "cli/commands.hpp"
 #include "cli/model_loader.hpp"
@@ -17,7 +19,8 @@ namespace tessera::cli {
 
 namespace {
 struct GenerateFlags {
-  std::string model, prompt, tokenizer_files;
+  std::string model, prompt, tokenizer_files, logits;
+  std::vector<int32_t> prompt_ids;
   int max_tokens = 200;
   double temperature = 0.8;
   int top_k = 40;
@@ -53,7 +56,9 @@ int32_t sample_token(const float* logits, int V, double temperature, int top_k, 
 void add_generate(CLI::App& app, const MpiRuntime& mpi) {
   auto f = std::make_shared<GenerateFlags>();
   CLI::App* cmd = app.add_subcommand("generate", "Sample text from a trained model");
-  cmd->add_option("-m,--model", f->model, "A run directory (its latest checkpoint) or a checkpoint directory")->required();
+  cmd->add_option("-m,--model", f->model,
+                  "A run directory (its latest checkpoint), a checkpoint directory or a Hugging Face directory")
+      ->required();
   cmd->add_option("-p,--prompt", f->prompt, "Text to continue (empty: start a new document)");
   cmd->add_option("-n,--max-tokens", f->max_tokens, "Tokens to generate per sample")->check(whole_at_least(1));
   cmd->add_option("-t,--temperature", f->temperature, "Softmax temperature (0: greedy)")->check(non_negative_finite());
@@ -65,6 +70,10 @@ void add_generate(CLI::App& app, const MpiRuntime& mpi) {
   cmd->add_option("--tokenizer-files", f->tokenizer_files, "Directory of the tokenizer's files, if moved");
   cmd->add_option("--tp", f->tp, "Tensor-parallel ranks holding the model together (the job's ranks)")
       ->check(whole_at_least(1));
+  cmd->add_option("--prompt-ids", f->prompt_ids, "The prompt as token ids (instead of --prompt)")->delimiter(',');
+  cmd->add_option("--logits", f->logits,
+                  "Write the logits of every prompt position (float32, positions x vocabulary, row-major) to this "
+                  "file and print the prompt's ids, instead of sampling: for comparing with other implementations");
   cmd->callback([f, &mpi] {
     LoadedModel lm;
     agree_on_setup(mpi, [&] {  // one line for an error every rank meets
@@ -82,11 +91,30 @@ void add_generate(CLI::App& app, const MpiRuntime& mpi) {
     int64_t replaced = 0;
     const std::string prompt = sanitize_utf8(f->prompt, &replaced);
     if (replaced > 0) fmt::print(stderr, "warning: the prompt had {} invalid UTF-8 sequences (replaced)\n", replaced);
-    std::vector<int32_t> prompt_ids = tok->encode(prompt);
+    std::vector<int32_t> prompt_ids = f->prompt_ids.empty() ? tok->encode(prompt) : f->prompt_ids;
     if (prompt_ids.empty()) prompt_ids.push_back(tok->eot_id());
     const ModelConfig& m = lm.config.model;
+    for (const int32_t id : prompt_ids)
+      if (id < 0 || id >= m.vocab_size) TESSERA_RAISE("--prompt-ids: {} is not a token id (vocabulary {})", id, m.vocab_size);
     const int Vp = lm.model->dims().Vp;                           // this rank's vocabulary rows
     std::vector<float> row(static_cast<size_t>(Vp) * tp.size());  // the last position's logits, every rank's rows
+    if (!f->logits.empty()) {
+      const int n = static_cast<int>(prompt_ids.size());
+      if (n > m.max_seq_len) TESSERA_RAISE("--logits: the prompt has {} tokens, the context {}", n, m.max_seq_len);
+      lm.model->forward(prompt_ids.data(), nullptr, 1, n);
+      std::vector<float> out(static_cast<size_t>(n) * m.vocab_size);
+      for (int i = 0; i < n; ++i) {
+        tp.all_gather(lm.model->logits() + static_cast<int64_t>(i) * Vp, row.data(), Vp);
+        std::copy_n(row.data(), m.vocab_size, out.data() + static_cast<int64_t>(i) * m.vocab_size);
+      }
+      if (tp.rank() != 0) return;
+      std::FILE* file = std::fopen(f->logits.c_str(), "wb");
+      const bool ok = file != nullptr && std::fwrite(out.data(), sizeof(float), out.size(), file) == out.size();
+      if (file != nullptr && std::fclose(file) != 0) TESSERA_RAISE("{}: cannot write (disk full?)", f->logits);
+      if (!ok) TESSERA_RAISE("{}: cannot write the logits", f->logits);
+      fmt::print("logits: {} positions x {} to {}\nids: {}\n", n, m.vocab_size, f->logits, fmt::join(prompt_ids, ","));
+      return;
+    }
     std::vector<int32_t> order;
     std::vector<double> probs;
     for (int s = 0; s < f->samples; ++s) {

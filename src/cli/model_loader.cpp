@@ -8,7 +8,7 @@ namespace tessera::cli {
 
 LoadedModel inspect_trained_model(const std::string& path, int max_batch, const ModelShard& layout) {
   LoadedModel out;
-  out.reader = std::make_unique<CheckpointReader>(path);
+  out.reader = open_weights(path);
   out.dir = out.reader->dir();
   out.max_batch = max_batch;
   out.config = out.reader->config();

@@ -1,4 +1,4 @@
-// A trained model read back from a checkpoint, with the config and tokenizer it was trained with.
+// A trained model read back from a checkpoint or a Hugging Face directory, with its config and tokenizer.
 #pragma once
 
 #include <memory>
@@ -7,18 +7,18 @@
 #include "config/run_config.hpp"
 #include "io/tokenizer.hpp"
 #include "model/transformer.hpp"
-#include "train/checkpoint_reader.hpp"
+#include "train/weight_source.hpp"
 
 namespace tessera::cli {
 
 struct LoadedModel {
-  std::string dir;  // the checkpoint directory
+  std::string dir;  // the checkpoint (or Hugging Face model) directory
   int max_batch = 1;
   RunConfig config;
   int64_t step = 0;
   int64_t consumed_samples = 0;
   TokenizerInfo tokenizer;  // its files: the checkpoint's copy
-  std::unique_ptr<CheckpointReader> reader;
+  std::unique_ptr<WeightSource> reader;
   std::unique_ptr<Transformer<float>> model;
 };
 
@@ -30,7 +30,7 @@ LoadedModel inspect_trained_model(const std::string& path, int max_batch, const 
 // its weights (from a checkpoint of any layout).
 void load_weights(LoadedModel& model, const Communicator* tp, const ModelShard& shard = {});
 
-// Both: path: a checkpoint directory, or a run directory (its latest checkpoint). max_batch: sequences per forward.
+// Both: path: a checkpoint directory, a run directory (its latest checkpoint) or a Hugging Face directory. max_batch: sequences per forward.
 // tp: the tensor-parallel group that holds the model together (nullptr: this process alone); each rank keeps its
 // slice.
 LoadedModel load_trained_model(const std::string& path, int max_batch, const Communicator* tp = nullptr);

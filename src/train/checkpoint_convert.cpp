@@ -15,7 +15,7 @@
 namespace tessera {
 namespace fs = std::filesystem;
 
-std::string reshard_checkpoint(const CheckpointReader& reader, const std::string& out_run, const ReshardOptions& o) {
+std::string reshard_checkpoint(const WeightSource& reader, const std::string& out_run, const ReshardOptions& o) {
   RunConfig config = reader.config();
   check_layout_fits_model(config.model, {o.tp, o.pp, 1});
   const std::vector<int> layers = chunk_layers(config.model.n_layer, o.pp, 1, {});

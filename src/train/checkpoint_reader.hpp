@@ -17,31 +17,32 @@
 #include "io/checkpoint_manifest.hpp"
 #include "io/checkpoint_shard.hpp"
 #include "model/model_shard.hpp"
+#include "train/weight_source.hpp"
 
 namespace tessera {
 
-class CheckpointReader {
+class CheckpointReader final : public WeightSource {
  public:
   // path: a checkpoint directory, or a run directory (its latest checkpoint). Reads and checks the manifest, the
   // stored config (a model the files cannot hold is refused before anything is allocated for it) and the files
   // (every shard present, of the size the manifest says). Throws tessera::Error naming the file.
   explicit CheckpointReader(const std::string& path);
-  ~CheckpointReader();
+  ~CheckpointReader() override;
   CheckpointReader(const CheckpointReader&) = delete;
   CheckpointReader& operator=(const CheckpointReader&) = delete;
 
-  const std::string& dir() const { return dir_; }
-  const CheckpointManifest& manifest() const { return manifest_; }
+  const std::string& dir() const override { return dir_; }
+  const CheckpointManifest& manifest() const override { return manifest_; }
   // The stored config, its model finalised.
-  const RunConfig& config() const { return config_; }
+  const RunConfig& config() const override { return config_; }
   // The tokenizer, its files the checkpoint's own copy.
-  TokenizerInfo tokenizer() const;
+  TokenizerInfo tokenizer() const override;
   // Bytes of the checkpoint's HDF5 files.
-  int64_t bytes() const;
+  int64_t bytes() const override;
 
   // Fills every tensor of `table` (a shard of the same model in any layout; flat laid out by it) with the stored
   // weights (kParams) or moments (kExpAvg, kExpAvgSq). Throws tessera::Error naming the file and tensor.
-  void read(StateKind kind, const TensorTable& table, float* flat) const;
+  void read(StateKind kind, const TensorTable& table, float* flat) const override;
 
   // Every tensor of the model as the checkpoint holds it (tp rank 0's entry of the stage that saves it: its global
   // shape, split dimension and parts), in the model's order, with that stage.

@@ -95,7 +95,8 @@ ResumeChoice choose_checkpoint(const RunConfig& cfg, const RunData& data) {
 // checkpoint.init_from for a run that resumes nothing: the same model and tokenizer.
 ResumeChoice choose_init(const RunConfig& cfg, const RunData& data, ResumeChoice choice) {
   if (cfg.checkpoint.init_from.empty()) return choice;
-  const CheckpointReader reader(cfg.checkpoint.init_from);
+  const std::unique_ptr<WeightSource> source = open_weights(cfg.checkpoint.init_from);
+  const WeightSource& reader = *source;
   const std::string model_why = model_difference(cfg.model, reader.config().model, reader.dir());
   if (!model_why.empty())
     TESSERA_RAISE("checkpoint.init_from {}: another model: {} (-c {}/{} takes its model)", reader.dir(), model_why,

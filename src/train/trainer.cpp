@@ -262,7 +262,8 @@ void Trainer::Impl::load_checkpoint(const std::string& dir, bool resume_run) {
   int64_t steps_stored = 0;
   bool has_optimizer = false;
   agree_on_error(ps.world, [&] {
-    const CheckpointReader reader(dir);
+    const std::unique_ptr<WeightSource> source = open_weights(dir);
+    const WeightSource& reader = *source;
     const CheckpointManifest& m = reader.manifest();
     reader.read(StateKind::kParams, model->table(), model->params());
     steps_stored = m.step;
