@@ -135,6 +135,42 @@ SafetensorsHeader parse_safetensors_header(std::string_view text, int64_t data_s
   return h;
 }
 
+namespace {
+// The header's size from the file's first 8 bytes, checked against the file.
+int64_t header_size(const unsigned char* first8, int64_t file_size, const std::string& source) {
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | first8[i];
+  if (n > static_cast<uint64_t>(std::min(kMaxHeader, file_size - 8)))
+    TESSERA_RAISE("{}: a safetensors header of {} bytes does not fit the file ({} bytes)", source, n, file_size);
+  return static_cast<int64_t>(n);
+}
+}  // namespace
+
+SafetensorsHeader parse_safetensors(std::string_view file, const std::string& source) {
+  const auto size = static_cast<int64_t>(file.size());
+  if (size < 8) TESSERA_RAISE("{}: {} bytes: too short for a safetensors file", source, size);
+  const int64_t n = header_size(reinterpret_cast<const unsigned char*>(file.data()), size, source);
+  return parse_safetensors_header(file.substr(8, static_cast<size_t>(n)), 8 + n, size, source);
+}
+
+void widen_to_float(const SafetensorsEntry& e, const void* bytes, float* out) {
+  const int64_t n = e.end - e.begin;
+  if (e.dtype == "F32") {
+    std::memcpy(out, bytes, static_cast<size_t>(n));
+    return;
+  }
+  const auto* half = static_cast<const unsigned char*>(bytes);
+  for (int64_t i = 0; i < n / 2; ++i) {
+    const auto h = static_cast<uint16_t>(half[2 * i] | (half[2 * i + 1] << 8));
+    if (e.dtype == "BF16") {
+      const uint32_t bits = static_cast<uint32_t>(h) << 16;
+      std::memcpy(out + i, &bits, 4);
+    } else {
+      out[i] = half_to_float(h);
+    }
+  }
+}
+
 SafetensorsReader::SafetensorsReader(const std::string& path) : path_(path) {
   std::error_code ec;
   const auto file_size = static_cast<int64_t>(std::filesystem::file_size(path, ec));
@@ -143,13 +179,10 @@ SafetensorsReader::SafetensorsReader(const std::string& path) : path_(path) {
   const Fd f(path);
   unsigned char len_bytes[8];
   read_at(f.fd, len_bytes, 8, 0, path);
-  uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | len_bytes[i];
-  if (n > static_cast<uint64_t>(std::min(kMaxHeader, file_size - 8)))
-    TESSERA_RAISE("{}: a safetensors header of {} bytes does not fit the file ({} bytes)", path, n, file_size);
-  std::string text(n, '\0');
-  read_at(f.fd, text.data(), static_cast<int64_t>(n), 8, path);
-  header_ = parse_safetensors_header(text, 8 + static_cast<int64_t>(n), file_size, path);
+  const int64_t n = header_size(len_bytes, file_size, path);
+  std::string text(static_cast<size_t>(n), '\0');
+  read_at(f.fd, text.data(), n, 8, path);
+  header_ = parse_safetensors_header(text, 8 + n, file_size, path);
   for (size_t i = 0; i < header_.tensors.size(); ++i) index_[header_.tensors[i].name] = i;
 }
 
@@ -165,16 +198,9 @@ void SafetensorsReader::read(const SafetensorsEntry& e, float* out) const {
     read_at(f.fd, out, bytes, header_.data_start + e.begin, path_);
     return;
   }
-  std::vector<uint16_t> half(static_cast<size_t>(bytes / 2));
+  std::vector<unsigned char> half(static_cast<size_t>(bytes));
   read_at(f.fd, half.data(), bytes, header_.data_start + e.begin, path_);
-  for (size_t i = 0; i < half.size(); ++i) {
-    if (e.dtype == "BF16") {
-      const uint32_t bits = static_cast<uint32_t>(half[i]) << 16;
-      std::memcpy(out + i, &bits, 4);
-    } else {
-      out[i] = half_to_float(half[i]);
-    }
-  }
+  widen_to_float(e, half.data(), out);
 }
 
 int64_t write_safetensors(const std::string& path, const std::vector<SafetensorsTensor>& tensors,

@@ -34,6 +34,11 @@ struct SafetensorsHeader {
 SafetensorsHeader parse_safetensors_header(std::string_view json, int64_t data_start, int64_t file_size,
                                            const std::string& source);
 
+// The header of a whole file held in memory (the 8-byte size, then the JSON), checked as above.
+SafetensorsHeader parse_safetensors(std::string_view file, const std::string& source);
+// A tensor's bytes (dtype F32, F16 or BF16, as the entry says) widened to float32: count = (end - begin) / size.
+void widen_to_float(const SafetensorsEntry& entry, const void* bytes, float* out);
+
 class SafetensorsReader {
  public:
   explicit SafetensorsReader(const std::string& path);  // reads and checks the header

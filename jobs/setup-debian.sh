@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian package that tessera's build, tests and main job need.
 # Usage: bash jobs/setup-debian.sh [--bench]
-#   --bench adds PyTorch for bench/peers/. (TensorBoard comes from PyPI: bash jobs/setup-python.sh.)
+#   --bench: kept for older instructions (PyTorch, which bench/peers/ needs, is always installed).
+#   (TensorBoard and transformers come from PyPI: bash jobs/setup-python.sh.)
 set -euo pipefail
 
 packages=(
@@ -19,9 +20,10 @@ packages=(
   clang libclang-rt-14-dev            # libFuzzer (tests/fuzz)
   python3 python3-matplotlib python3-venv   # jobs/plot_metrics.py; the venv of jobs/setup-python.sh
   python3-h5py python3-xxhash               # tests that damage HDF5 files on purpose (and fix checksums)
+  python3-torch python3-numpy               # transformers (PyPI, jobs/setup-python.sh) checks the Hugging Face export
 )
 case "${1:-}" in
-  --bench) packages+=(python3-torch python3-numpy) ;;
+  --bench) ;;  # PyTorch for bench/peers/ is in the list already
   "") ;;
   *) echo "setup-debian.sh: unknown option $1" >&2; exit 2 ;;
 esac

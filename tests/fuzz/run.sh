@@ -7,9 +7,9 @@ cd "$(dirname "$0")/../.."
 runs=${1:-1000000}
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Release \
   -DTESSERA_FUZZ=ON -DTESSERA_BUILD_TESTS=OFF -DTESSERA_BUILD_BENCH=OFF >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target fuzz_jsonl fuzz_utf8 fuzz_gpt2 >/dev/null
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_jsonl fuzz_utf8 fuzz_gpt2 fuzz_safetensors fuzz_hf_config fuzz_manifest >/dev/null
 mkdir -p build-fuzz/crashes
-for target in jsonl utf8 gpt2; do
+for target in jsonl utf8 gpt2 safetensors hf_config manifest; do
   corpus=build-fuzz/corpus/$target
   mkdir -p "$corpus"
   start=$(date +%s)
