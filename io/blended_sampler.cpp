@@ -86,8 +86,8 @@ int64_t BlendedSampler::index_in_dataset(int64_t k) const {
   return (k / block_) * per_block_[d] + rank_in_block_[static_cast<size_t>(k % block_)];
 }
 
-void BlendedSampler::read(int64_t k, int32_t* out) {
-  samplers_[static_cast<size_t>(dataset_of(k))].read(index_in_dataset(k), out);
+void BlendedSampler::read(int64_t k, int32_t* out, uint8_t* mask) {
+  samplers_[static_cast<size_t>(dataset_of(k))].read(index_in_dataset(k), out, mask);
 }
 
 }  // namespace tessera

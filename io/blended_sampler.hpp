@@ -30,8 +30,14 @@ class BlendedSampler {
   int datasets() const { return static_cast<int>(samplers_.size()); }
   // Samples in one pass over every dataset (for evaluation and the log).
   int64_t samples_per_epoch() const;
-  // T + 1 tokens of global sample k.
-  void read(int64_t k, int32_t* out);
+  // T + 1 tokens of global sample k, and (mask not null) their loss mask (1s for data without one).
+  void read(int64_t k, int32_t* out, uint8_t* mask = nullptr);
+  // Whether any dataset holds a loss mask (fine-tuning pairs).
+  bool has_loss_mask() const {
+    for (const Sampler& s : samplers_)
+      if (s.has_loss_mask()) return true;
+    return false;
+  }
   // Which dataset global sample k comes from, and which of that dataset's samples it is.
   int dataset_of(int64_t k) const;
   int64_t index_in_dataset(int64_t k) const;

@@ -34,6 +34,7 @@ struct SliceResult {
   std::vector<int32_t> lengths;  // tokens per document
   std::vector<uint8_t> val;      // 1: validation
   std::vector<int32_t> tokens;
+  std::vector<uint8_t> mask;  // fine-tuning pairs: 1 where the token is the response's (the loss's targets)
 };
 
 SliceResult tokenize_slice(const InputSlice& slice, const PrepareOptions& opt, const Tokenizer& tokenizer) {
@@ -50,18 +51,28 @@ SliceResult tokenize_slice(const InputSlice& slice, const PrepareOptions& opt, c
                               const std::string head = read_slice({slice.file, slice.path, 0, in.offset}, "line").text;
                               return static_cast<int64_t>(std::count(head.begin(), head.end(), '\n'));
                             },
-                            &r.replaced)
+                            &r.replaced, opt.jsonl_prompt)
                       : split_documents(in.text, opt.doc_boundary);
   if (mode != "jsonl") {
     for (Document& d : docs) d.text = sanitize_utf8(d.text, &r.replaced);
     r.bytes = static_cast<int64_t>(in.text.size());
   } else {
-    for (const Document& d : docs) r.bytes += static_cast<int64_t>(d.text.size());  // the text, not the JSON
+    for (const Document& d : docs) r.bytes += static_cast<int64_t>(d.prompt.size() + d.text.size());  // not the JSON
   }
+  const bool pairs = !opt.jsonl_prompt.empty();
   std::vector<std::vector<int32_t>> ids(docs.size());
+  std::vector<int32_t> prompt_tokens(docs.size(), 0);
 #pragma omp parallel for schedule(dynamic, 4)
   for (size_t i = 0; i < docs.size(); ++i) {
-    tokenizer.encode(docs[i].text, ids[i]);
+    if (pairs) {  // prompt and response tokenized apart, as fine-tuning frameworks do
+      tokenizer.encode(docs[i].prompt, ids[i]);
+      prompt_tokens[i] = static_cast<int32_t>(ids[i].size());
+      std::vector<int32_t> response;
+      tokenizer.encode(docs[i].text, response);
+      ids[i].insert(ids[i].end(), response.begin(), response.end());
+    } else {
+      tokenizer.encode(docs[i].text, ids[i]);
+    }
     ids[i].push_back(tokenizer.eot_id());
   }
   for (size_t i = 0; i < docs.size(); ++i) {
@@ -70,6 +81,10 @@ SliceResult tokenize_slice(const InputSlice& slice, const PrepareOptions& opt, c
     r.val.push_back(rng.uniform() < opt.val_fraction ? 1 : 0);
     r.lengths.push_back(static_cast<int32_t>(ids[i].size()));
     r.tokens.insert(r.tokens.end(), ids[i].begin(), ids[i].end());
+    if (pairs) {
+      r.mask.insert(r.mask.end(), static_cast<size_t>(prompt_tokens[i]), uint8_t{0});
+      r.mask.insert(r.mask.end(), ids[i].size() - static_cast<size_t>(prompt_tokens[i]), uint8_t{1});
+    }
   }
   return r;
 }
@@ -97,11 +112,13 @@ void write_spill(const fs::path& path, const SliceResult& r) {
                             r.bytes,
                             r.replaced,
                             static_cast<int64_t>(r.lengths.size()),
-                            static_cast<int64_t>(r.tokens.size())};
+                            static_cast<int64_t>(r.tokens.size()),
+                            static_cast<int64_t>(r.mask.size())};
     out.write(reinterpret_cast<const char*>(head), sizeof(head));
     put(out, r.lengths);
     put(out, r.val);
     put(out, r.tokens);
+    put(out, r.mask);
     if (!out) TESSERA_RAISE("{}: cannot write", tmp.string());
   }
   fs::rename(tmp, path);
@@ -112,7 +129,7 @@ SliceResult read_spill(const fs::path& path) {
   if (!in)
     TESSERA_RAISE("{}: missing (under mpirun the output directory must be on a filesystem that every rank sees)",
                   path.string());
-  int64_t head[6] = {};
+  int64_t head[7] = {};
   in.read(reinterpret_cast<char*>(head), sizeof(head));
   if (!in || head[0] != kSpillMagic) TESSERA_RAISE("{}: corrupt", path.string());
   SliceResult r;
@@ -122,6 +139,7 @@ SliceResult read_spill(const fs::path& path) {
   get(in, r.lengths, head[4]);
   get(in, r.val, head[4]);
   get(in, r.tokens, head[5]);
+  get(in, r.mask, head[6]);
   if (!in) TESSERA_RAISE("{}: truncated", path.string());
   return r;
 }
@@ -133,9 +151,10 @@ class SplitRouter {
   SplitRouter(ShardWriter& train, ShardWriter& val, double val_fraction)
       : train_(train), val_(val), fraction_(val_fraction) {}
 
-  void add(std::span<const int32_t> tokens, bool val) {
-    if (has_held_) (held_val_ ? val_ : train_).add_document(held_);
+  void add(std::span<const int32_t> tokens, std::span<const uint8_t> mask, bool val) {
+    if (has_held_) (held_val_ ? val_ : train_).add_document(held_, held_mask_);
     held_.assign(tokens.begin(), tokens.end());
+    held_mask_.assign(mask.begin(), mask.end());
     held_val_ = val;
     has_held_ = true;
     ++documents_;
@@ -147,9 +166,9 @@ class SplitRouter {
         TESSERA_RAISE(
             "prepare: one document cannot give both a train and a validation split "
             "(use --doc-boundary line or blank, or --val-fraction 0)");
-      val_.add_document(held_);
+      val_.add_document(held_, held_mask_);
     } else {
-      (held_val_ ? val_ : train_).add_document(held_);
+      (held_val_ ? val_ : train_).add_document(held_, held_mask_);
     }
     has_held_ = false;
     if (train_.documents() == 0)
@@ -160,6 +179,7 @@ class SplitRouter {
   ShardWriter &train_, &val_;
   double fraction_;
   std::vector<int32_t> held_;
+  std::vector<uint8_t> held_mask_;
   bool held_val_ = false, has_held_ = false;
   int64_t documents_ = 0;
 };
@@ -247,6 +267,10 @@ PrepareInputs check_prepare_inputs(const PrepareOptions& opt) {
     TESSERA_RAISE("prepare: --val-fraction must be in [0, 1), got {}", opt.val_fraction);
   if (opt.batch_bytes <= 0) TESSERA_RAISE("prepare: batch size must be positive, got {}", opt.batch_bytes);
   if (opt.jsonl_key.empty() && opt.doc_boundary != "auto") check_document_boundary(opt.doc_boundary);
+  if (!opt.jsonl_prompt.empty() && opt.jsonl_key.empty())
+    TESSERA_RAISE("prepare: --jsonl-prompt needs --jsonl-response (the key of the responses)");
+  if (!opt.jsonl_prompt.empty() && opt.jsonl_prompt == opt.jsonl_key)
+    TESSERA_RAISE("prepare: --jsonl-prompt and --jsonl-response name the same key \"{}\"", opt.jsonl_key);
   // the output's nearest existing ancestor must be a directory we can create it in
   for (fs::path a = fs::absolute(opt.output).parent_path(); !a.empty(); a = a.parent_path()) {
     if (!fs::exists(a)) continue;
@@ -344,7 +368,9 @@ PrepareSummary prepare(const PrepareOptions& options, const ProcessGroup* group)
       size_t at = 0;
       for (size_t d = 0; d < r.lengths.size(); ++d) {
         const auto n = static_cast<size_t>(r.lengths[d]);
-        router.add(std::span<const int32_t>(r.tokens.data() + at, n), r.val[d] != 0);
+        const std::span<const uint8_t> mask =
+            r.mask.empty() ? std::span<const uint8_t>() : std::span<const uint8_t>(r.mask.data() + at, n);
+        router.add(std::span<const int32_t>(r.tokens.data() + at, n), mask, r.val[d] != 0);
         at += n;
       }
       sum.documents += static_cast<int64_t>(r.lengths.size());

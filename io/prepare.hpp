@@ -14,6 +14,8 @@ namespace tessera {
 struct PrepareOptions {
   std::vector<std::string> inputs;  // files (plain, .gz or .zst), or directories searched recursively (sorted)
   std::string jsonl_key;            // non-empty: inputs are JSON lines, one document per line under this key
+  std::string jsonl_prompt;         // non-empty: fine-tuning pairs, the prompt under this key and the response under
+                                    // jsonl_key; the loss mask covers the response (and its end-of-text) only
   std::string output;               // dataset directory
   std::string tokenizer = "gpt2";
   std::string tokenizer_files;        // directory of the vocabulary files ("" = default)

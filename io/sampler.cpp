@@ -42,12 +42,13 @@ int64_t Sampler::sequence_of(int64_t k) {
   return static_cast<int64_t>(order_[static_cast<size_t>(k % total_)]);
 }
 
-void Sampler::read(int64_t k, int32_t* out) {
+void Sampler::read(int64_t k, int32_t* out, uint8_t* mask) {
   const int64_t sample = sequence_of(k);
   const auto it = std::upper_bound(first_sample_.begin(), first_sample_.end(), sample);
   const int shard = static_cast<int>(it - first_sample_.begin()) - 1;
   const int64_t local = sample - first_sample_[static_cast<size_t>(shard)];
   data_.read(shard, local * seq_len_, seq_len_ + 1, out);
+  if (mask != nullptr) data_.read_mask(shard, local * seq_len_, seq_len_ + 1, mask);
 }
 
 }  // namespace tessera

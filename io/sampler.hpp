@@ -18,8 +18,9 @@ class Sampler {
 
   int64_t samples_per_epoch() const { return total_; }
   int seq_len() const { return seq_len_; }
-  // T + 1 tokens of global sample k (k may run past one epoch).
-  void read(int64_t k, int32_t* out);
+  bool has_loss_mask() const { return data_.has_loss_mask(); }
+  // T + 1 tokens of global sample k (k may run past one epoch), and (mask not null) their loss mask.
+  void read(int64_t k, int32_t* out, uint8_t* mask = nullptr);
   // Which sequence of the split global sample k is: its epoch's permutation at k mod samples_per_epoch.
   int64_t sequence_of(int64_t k);
 

@@ -162,7 +162,7 @@ SentencePieceTrainSummary train_sentencepiece(const SentencePieceTrainOptions& o
     const std::string text = sanitize_utf8(raw, nullptr);
     std::vector<Document> docs;
     if (opt.jsonl_key.empty()) {
-      docs.push_back({text, 0});
+      docs.push_back({text, 0, {}});
     } else {
       docs = jsonl_documents(text, opt.jsonl_key, f);
     }

@@ -117,7 +117,8 @@ std::string read_input(const std::string& path) {
 }
 
 std::vector<Document> jsonl_documents(const std::string& text, const std::string& key, const std::string& path,
-                                      const std::function<int64_t()>& lines_before, int64_t* replaced) {
+                                      const std::function<int64_t()>& lines_before, int64_t* replaced,
+                                      const std::string& prompt_key) {
   std::vector<Document> docs;
   size_t start = 0;
   int64_t number = 0;
@@ -144,7 +145,13 @@ std::vector<Document> jsonl_documents(const std::string& text, const std::string
       if (!record.is_object()) fail("not a JSON object");
       const auto it = record.find(key);
       if (it == record.end() || !it->is_string()) fail(fmt::format("no string field \"{}\"", key));
-      docs.push_back({it->get<std::string>(), static_cast<int64_t>(start)});
+      Document doc{it->get<std::string>(), static_cast<int64_t>(start), {}};
+      if (!prompt_key.empty()) {
+        const auto p = record.find(prompt_key);
+        if (p == record.end() || !p->is_string()) fail(fmt::format("no string field \"{}\"", prompt_key));
+        doc.prompt = p->get<std::string>();
+      }
+      docs.push_back(std::move(doc));
     }
     start = end + 1;
   }
@@ -202,10 +209,10 @@ std::vector<Document> split_documents(const std::string& text, const std::string
   check_document_boundary(boundary);
   std::vector<Document> docs;
   if (boundary == "file") {
-    if (!text.empty()) docs.push_back({text, 0});
+    if (!text.empty()) docs.push_back({text, 0, {}});
     return docs;
   }
-  Document current{"", -1};
+  Document current{"", -1, {}};
   size_t start = 0;
   while (start < text.size()) {
     size_t end = text.find('\n', start);
@@ -213,13 +220,13 @@ std::vector<Document> split_documents(const std::string& text, const std::string
     const std::string_view line(text.data() + start, end - start);
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) {  // a blank line ends a document
       if (current.offset >= 0) docs.push_back(std::move(current));
-      current = {"", -1};
+      current = {"", -1, {}};
     } else {
       if (current.offset < 0) current.offset = static_cast<int64_t>(start);
       current.text.append(line).push_back('\n');
       if (boundary == "line") {
         docs.push_back(std::move(current));
-        current = {"", -1};
+        current = {"", -1, {}};
       }
     }
     start = end + 1;

@@ -17,14 +17,17 @@ std::string read_input(const std::string& path);
 struct Document {
   std::string text;
   int64_t offset = 0;
+  std::string prompt;  // fine-tuning pairs: the prompt, `text` being the response
 };
 
 // One document per line of JSON lines: the string under `key` of each object (blank lines are skipped). Each line
 // is made valid UTF-8 first (invalid bytes replaced, counted into *replaced when given); offsets are those of the
 // text as given. Throws tessera::Error naming file:line for a line that is not a JSON object or lacks a string
 // `key`; when the text is a part of the file, lines_before() gives the lines before it (asked for only then).
+// prompt_key non-empty: each line is a fine-tuning pair, its prompt under prompt_key and its response under key.
 std::vector<Document> jsonl_documents(const std::string& text, const std::string& key, const std::string& path,
-                                      const std::function<int64_t()>& lines_before = {}, int64_t* replaced = nullptr);
+                                      const std::function<int64_t()>& lines_before = {}, int64_t* replaced = nullptr,
+                                      const std::string& prompt_key = "");
 
 // The files named by inputs: files as given, directories searched recursively (sorted). Throws tessera::Error for a
 // missing path, an empty directory or no inputs.

@@ -25,8 +25,15 @@ ShardWriter::ShardWriter(std::string dir, std::string split, TokenizerInfo token
   TESSERA_CHECK(shard_tokens_ > 0, "shard size {}", shard_tokens_);
 }
 
-void ShardWriter::add_document(const std::vector<int32_t>& tokens) {
+void ShardWriter::add_document(const std::vector<int32_t>& tokens, const std::vector<uint8_t>& mask) {
+  const int with_mask = mask.empty() ? 0 : 1;
+  TESSERA_CHECK(has_mask_ < 0 || has_mask_ == with_mask, "a document {} a loss mask among documents {} one",
+                with_mask ? "with" : "without", has_mask_ ? "with" : "without");
+  TESSERA_CHECK(mask.empty() || mask.size() == tokens.size(), "a loss mask of {} for {} tokens", mask.size(),
+                tokens.size());
+  has_mask_ = with_mask;
   if (!tokens_.empty() && static_cast<int64_t>(tokens_.size() + tokens.size()) > shard_tokens_) flush_shard();
+  mask_.insert(mask_.end(), mask.begin(), mask.end());
   for (int32_t t : tokens) {
     TESSERA_CHECK(t >= 0 && t < tokenizer_.vocab_size, "token {} outside the vocabulary", t);
     tokens_.push_back(static_cast<uint32_t>(t));
@@ -48,6 +55,7 @@ void ShardWriter::flush_shard() {
     f.write("/tokens", tokens_.data(), dims, kChunk);
   }
   f.write("/doc_offsets", offsets_.data(), {offsets_.size()}, kChunk);
+  if (has_mask_ == 1) f.write("/loss_mask", mask_.data(), dims, kChunk);
   f.set_attr("/", "format", std::string(kDatasetFormat));
   f.set_attr("/", "format_version", kDatasetFormatVersion);
   f.set_attr("/", "split", split_);
@@ -69,6 +77,7 @@ void ShardWriter::flush_shard() {
   f.set_attr("/", "sources_hash", fmt::format("{:016x}", stream_id(sources_)));
   f.flush();
   tokens_.clear();
+  mask_.clear();
   offsets_.assign(1, 0);
   ++shard_index_;
 }
@@ -200,11 +209,34 @@ TokenDataset::TokenDataset(const std::string& dir, const std::string& split, int
     if (width != 2 && width != 4)
       TESSERA_RAISE("{}: /tokens has {}-byte elements (expected uint16 or uint32)", p, width);
     check_shard(*f, split, static_cast<int>(files_.size()), t, n);
+    // a loss mask in every shard or in none; of the tokens' length, 0s and 1s
+    const bool masked = f->has("/loss_mask");
+    if (!files_.empty() && masked != has_mask_)
+      TESSERA_RAISE("{}: {} a loss mask, but {} {} (shards of different datasets?)", p, masked ? "holds" : "lacks",
+                    path(0), has_mask_ ? "holds one" : "does not");
+    has_mask_ = masked;
+    if (masked) {
+      const std::vector<uint64_t> mask_dims = f->dims("/loss_mask");
+      if (mask_dims.size() != 1 || static_cast<int64_t>(mask_dims[0]) != n || f->element_size("/loss_mask") != 1 ||
+          !f->is_unsigned_integer("/loss_mask"))
+        TESSERA_RAISE("{}: /loss_mask is not {} uint8 values, one per token", p, n);
+    }
     documents_ += f->attr_int("/", "num_documents");
     shard_tokens_.push_back(n);
     narrow_.push_back(width == 2);
     files_.push_back(std::move(f));
   }
+}
+
+void TokenDataset::read_mask(int shard, int64_t start, int64_t count, uint8_t* out) const {
+  if (!has_mask_) {
+    std::fill(out, out + count, uint8_t{1});
+    return;
+  }
+  const h5::File& f = *files_[static_cast<size_t>(shard)];
+  f.read_range("/loss_mask", static_cast<uint64_t>(start), static_cast<uint64_t>(count), out);
+  for (int64_t i = 0; i < count; ++i)
+    if (out[i] > 1) TESSERA_RAISE("{}: /loss_mask holds {} at {}, not 0 or 1", f.path(), out[i], start + i);
 }
 
 int64_t TokenDataset::tokens() const {

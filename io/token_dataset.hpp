@@ -35,8 +35,9 @@ struct TokenizerInfo {
 class ShardWriter {
  public:
   ShardWriter(std::string dir, std::string split, TokenizerInfo tokenizer, std::string sources, int64_t shard_tokens);
-  // One document (its end-of-text token already appended).
-  void add_document(const std::vector<int32_t>& tokens);
+  // One document (its end-of-text token already appended); mask: its loss mask (fine-tuning pairs: 1 on the
+  // response), empty for none. Every document of a writer has a mask, or none has.
+  void add_document(const std::vector<int32_t>& tokens, const std::vector<uint8_t>& mask = {});
   // Writes the last shard; returns the number of shards.
   int finish();
   int64_t tokens() const { return total_tokens_; }
@@ -48,6 +49,8 @@ class ShardWriter {
   TokenizerInfo tokenizer_;
   int64_t shard_tokens_;
   std::vector<uint32_t> tokens_;
+  std::vector<uint8_t> mask_;
+  int has_mask_ = -1;  // unknown until the first document
   std::vector<uint64_t> offsets_{0};
   int shard_index_ = 0;
   int64_t total_tokens_ = 0, total_docs_ = 0;
@@ -74,6 +77,10 @@ class TokenDataset {
   const std::string& path(int shard) const { return files_[static_cast<size_t>(shard)]->path(); }
   // tokens [start, start + count) of a shard, as int32. Throws tessera::Error for a token outside the vocabulary.
   void read(int shard, int64_t start, int64_t count, int32_t* out) const;
+  // Whether the shards hold a loss mask (/loss_mask: fine-tuning pairs, 1 on the response tokens).
+  bool has_loss_mask() const { return has_mask_; }
+  // Its elements [start, start + count) of a shard (all 1 without a mask).
+  void read_mask(int shard, int64_t start, int64_t count, uint8_t* out) const;
   // Blocks read from HDF5 and blocks served from the cache so far.
   int64_t cache_misses() const { return misses_; }
   int64_t cache_hits() const { return hits_; }
@@ -90,6 +97,7 @@ class TokenDataset {
   std::vector<bool> narrow_;  // uint16 storage
   TokenizerInfo tokenizer_;
   int64_t documents_ = 0;
+  bool has_mask_ = false;
   size_t max_blocks_ = 1;
   mutable std::list<Block> blocks_;  // most recently used first
   mutable std::unordered_map<uint64_t, std::list<Block>::iterator> index_;

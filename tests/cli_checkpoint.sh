@@ -83,6 +83,23 @@ refuse "--init-from a checkpoint of another model" "another model: model.n_layer
 out=$("${t[@]}" --steps 4 --init-from "$work/a" --checkpoint-dir "$work/init" 2>&1)
 check "--init-from into a run's own directory resumes it instead" has "$out" "resumed from $work/init/step-00000002"
 
+# --- fine-tuning: prompt/response pairs (loss on the responses only) from the pretrained checkpoint
+/usr/bin/python3 -c '
+import json, random, sys
+random.seed(3)
+with open(sys.argv[1], "w") as f:
+    for i in range(300):
+        a, b = random.randint(1, 99), random.randint(1, 99)
+        f.write(json.dumps({"q": f"What is {a} plus {b}?", "a": f" {a + b}."}) + "\n")' "$work/pairs.jsonl"
+"$tessera" prepare "$work/pairs.jsonl" -o "$work/sft" --jsonl-prompt q --jsonl-response a --tokenizer byte --no-progress > /dev/null
+"${t[@]/$work\/ds/$work/sft}" --steps 20 --set train.seq_len=32 --set log.interval=10 --init-from "$work/a" \
+  --checkpoint-dir "$work/sft-run" --metrics "$work/sft-run/metrics.jsonl" > "$work/sft.log" 2>&1
+check "fine-tuning pairs train from the pretrained checkpoint" grep -q "initialised from $work/a/step-00000016" "$work/sft.log"
+check "... and the loss falls" /usr/bin/python3 -c '
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if "\"loss\"" in l]
+assert rows[-1]["loss"] < rows[0]["loss"], (rows[0]["loss"], rows[-1]["loss"])' "$work/sft-run/metrics.jsonl"
+
 # --- another run's checkpoints are not written over; --force trains beside them
 before=$(listing "$work/a")
 refuse "resume never into a run's directory" "would write over them" "${t[@]}" --steps 4 --checkpoint-dir "$work/a" --resume never

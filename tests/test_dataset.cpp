@@ -12,6 +12,7 @@
 #include "io/prepare.hpp"
 #include "io/sampler.hpp"
 #include "io/token_dataset.hpp"
+#include "train/batch.hpp"
 #include "temp_dir.hpp"
 
 namespace tessera {
@@ -203,6 +204,74 @@ void expect_same_dataset(const std::string& a, const std::string& b) {
       EXPECT_EQ(fa.read<uint16_t>("/tokens"), fb.read<uint16_t>("/tokens")) << pa[i];
       EXPECT_EQ(fa.read<uint64_t>("/doc_offsets"), fb.read<uint64_t>("/doc_offsets")) << pa[i];
     }
+  }
+}
+
+// Fine-tuning pairs: prompt then response then end-of-text in one document, the loss mask 1 on exactly the response
+// and its end-of-text; the sampler reads it beside the tokens and the batch targets only the response.
+TEST(Prepare, PromptResponsePairsMaskTheLossToTheResponse) {
+  TempDir dir;
+  std::ofstream(dir / "pairs.jsonl") << R"({"prompt": "Q: two plus two?", "response": " A: four."})"
+                                     << "\n"
+                                     << R"({"response": "B", "prompt": "", "x": 1})"
+                                     << "\n"
+                                     << R"({"prompt": "long prompt", "response": "short"})"
+                                     << "\n";
+  PrepareOptions o = byte_options(dir / "pairs.jsonl", dir / "ds");
+  o.jsonl_key = "response";
+  o.jsonl_prompt = "prompt";
+  o.val_fraction = 0;
+  prepare_dataset(o);
+  const TokenDataset d(dir / "ds", "train");
+  ASSERT_TRUE(d.has_loss_mask());
+  std::vector<int32_t> tokens(static_cast<size_t>(d.tokens()));
+  std::vector<uint8_t> mask(tokens.size());
+  d.read(0, 0, d.tokens(), tokens.data());
+  d.read_mask(0, 0, d.tokens(), mask.data());
+  std::string text, masked;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    text += tokens[i] == 256 ? std::string("|") : std::string(1, static_cast<char>(tokens[i]));
+    masked += mask[i] != 0 ? text.back() : '.';
+  }
+  EXPECT_EQ(text, "Q: two plus two? A: four.|B|long promptshort|");
+  EXPECT_EQ(masked, "................ A: four.|B|...........short|");
+
+  // the sampler reads the mask of the same positions; a causal batch targets the response tokens only
+  Sampler sampler(d, 8, 1, false);
+  std::vector<int32_t> seq(9), inputs(8), targets(8);
+  std::vector<uint8_t> seq_mask(9);
+  sampler.read(1, seq.data(), seq_mask.data());  // tokens [8, 17): "plus two? "
+  for (int i = 0; i < 9; ++i) EXPECT_EQ(seq_mask[static_cast<size_t>(i)], mask[static_cast<size_t>(8 + i)]) << i;
+  const BatchBuilder batches(Objective::kCausal, {}, 1);
+  const int64_t targeted = batches.make(seq.data(), 8, 0, inputs.data(), targets.data(), seq_mask.data());
+  int64_t expected = 0;
+  for (int i = 0; i < 8; ++i) {
+    const bool response = seq_mask[static_cast<size_t>(i) + 1] != 0;
+    expected += response ? 1 : 0;
+    EXPECT_EQ(targets[static_cast<size_t>(i)], response ? seq[static_cast<size_t>(i) + 1] : -1) << i;
+  }
+  EXPECT_EQ(targeted, expected);
+  EXPECT_GT(expected, 0);
+
+  // a pair lacking its prompt is an error naming the line; a prompt key without a response key too
+  std::ofstream(dir / "broken.jsonl") << R"({"prompt": "p", "response": "r"})"
+                                      << "\n"
+                                      << R"({"response": "r"})"
+                                      << "\n";
+  o.inputs = {dir / "broken.jsonl"};
+  o.output = dir / "ds2";
+  try {
+    prepare_dataset(o);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("broken.jsonl:2: no string field \"prompt\""), std::string::npos) << e.what();
+  }
+  o.jsonl_key.clear();
+  try {
+    check_prepare_inputs(o);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--jsonl-prompt needs --jsonl-response"), std::string::npos) << e.what();
   }
 }
 

@@ -20,6 +20,10 @@ void add_prepare(CLI::App& app, const MpiRuntime& mpi) {
       ->required()
       ->default_str("");
   cmd->add_option("--jsonl-key", o->jsonl_key, "Inputs are JSON lines: one document per line, the text under KEY");
+  cmd->add_option("--jsonl-prompt", o->jsonl_prompt,
+                  "Fine-tuning pairs: the prompt under KEY (with --jsonl-response); the loss mask keeps the loss on "
+                  "the response tokens");
+  cmd->add_option("--jsonl-response", o->jsonl_key, "Fine-tuning pairs: the response under KEY (with --jsonl-prompt)");
   cmd->add_option("-o,--output", o->output, "Dataset directory to create")->required();
   cmd->add_option("--tokenizer", o->tokenizer, "gpt2 (byte-level BPE), sentencepiece or byte")
       ->check(CLI::IsMember(tokenizer_names()));

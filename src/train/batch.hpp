@@ -1,5 +1,5 @@
 // From a sampled sequence of T + 1 tokens to model inputs and targets, per objective:
-//   clm: inputs = seq[0, T), targets = seq[1, T]
+//   clm: inputs = seq[0, T), targets = seq[1, T] (fine-tuning data: only where the target is a response token)
 //   mlm: inputs = seq[0, T) with BERT masking, targets = the original token at the selected positions, else -1
 // MLM draws come from the stream of the sample's global index, so every layout masks a sample the same way.
 #pragma once
@@ -16,9 +16,11 @@ class BatchBuilder {
   BatchBuilder(Objective objective, const MlmMasking& masking, uint64_t seed)
       : objective_(objective), masking_(masking), seed_(seed) {}
 
-  // seq: (T + 1); inputs, targets: (T). `stream` names the sample (its global index, salted per split).
-  // Returns the number of targeted positions.
-  int64_t make(const int32_t* seq, int T, uint64_t stream, int32_t* inputs, int32_t* targets) const;
+  // seq: (T + 1); inputs, targets: (T). `stream` names the sample (its global index, salted per split). mask (T + 1,
+  // or null): the loss mask of fine-tuning data; a position whose target token has mask 0 (a prompt token) is not
+  // targeted. Returns the number of targeted positions.
+  int64_t make(const int32_t* seq, int T, uint64_t stream, int32_t* inputs, int32_t* targets,
+               const uint8_t* mask = nullptr) const;
 
  private:
   Objective objective_;

@@ -16,6 +16,7 @@ EvalResult evaluate_loss(Transformer<float>& model, BlendedSampler& sampler, con
   const int64_t total = max_samples > 0 ? std::min(available, max_samples) : available;
   std::vector<int32_t> seq(static_cast<size_t>(T) + 1), inputs(static_cast<size_t>(mb) * T),
       targets(static_cast<size_t>(mb) * T);
+  std::vector<uint8_t> mask(sampler.has_loss_mask() ? static_cast<size_t>(T) + 1 : 0);  // fine-tuning: responses
   double sums[2] = {0, 0};  // loss sum, targeted positions
   int B = 0;
   auto flush = [&] {
@@ -24,10 +25,10 @@ EvalResult evaluate_loss(Transformer<float>& model, BlendedSampler& sampler, con
     if (on_batch) on_batch();
   };
   for (int64_t j = dp.rank(); j < total; j += dp.size()) {
-    sampler.read(j, seq.data());
+    sampler.read(j, seq.data(), mask.empty() ? nullptr : mask.data());
     const int64_t off = static_cast<int64_t>(B) * T;
-    sums[1] += static_cast<double>(
-        batches.make(seq.data(), T, salt ^ static_cast<uint64_t>(j), inputs.data() + off, targets.data() + off));
+    sums[1] += static_cast<double>(batches.make(seq.data(), T, salt ^ static_cast<uint64_t>(j), inputs.data() + off,
+                                                targets.data() + off, mask.empty() ? nullptr : mask.data()));
     if (++B == mb) flush();
   }
   flush();

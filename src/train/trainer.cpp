@@ -39,7 +39,11 @@
 
 namespace tessera {
 
-void fit_model_to_data(ModelConfig& model, const TokenizerInfo& tok, const std::string& data_path) {
+void fit_model_to_data(ModelConfig& model, const TokenizerInfo& tok, const std::string& data_path,
+                       bool loss_mask) {
+  if (loss_mask && model.objective == Objective::kMasked)
+    TESSERA_RAISE("{}: fine-tuning pairs (a loss mask on the responses) train a causal model; model.objective is \"mlm\"",
+                  data_path);
   if (model.vocab_size == 0) model.vocab_size = static_cast<int>(tok.vocab_size);
   if (tok.vocab_size > model.vocab_size)
     TESSERA_RAISE("{}: the dataset's vocabulary ({} tokens, tokenizer {}) exceeds model.vocab_size = {}", data_path,
@@ -65,7 +69,9 @@ ResolvedRun resolve_run(RunConfig& cfg, const Layout& layout) {
   make_paths_absolute(cfg);
   ResolvedRun r;
   r.data = open_run_data(cfg.data);
-  fit_model_to_data(cfg.model, r.data.tokenizer, r.data.paths[0]);
+  bool loss_mask = false;
+  for (const TokenDataset* d : r.data.train_sets()) loss_mask = loss_mask || d->has_loss_mask();
+  fit_model_to_data(cfg.model, r.data.tokenizer, r.data.paths[0], loss_mask);
   cfg.model.finalize();
   r.plan = plan_run(cfg, layout);
   r.resume = choose_resume(cfg, r.data);
@@ -141,6 +147,7 @@ struct Trainer::Impl {
   int64_t skipped = 0;       // steps skipped for a non-finite loss or gradient norm
   // this rank's micro-batches of one step: inputs and targets, (grad_accum, mb, T)
   std::vector<int32_t> inputs, targets, seq;
+  std::vector<uint8_t> mask;  // the loss mask of a sampled sequence (fine-tuning data), else empty
   std::FILE* metrics = nullptr;
   std::unique_ptr<Watchdog> watchdog;  // several ranks: a stuck peer ends the job instead of hanging it
 
@@ -237,6 +244,7 @@ void Trainer::Impl::setup() {
   inputs.assign(n, 0);
   targets.assign(n, -1);
   seq.assign(static_cast<size_t>(T) + 1, 0);
+  if (train_sampler->has_loss_mask()) mask.assign(static_cast<size_t>(T) + 1, 1);
 
   check_outputs();
   if (!cfg.checkpoint.dir.empty()) checkpointer = std::make_unique<Checkpointer>(cfg, ps, data, plan);
@@ -442,14 +450,15 @@ TrainResult Trainer::Impl::run() {
       for (int i = 0; i < mb; ++i) {
         const int64_t k = global_sample(consumed, mb, m, i, dp, ps.dp.rank());
         const int64_t off = (static_cast<int64_t>(m) * mb + i) * T;
-        train_sampler->read(k, seq.data());
+        uint8_t* sample_mask = mask.empty() ? nullptr : mask.data();
+        train_sampler->read(k, seq.data(), sample_mask);
         counts[1] += static_cast<double>(batches->make(seq.data(), T, kTrainStream ^ static_cast<uint64_t>(k),
-                                                       inputs.data() + off, targets.data() + off));
+                                                       inputs.data() + off, targets.data() + off, sample_mask));
       }
     }
     phase(step_now, "the all-reduce of the target count over dp");
     ps.dp.all_reduce_sum(&counts[1], 1);
-    const auto dloss = static_cast<float>(1.0 / counts[1]);
+    const auto dloss = static_cast<float>(counts[1] > 0 ? 1.0 / counts[1] : 0.0);  // 0: a batch of prompts only
     // 2. forward and backward of the micro-batches through the pipeline, gradients accumulating
     phase(step_now, "forward and backward");
     model->zero_grads();
@@ -465,7 +474,7 @@ TrainResult Trainer::Impl::run() {
     ps.pp.all_reduce_sum(&counts[0], 1);  // the loss is known on the last stage
     ps.dp.all_reduce_sum(&counts[0], 1);
     phase(step_now, "the optimizer step");
-    const double loss = counts[0] / counts[1];
+    const double loss = counts[1] > 0 ? counts[0] / counts[1] : 0.0;
     // 4. global gradient norm, non-finite check, clipping, update
     const double grad_norm =
         this->grad_norm->compute(model->grads(), reducer->owned(), ps.tp, ps.pp, reducer->zero1() ? &ps.dp : nullptr);

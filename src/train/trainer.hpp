@@ -37,8 +37,9 @@ struct TrainResult {
 };
 
 // Fills the model's vocabulary and mask id from the dataset where the config leaves them open, and checks that the
-// dataset fits the model. Throws tessera::Error naming the dataset.
-void fit_model_to_data(ModelConfig& model, const TokenizerInfo& tokenizer, const std::string& data_path);
+// dataset fits the model (fine-tuning data, loss_mask: a causal model). Throws tessera::Error naming the dataset.
+void fit_model_to_data(ModelConfig& model, const TokenizerInfo& tokenizer, const std::string& data_path,
+                       bool loss_mask = false);
 
 // Paths in a config are relative to the working directory at start-up; the resolved config holds them absolute,
 // so that the config stored with a model means the same from any directory.
