@@ -48,7 +48,10 @@ void add_eval(CLI::App& app, const MpiRuntime& mpi) {
     set_compute_threads(f->threads);
     load_weights(lm, &ps.tp, even_shard(ps.coord.tp_rank, f->tp, ps.coord.pp_rank, f->pp));
     const std::string data = f->data.empty() ? lm.config.data.path : f->data;
-    if (data.empty()) TESSERA_RAISE("eval: {} was trained on a blend of datasets; pass --data DIR", f->model);
+    if (data.empty())
+      TESSERA_RAISE("eval: {} {}; pass --data DIR", f->model,
+                    lm.config.data.paths.empty() ? "does not say which data it was trained on"
+                                                 : "was trained on a blend of datasets");
     TokenDataset dataset(data, f->split);
     const TokenizerInfo& t = dataset.tokenizer();
     if (!same_tokenizer(t, lm.tokenizer))

@@ -267,12 +267,14 @@ void Trainer::Impl::setup() {
 // checkpoint.init_optimizer, for a new run from step 0. Every rank reads its own tensors; a damaged file found by any
 // rank stops every rank with one line.
 void Trainer::Impl::load_checkpoint(const std::string& dir, bool resume_run) {
-  int64_t steps_stored = 0;
+  int64_t steps_stored = 0, bytes = 0;
   bool has_optimizer = false;
+  const auto start = std::chrono::steady_clock::now();
   agree_on_error(ps.world, [&] {
     const std::unique_ptr<WeightSource> source = open_weights(dir);
     const WeightSource& reader = *source;
     const CheckpointManifest& m = reader.manifest();
+    bytes = reader.bytes();
     reader.read(StateKind::kParams, model->table(), model->params());
     steps_stored = m.step;
     has_optimizer = m.optimizer_state && (resume_run || cfg.checkpoint.init_optimizer);
@@ -287,12 +289,17 @@ void Trainer::Impl::load_checkpoint(const std::string& dir, bool resume_run) {
     consumed = m.consumed_samples;
     skipped = m.skipped_steps;
   });
+  ps.world.barrier();  // every rank has its part
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::string took = fmt::format("{} read in {:.2f} s, {:.0f} MB/s", bytes_string(bytes), seconds,
+                                       static_cast<double>(bytes) / 1e6 / std::max(seconds, 1e-9));
   if (main() && resume_run)
-    fmt::print("resumed from {}: step {}, {} consumed{}\n", dir, steps_stored, plural(consumed, "sample", "samples"),
-               has_optimizer ? "" : " (it holds no optimizer state: AdamW starts afresh)");
+    fmt::print("resumed from {}: step {}, {} consumed{} ({})\n", dir, steps_stored,
+               plural(consumed, "sample", "samples"),
+               has_optimizer ? "" : " (it holds no optimizer state: AdamW starts afresh)", took);
   if (main() && !resume_run)
-    fmt::print("initialised from {} (step {} of its run): a new run from step 0, data position 0, {}\n", dir,
-               steps_stored, has_optimizer ? "its AdamW moments" : "a fresh optimizer");
+    fmt::print("initialised from {} (step {} of its run): a new run from step 0, data position 0, {} ({})\n", dir,
+               steps_stored, has_optimizer ? "its AdamW moments" : "a fresh optimizer", took);
   std::fflush(stdout);
 }
 
