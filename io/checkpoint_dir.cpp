@@ -20,8 +20,8 @@ void remove_leftovers(const std::string& run_dir) {
   std::error_code ec;
   for (const fs::directory_entry& e : fs::directory_iterator(run_dir, ec)) {
     const std::string name = e.path().filename().string();
-    if (name.starts_with(".step-") && (name.ends_with(".partial") || name.ends_with(".deleting") ||
-                                       name.find(".replaced") != std::string::npos))
+    if (name.starts_with(".step-") &&
+        (name.ends_with(".partial") || name.ends_with(".deleting") || name.find(".replaced") != std::string::npos))
       fs::remove_all(e.path());
   }
 }

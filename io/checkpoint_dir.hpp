@@ -26,7 +26,7 @@ void copy_tokenizer_files(const TokenizerInfo& tokenizer, const std::string& dir
 // to RUN/step-N/ (replacing a checkpoint of the same step), points `latest` at it and removes all but the newest
 // `keep` checkpoints (0: none removed). Each step is atomic and forced to disk; a kill between them leaves `latest`
 // on a complete checkpoint. Returns the checkpoint's directory.
-std::string publish_checkpoint(const std::string& run_dir, const std::string& partial, const CheckpointManifest& manifest,
-                               int64_t keep);
+std::string publish_checkpoint(const std::string& run_dir, const std::string& partial,
+                               const CheckpointManifest& manifest, int64_t keep);
 
 }  // namespace tessera

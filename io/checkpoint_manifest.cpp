@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
-constexpr int64_t kMaxRanks = 1 << 20;       // per dimension of the layout
+constexpr int64_t kMaxRanks = 1 << 20;           // per dimension of the layout
 constexpr int64_t kMaxCount = int64_t{1} << 60;  // steps, samples, tokens, bytes
 
 // A plain file name: what a manifest may name inside its checkpoint.
@@ -40,9 +40,8 @@ class Fields {
   int64_t integer(const std::string& key, int64_t lo, int64_t hi) const {
     const json& v = get(key);
     if (!v.is_number_integer()) TESSERA_RAISE("{}: field {} is not an integer", source_, where(key));
-    const int64_t x = v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)
-                          ? INT64_MAX
-                          : v.get<int64_t>();
+    const int64_t x =
+        v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : v.get<int64_t>();
     if (x < lo || x > hi) TESSERA_RAISE("{}: field {} = {} is outside [{}, {}]", source_, where(key), x, lo, hi);
     return x;
   }
@@ -64,8 +63,8 @@ class Fields {
   const json& array(const std::string& key, size_t max_size) const {
     const json& v = get(key);
     if (!v.is_array()) TESSERA_RAISE("{}: field {} is not an array", source_, where(key));
-    if (v.size() > max_size) TESSERA_RAISE("{}: field {} has {} entries (at most {})", source_, where(key), v.size(),
-                                           max_size);
+    if (v.size() > max_size)
+      TESSERA_RAISE("{}: field {} has {} entries (at most {})", source_, where(key), v.size(), max_size);
     return v;
   }
   Fields object(const std::string& key) const { return {get(key), source_, where(key)}; }

@@ -196,8 +196,8 @@ herr_t collect_name(hid_t /*group*/, const char* name, const H5L_info_t* /*info*
 
 std::vector<std::string> File::list(const std::string& group) const {
   std::vector<std::string> names;
-  if (H5Literate_by_name(id(), group.c_str(), H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_name, &names,
-                         H5P_DEFAULT) < 0)
+  if (H5Literate_by_name(id(), group.c_str(), H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_name, &names, H5P_DEFAULT) <
+      0)
     TESSERA_RAISE("{}: cannot list group {}", path_, group);
   return names;
 }
@@ -300,7 +300,7 @@ void File::flush() {
 #define TESSERA_H5_INSTANTIATE(T)                                                                     \
   template void File::write<T>(const std::string&, const T*, const std::vector<uint64_t>&, uint64_t); \
   template std::vector<T> File::read<T>(const std::string&) const;                                    \
-  template void File::read_into<T>(const std::string&, T*, uint64_t) const;                            \
+  template void File::read_into<T>(const std::string&, T*, uint64_t) const;                           \
   template void File::read_range<T>(const std::string&, uint64_t, uint64_t, T*) const;
 TESSERA_H5_TYPES(TESSERA_H5_INSTANTIATE)
 // NOLINTEND(bugprone-macro-parentheses)

@@ -111,8 +111,9 @@ SafetensorsHeader parse_safetensors_header(std::string_view text, int64_t data_s
       if (!d.is_number_unsigned() || d.get<uint64_t>() > (uint64_t{1} << 40))
         TESSERA_RAISE("{}: tensor {}: shape holds {}, not a size", source, name, d.dump());
       e.shape.push_back(d.get<int64_t>());
-      elements = e.shape.back() == 0 ? 0 : (elements > (int64_t{1} << 50) / e.shape.back() ? int64_t{1} << 50
-                                                                                            : elements * e.shape.back());
+      elements = e.shape.back() == 0
+                     ? 0
+                     : (elements > (int64_t{1} << 50) / e.shape.back() ? int64_t{1} << 50 : elements * e.shape.back());
     }
     const json& off = v["data_offsets"];
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())

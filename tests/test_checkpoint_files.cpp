@@ -118,7 +118,8 @@ TEST(CheckpointShard, TensorsRoundTripAndDamageIsNamed) {
   std::vector<float> back(static_cast<size_t>(table.total()), 0.0F);
   for (const TensorInfo& t : table.entries()) r.read(StateKind::kParams, t, back.data() + t.offset);
   for (const TensorInfo& t : table.entries())
-    for (int64_t i = 0; i < t.numel; ++i) ASSERT_EQ(back[static_cast<size_t>(t.offset + i)], model.params()[t.offset + i]);
+    for (int64_t i = 0; i < t.numel; ++i)
+      ASSERT_EQ(back[static_cast<size_t>(t.offset + i)], model.params()[t.offset + i]);
   const TensorInfo& fc = table[table.find("layers.1.mlp.fc.weight")];
   const auto pieces = r.pieces(StateKind::kExpAvg, fc.name);
   ASSERT_EQ(pieces.size(), 2U);

@@ -85,10 +85,9 @@ TEST(Resume, EveryLayoutPairContinuesTheRun) {
       for (const ResumeLayout& to : layouts) {
         if (!full.contains(to.name)) continue;
         const std::string what = fmt::format("{}: {} -> {}", preset, from.name, to.name);
-        const TrainResult r =
-            run(to, 8,
-                {"checkpoint.dir=" + (dir / preset / (from.name + "-to-" + to.name)).string(),
-                 "checkpoint.resume=" + (dir / preset / ("half-" + from.name)).string()});
+        const TrainResult r = run(to, 8,
+                                  {"checkpoint.dir=" + (dir / preset / (from.name + "-to-" + to.name)).string(),
+                                   "checkpoint.resume=" + (dir / preset / ("half-" + from.name)).string()});
         if (rank != 0) continue;
         ++pairs;
         ASSERT_EQ(r.first_step, 4) << what;

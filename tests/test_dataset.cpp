@@ -12,8 +12,8 @@
 #include "io/prepare.hpp"
 #include "io/sampler.hpp"
 #include "io/token_dataset.hpp"
-#include "train/batch.hpp"
 #include "temp_dir.hpp"
+#include "train/batch.hpp"
 
 namespace tessera {
 namespace {

@@ -27,7 +27,9 @@ struct EvalFlags {
 void add_eval(CLI::App& app, const MpiRuntime& mpi) {
   auto f = std::make_shared<EvalFlags>();
   CLI::App* cmd = app.add_subcommand("eval", "Loss and perplexity of a trained model on a dataset split");
-  cmd->add_option("-m,--model", f->model, "A run directory (its latest checkpoint), a checkpoint directory or a Hugging Face directory")->required();
+  cmd->add_option("-m,--model", f->model,
+                  "A run directory (its latest checkpoint), a checkpoint directory or a Hugging Face directory")
+      ->required();
   cmd->add_option("--data", f->data, "Dataset directory (default: the one the model was trained on)");
   cmd->add_option("--split", f->split, "Split to evaluate")->check(CLI::IsMember({"train", "val"}));
   cmd->add_option("--micro-batch", f->micro_batch, "Sequences per forward pass")->check(whole_at_least(1));
@@ -66,8 +68,8 @@ void add_eval(CLI::App& app, const MpiRuntime& mpi) {
     const EvalResult r = evaluate_loss(*lm.model, sampler, batches, f->split == "val" ? kValStream : kTrainStream,
                                        ps.dp, ps.pp, f->samples);
     if (ps.is_main()) {
-      fmt::print("model {} (step {}) on {} [{}]: {} sequences of {} tokens, {} targeted positions\n", f->model,
-                 lm.step, data, f->split, r.samples, T, r.positions);
+      fmt::print("model {} (step {}) on {} [{}]: {} sequences of {} tokens, {} targeted positions\n", f->model, lm.step,
+                 data, f->split, r.samples, T, r.positions);
       fmt::print("loss {:.4f} | perplexity {:.2f}\n", r.loss, std::exp(r.loss));
     }
   });

@@ -1,7 +1,7 @@
 // tessera generate: sample text from a trained causal model.
 #include <algorithm>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <numeric>
 #include <vector>
@@ -95,7 +95,8 @@ void add_generate(CLI::App& app, const MpiRuntime& mpi) {
     if (prompt_ids.empty()) prompt_ids.push_back(tok->eot_id());
     const ModelConfig& m = lm.config.model;
     for (const int32_t id : prompt_ids)
-      if (id < 0 || id >= m.vocab_size) TESSERA_RAISE("--prompt-ids: {} is not a token id (vocabulary {})", id, m.vocab_size);
+      if (id < 0 || id >= m.vocab_size)
+        TESSERA_RAISE("--prompt-ids: {} is not a token id (vocabulary {})", id, m.vocab_size);
     const int Vp = lm.model->dims().Vp;                           // this rank's vocabulary rows
     std::vector<float> row(static_cast<size_t>(Vp) * tp.size());  // the last position's logits, every rank's rows
     if (!f->logits.empty()) {

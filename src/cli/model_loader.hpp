@@ -30,9 +30,9 @@ LoadedModel inspect_trained_model(const std::string& path, int max_batch, const 
 // its weights (from a checkpoint of any layout).
 void load_weights(LoadedModel& model, const Communicator* tp, const ModelShard& shard = {});
 
-// Both: path: a checkpoint directory, a run directory (its latest checkpoint) or a Hugging Face directory. max_batch: sequences per forward.
-// tp: the tensor-parallel group that holds the model together (nullptr: this process alone); each rank keeps its
-// slice.
+// Both: path: a checkpoint directory, a run directory (its latest checkpoint) or a Hugging Face directory. max_batch:
+// sequences per forward. tp: the tensor-parallel group that holds the model together (nullptr: this process alone);
+// each rank keeps its slice.
 LoadedModel load_trained_model(const std::string& path, int max_batch, const Communicator* tp = nullptr);
 // The tokenizer the model was trained with (its files from `files_override` if given).
 std::unique_ptr<Tokenizer> load_model_tokenizer(const TokenizerInfo& info, const std::string& files_override);

@@ -523,7 +523,8 @@ RunConfig from_table(const toml::table& root, const std::string& source, const O
   non_negative(static_cast<double>(c.checkpoint.interval), "checkpoint.interval");
   non_negative(static_cast<double>(c.checkpoint.keep), "checkpoint.keep");
   if (c.checkpoint.resume.empty())
-    TESSERA_RAISE("{}: checkpoint.resume must be \"auto\", \"never\" or a checkpoint's path", where("checkpoint.resume"));
+    TESSERA_RAISE("{}: checkpoint.resume must be \"auto\", \"never\" or a checkpoint's path",
+                  where("checkpoint.resume"));
   non_negative(static_cast<double>(c.eval.interval), "eval.interval");
   non_negative(c.eval.batches, "eval.batches");
   non_negative(c.log.peak_flops, "log.peak_flops");

@@ -57,13 +57,13 @@ struct ParallelConfig {
 };
 
 struct CheckpointConfig {
-  std::string dir;       // the run's checkpoints: DIR/step-NNNNNNNN/ and DIR/latest ("" = not saved)
-  int64_t interval = 0;  // also save every N steps (0: only at the end, and on SIGTERM/SIGUSR1)
-  int64_t keep = 0;      // keep the newest K checkpoints (0: all)
+  std::string dir;              // the run's checkpoints: DIR/step-NNNNNNNN/ and DIR/latest ("" = not saved)
+  int64_t interval = 0;         // also save every N steps (0: only at the end, and on SIGTERM/SIGUSR1)
+  int64_t keep = 0;             // keep the newest K checkpoints (0: all)
   std::string resume = "auto";  // "auto": from DIR/latest when there is one | "never" | a checkpoint's path
-  bool force = false;    // train into a DIR that holds checkpoints of another run, or of this one with resume "never"
-  bool async = false;    // write checkpoints on a background thread while training goes on
-  std::string init_from;        // a new run starts from this checkpoint's weights (when DIR holds none to resume)
+  bool force = false;     // train into a DIR that holds checkpoints of another run, or of this one with resume "never"
+  bool async = false;     // write checkpoints on a background thread while training goes on
+  std::string init_from;  // a new run starts from this checkpoint's weights (when DIR holds none to resume)
   bool init_optimizer = false;  // ... and from its AdamW moments (default: a fresh optimizer)
 };
 

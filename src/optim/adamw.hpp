@@ -34,13 +34,18 @@ class AdamW {
   int64_t steps_taken() const { return t_; }
   std::vector<float>& m() { return m_; }
   std::vector<float>& v() { return v_; }
+  const std::vector<float>& m() const { return m_; }
+  const std::vector<float>& v() const { return v_; }
   const std::vector<FlatRange>& owned() const { return owned_; }
+  // Whether it keeps state for the whole buffer (no ZeRO-1): then m() and v() are in the parameters' layout.
+  bool owns_all() const { return owned_.size() == 1 && owned_[0].begin == 0 && owned_[0].end == table_.total(); }
 
   // The moments in the layout of the parameters (table.total() elements each): the owned ranges filled, the rest
   // zero. What a checkpoint stores per tensor.
   void export_state(float* m_full, float* v_full) const;
   // Sets the owned ranges of the moments from buffers in the layout of the parameters, and the step count.
   void import_state(const float* m_full, const float* v_full, int64_t steps);
+  void set_steps_taken(int64_t steps) { t_ = steps; }
 
  private:
   const TensorTable& table_;

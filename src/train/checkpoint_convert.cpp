@@ -59,9 +59,8 @@ std::string reshard_checkpoint(const WeightSource& reader, const std::string& ou
         }
         const std::string name = shard_file_name(t, p);
         const int64_t bytes =
-            write_model_shard((fs::path(partial) / name).string(), {t, o.tp, p, o.pp, 0, m.step}, table,
-                              params.data(), m.optimizer_state ? mom.data() : nullptr,
-                              m.optimizer_state ? var.data() : nullptr);
+            write_model_shard((fs::path(partial) / name).string(), {t, o.tp, p, o.pp, 0, m.step}, table, params.data(),
+                              m.optimizer_state ? mom.data() : nullptr, m.optimizer_state ? var.data() : nullptr);
         m.files.push_back({name, bytes});
         done += total / (int64_t{o.tp} * o.pp);
         progress.update(done, done, 0);

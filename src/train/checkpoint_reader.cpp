@@ -62,12 +62,13 @@ CheckpointReader::CheckpointReader(const std::string& path) : dir_(resolve_check
     TESSERA_RAISE(
         "{}: its model (model.vocab_size = {}, model.max_seq_len = {}, model.d_model = {}, model.n_layer = {}) has {} "
         "parameters, more than the {} bytes of the checkpoint's files hold",
-        config_path, config_.model.vocab_size, config_.model.max_seq_len, config_.model.d_model,
-        config_.model.n_layer, sizes.model_parameters, total);
+        config_path, config_.model.vocab_size, config_.model.max_seq_len, config_.model.d_model, config_.model.n_layer,
+        sizes.model_parameters, total);
 
   tables_.reserve(static_cast<size_t>(lay.tp) * lay.pp);
   for (int p = 0; p < lay.pp; ++p)
-    for (int t = 0; t < lay.tp; ++t) tables_.push_back(Transformer<float>::plan_table(config_.model, source_shard(t, p)));
+    for (int t = 0; t < lay.tp; ++t)
+      tables_.push_back(Transformer<float>::plan_table(config_.model, source_shard(t, p)));
   for (int p = 0; p < lay.pp; ++p)
     for (const TensorInfo& info : source_table(0, p).entries())
       if (!info.pp_copy) owner_stage_.emplace(info.name, p);
@@ -112,8 +113,8 @@ const TensorTable& CheckpointReader::source_table(int tp_rank, int pp_rank) cons
 }
 
 namespace {
-const ShardFileReader& open_file(std::map<std::string, std::unique_ptr<ShardFileReader>>& files,
-                                 const std::string& dir, const std::string& name) {
+const ShardFileReader& open_file(std::map<std::string, std::unique_ptr<ShardFileReader>>& files, const std::string& dir,
+                                 const std::string& name) {
   auto it = files.find(name);
   if (it == files.end())
     it = files.emplace(name, std::make_unique<ShardFileReader>((fs::path(dir) / name).string())).first;
@@ -125,14 +126,13 @@ const ShardFileReader& CheckpointReader::shard_file(int tp_rank, int pp_rank) co
   const ShardFileReader& f = open_file(files_, dir_, shard_file_name(tp_rank, pp_rank));
   const ShardPosition& at = f.position();
   if (at.tp_rank != tp_rank || at.pp_rank != pp_rank || at.tp != manifest_.layout.tp || at.pp != manifest_.layout.pp)
-    TESSERA_RAISE("{}: says it is shard tp {} of {}, pp {} of {}; its name and the manifest say tp {} of {}, pp {} of {}",
-                  f.path(), at.tp_rank, at.tp, at.pp_rank, at.pp, tp_rank, manifest_.layout.tp, pp_rank,
-                  manifest_.layout.pp);
+    TESSERA_RAISE(
+        "{}: says it is shard tp {} of {}, pp {} of {}; its name and the manifest say tp {} of {}, pp {} of {}",
+        f.path(), at.tp_rank, at.tp, at.pp_rank, at.pp, tp_rank, manifest_.layout.tp, pp_rank, manifest_.layout.pp);
   return f;
 }
 
-void CheckpointReader::read_source(StateKind kind, int tp_rank, int pp_rank, const TensorInfo& info,
-                                   float* out) const {
+void CheckpointReader::read_source(StateKind kind, int tp_rank, int pp_rank, const TensorInfo& info, float* out) const {
   if (kind != StateKind::kParams && !manifest_.optimizer_state)
     TESSERA_RAISE("{}: holds the weights only, no optimizer state", dir_);
   const ShardFileReader& main = shard_file(tp_rank, pp_rank);
@@ -149,8 +149,8 @@ void CheckpointReader::read_source(StateKind kind, int tp_rank, int pp_rank, con
   }
   for (const auto& [begin, piece] : pieces) {
     if (begin != covered)
-      TESSERA_RAISE("{}: the {} of tensor {} (shard tp {}, pp {}) has {} elements [{}, {}) in no optimizer file",
-                    dir_, group_name(kind), info.name, tp_rank, pp_rank, begin < covered ? "overlapping" : "missing",
+      TESSERA_RAISE("{}: the {} of tensor {} (shard tp {}, pp {}) has {} elements [{}, {}) in no optimizer file", dir_,
+                    group_name(kind), info.name, tp_rank, pp_rank, begin < covered ? "overlapping" : "missing",
                     std::min(begin, covered), std::max(begin, covered));
     if (piece.second > info.numel - begin)
       TESSERA_RAISE("{}: a piece of the {} of tensor {} ends past the tensor", piece.first->path(), group_name(kind),

@@ -61,8 +61,8 @@ class CheckpointReader final : public WeightSource {
   std::string dir_;
   CheckpointManifest manifest_;
   RunConfig config_;
-  std::vector<TensorTable> tables_;          // per source shard, pp_rank * tp + tp_rank
-  std::map<std::string, int> owner_stage_;   // tensor name -> the pipeline rank that saves it
+  std::vector<TensorTable> tables_;         // per source shard, pp_rank * tp + tp_rank
+  std::map<std::string, int> owner_stage_;  // tensor name -> the pipeline rank that saves it
   mutable std::map<std::string, std::unique_ptr<ShardFileReader>> files_;  // opened on first use
 };
 

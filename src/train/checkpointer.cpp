@@ -1,6 +1,5 @@
 #include "train/checkpointer.hpp"
 
-
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -22,15 +21,16 @@ namespace tessera {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-
 struct Checkpointer::Job {
   TrainPosition at;
   int64_t optimizer_steps = 0;
   const TensorTable* table = nullptr;
   std::vector<FlatRange> owned;
-  const float* params = nullptr;   // the live weights (a synchronous save) or params_copy
-  std::vector<float> params_copy;  // a background save's snapshot
-  std::vector<float> m, v;         // AdamW's moments in the weights' layout, where this rank writes them
+  // what this rank writes, in the weights' layout: the live buffers (a synchronous save without ZeRO-1) or the
+  // Checkpointer's snapshot buffers (reused from save to save: no page faults after the first)
+  const float* params = nullptr;
+  const float* m = nullptr;
+  const float* v = nullptr;
   std::string partial;
   Clock::time_point start;
   std::thread thread;
@@ -84,15 +84,15 @@ void Checkpointer::write_files(Job& job) const {
   const fs::path dir(job.partial);
   if (c.dp_rank == 0)
     write_model_shard((dir / shard_file_name(c.tp_rank, c.pp_rank)).string(), pos, *job.table, job.params,
-                      zero1_files_ ? nullptr : job.m.data(), zero1_files_ ? nullptr : job.v.data());
+                      zero1_files_ ? nullptr : job.m, zero1_files_ ? nullptr : job.v);
   if (zero1_files_) {
     ShardFileWriter w((dir / optimizer_file_name(c.tp_rank, c.pp_rank, c.dp_rank)).string(), pos);
     for (const FlatRange& r : job.owned)
       for (const TensorInfo& info : job.table->entries()) {
         const int64_t b = std::max(r.begin, info.offset), e = std::min(r.end, info.offset + info.numel);
         if (info.pp_copy || b >= e) continue;
-        w.write_piece(StateKind::kExpAvg, info, b - info.offset, e - b, job.m.data() + b);
-        w.write_piece(StateKind::kExpAvgSq, info, b - info.offset, e - b, job.v.data() + b);
+        w.write_piece(StateKind::kExpAvg, info, b - info.offset, e - b, job.m + b);
+        w.write_piece(StateKind::kExpAvgSq, info, b - info.offset, e - b, job.v + b);
       }
     w.finish();
   }
@@ -122,8 +122,8 @@ void Checkpointer::finish_directory(const Job& job) const {
     }
   const std::string final_dir = publish_checkpoint(run.string(), partial.string(), m, cfg_.checkpoint.keep);
   const double seconds = std::chrono::duration<double>(Clock::now() - job.start).count();
-  fmt::print("checkpoint: saved {} ({} in {:.2f} s, {:.0f} MB/s{})\n", final_dir, bytes_string(bytes),
-             seconds, static_cast<double>(bytes) / 1e6 / std::max(seconds, 1e-9),
+  fmt::print("checkpoint: saved {} ({} in {:.2f} s, {:.0f} MB/s{})\n", final_dir, bytes_string(bytes), seconds,
+             static_cast<double>(bytes) / 1e6 / std::max(seconds, 1e-9),
              cfg_.checkpoint.async ? fmt::format("; training held up {:.3f} s", blocked_s_) : std::string());
   std::fflush(stdout);
 }
@@ -141,17 +141,32 @@ void Checkpointer::save(const TrainPosition& at, const Transformer<float>& model
   agree_on_error(ps_.world, [&] {
     if (ps_.is_main()) prepare_directory(at.step);
   });
-  // this rank's moments, where it writes them
-  if (ps_.coord.dp_rank == 0 || zero1_files_) {
-    job->m.resize(static_cast<size_t>(model.table().total()));
-    job->v.resize(job->m.size());
-    optimizer.export_state(job->m.data(), job->v.data());
-  }
+  // this rank's moments and weights, where it writes them: the live buffers, or a snapshot (a background save; the
+  // moments of ZeRO-1 laid out as the weights)
+  const auto n = static_cast<size_t>(model.table().total());
+  const bool async = cfg_.checkpoint.async;
   job->params = model.params();
-  if (cfg_.checkpoint.async) {
+  if (ps_.coord.dp_rank == 0 || zero1_files_) {
+    if (optimizer.owns_all() && !async) {
+      job->m = optimizer.m().data();
+      job->v = optimizer.v().data();
+    } else {
+      snapshot_m_.resize(n);  // kept from the last save, or reserved at start-up
+      snapshot_v_.resize(n);
+      if (optimizer.owns_all()) {
+        std::copy(optimizer.m().begin(), optimizer.m().end(), snapshot_m_.begin());
+        std::copy(optimizer.v().begin(), optimizer.v().end(), snapshot_v_.begin());
+      } else {
+        optimizer.export_state(snapshot_m_.data(), snapshot_v_.data());
+      }
+      job->m = snapshot_m_.data();
+      job->v = snapshot_v_.data();
+    }
+  }
+  if (async) {
     if (ps_.coord.dp_rank == 0) {
-      job->params_copy.assign(model.params(), model.params() + model.table().total());
-      job->params = job->params_copy.data();
+      snapshot_params_.assign(model.params(), model.params() + n);
+      job->params = snapshot_params_.data();
     }
     Job* j = job.get();
     j->thread = std::thread([this, j] {
@@ -179,8 +194,9 @@ void Checkpointer::save(const TrainPosition& at, const Transformer<float>& model
 
 void Checkpointer::complete(Job& job) {
   try {
-    agree_on_error(ps_.world, job.error.empty() ? std::string() : "checkpoint of step " +
-                                                                     std::to_string(job.at.step) + ": " + job.error);
+    agree_on_error(ps_.world, job.error.empty()
+                                  ? std::string()
+                                  : "checkpoint of step " + std::to_string(job.at.step) + ": " + job.error);
     agree_on_error(ps_.world, [&] {
       if (ps_.is_main()) finish_directory(job);
     });
@@ -202,6 +218,16 @@ Checkpointer::Poll Checkpointer::poll(bool signal_here, bool error_here) {
     complete(*job);
   }
   return {flags[0] > 0, flags[1] > 0};
+}
+
+void Checkpointer::reserve_snapshot(int64_t n) {
+  if (!cfg_.checkpoint.async) return;
+  const auto size = static_cast<size_t>(n);
+  if (ps_.coord.dp_rank == 0) snapshot_params_.assign(size, 0.0F);
+  if (ps_.coord.dp_rank == 0 || zero1_files_) {
+    snapshot_m_.assign(size, 0.0F);
+    snapshot_v_.assign(size, 0.0F);
+  }
 }
 
 void Checkpointer::wait() {

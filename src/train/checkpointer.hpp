@@ -53,8 +53,11 @@ class Checkpointer {
   Poll poll(bool signal_here, bool error_here);
   // Collective: waits for a background save and completes it.
   void wait();
+  // checkpoint.async: allocates (and touches) the snapshot buffers for a shard of n elements now, so that the first
+  // background save does not hold training up with page faults.
+  void reserve_snapshot(int64_t n);
 
-  int64_t last_step() const { return last_step_; }  // the newest step saved (or being saved); 0: none
+  int64_t last_step() const { return last_step_; }            // the newest step saved (or being saved); 0: none
   double last_blocked_seconds() const { return blocked_s_; }  // how long the last save held training up
 
  private:
@@ -66,10 +69,11 @@ class Checkpointer {
 
   RunConfig cfg_;
   const ParallelState& ps_;
-  CheckpointManifest base_;  // what every manifest of the run shares
-  TokenizerInfo tokenizer_;  // where the tokenizer's files are copied from
+  CheckpointManifest base_;   // what every manifest of the run shares
+  TokenizerInfo tokenizer_;   // where the tokenizer's files are copied from
   bool zero1_files_ = false;  // the moments in optim-* files (ZeRO-1 over more than one rank)
   std::unique_ptr<Job> job_;  // a save in flight
+  std::vector<float> snapshot_params_, snapshot_m_, snapshot_v_;  // what a background save writes (kept for reuse)
   int64_t last_step_ = 0;
   double blocked_s_ = 0;
 };

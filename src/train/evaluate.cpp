@@ -17,7 +17,7 @@ EvalResult evaluate_loss(Transformer<float>& model, BlendedSampler& sampler, con
   std::vector<int32_t> seq(static_cast<size_t>(T) + 1), inputs(static_cast<size_t>(mb) * T),
       targets(static_cast<size_t>(mb) * T);
   std::vector<uint8_t> mask(sampler.has_loss_mask() ? static_cast<size_t>(T) + 1 : 0);  // fine-tuning: responses
-  double sums[2] = {0, 0};  // loss sum, targeted positions
+  double sums[2] = {0, 0};                                                              // loss sum, targeted positions
   int B = 0;
   auto flush = [&] {
     if (B > 0) sums[0] += run_pipeline_forward(model, {inputs.data(), targets.data(), 1, B, T}, pp);

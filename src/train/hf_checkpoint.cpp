@@ -82,11 +82,12 @@ HfCheckpoint::HfCheckpoint(const std::string& dir) : dir_(fs::absolute(dir).lexi
   } else {
     TESSERA_RAISE("{}: no tokenizer files (vocab.json and merges.txt, or tokenizer.model)", dir_);
   }
-  tokenizer_ = {tok->name(), tok->hash(),         tok->files(),  tok->vocab_size(), tok->regular_vocab_size(),
+  tokenizer_ = {tok->name(),   tok->hash(),    tok->files(), tok->vocab_size(), tok->regular_vocab_size(),
                 tok->eot_id(), tok->mask_id(), tok->pad_id()};
   if (tokenizer_.vocab_size > m.vocab_size) {  // tessera's tokenizers add <|mask|> and <|pad|>: zero rows for them
-    note_ = fmt::format("the tokenizer has {} tokens, the model's embedding {} rows: the embedding grows by {} zero rows",
-                        tokenizer_.vocab_size, m.vocab_size, tokenizer_.vocab_size - m.vocab_size);
+    note_ =
+        fmt::format("the tokenizer has {} tokens, the model's embedding {} rows: the embedding grows by {} zero rows",
+                    tokenizer_.vocab_size, m.vocab_size, tokenizer_.vocab_size - m.vocab_size);
     m.vocab_size = static_cast<int>(tokenizer_.vocab_size);
   }
   if (m.objective == Objective::kMasked && m.mask_token_id < 0) m.mask_token_id = static_cast<int>(tokenizer_.mask_id);
@@ -156,7 +157,8 @@ void HfCheckpoint::read(StateKind kind, const TensorTable& table, float* flat) c
       if (t.op == HfOp::kTranspose) {  // hf (in, out) -> tessera (out, in)
         const int64_t in = entry->shape[0], out = entry->shape[1];
         for (int64_t i = 0; i < in; ++i)
-          for (int64_t o = 0; o < out; ++o) whole[static_cast<size_t>(o * in + i)] = hf[static_cast<size_t>(i * out + o)];
+          for (int64_t o = 0; o < out; ++o)
+            whole[static_cast<size_t>(o * in + i)] = hf[static_cast<size_t>(i * out + o)];
       } else {
         std::copy(hf.begin(), hf.end(), whole.begin() + t.first_row * cols);
       }

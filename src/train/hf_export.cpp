@@ -134,13 +134,15 @@ std::string export_hf(const WeightSource& source, const std::string& out, const 
   std::string notes;
   if (m.objective == Objective::kMasked)
     notes += fmt::format(
-        "note: this model was trained as a masked LM (bidirectional attention; mask token {}): {} loads its weights but "
+        "note: this model was trained as a masked LM (bidirectional attention; mask token {}): {} loads its weights "
+        "but "
         "attends causally; no transformers class runs a bidirectional {} (BERT-style classes such as "
         "BertForMaskedLM have another architecture)\n",
         m.mask_token_id, cls, m.family == "gpt2" ? "GPT-2" : "LLaMA");
   if (t.name == "byte")
-    notes += "note: tessera's byte tokenizer has no transformers class: the export holds no tokenizer files (ids "
-             "0-255 are the bytes, then end-of-text, mask and pad)\n";
+    notes +=
+        "note: tessera's byte tokenizer has no transformers class: the export holds no tokenizer files (ids "
+        "0-255 are the bytes, then end-of-text, mask and pad)\n";
   return notes;
 }
 

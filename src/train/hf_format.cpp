@@ -162,8 +162,8 @@ class HfFields {
     if (!has(key)) TESSERA_RAISE("{}: field {} is missing", source_, key);
     const json& v = j_[key];
     if (!v.is_number_integer()) TESSERA_RAISE("{}: field {} is not an integer", source_, key);
-    const int64_t x = v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX
-                                                                                                     : v.get<int64_t>();
+    const int64_t x =
+        v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : v.get<int64_t>();
     if (x < lo || x > hi) TESSERA_RAISE("{}: field {} = {} is outside [{}, {}]", source_, key, x, lo, hi);
     return x;
   }
@@ -175,7 +175,8 @@ class HfFields {
     const json& v = j_[key];
     if (!v.is_number()) TESSERA_RAISE("{}: field {} is not a number", source_, key);
     const double x = v.get<double>();
-    if (!std::isfinite(x) || x <= lo || x > hi) TESSERA_RAISE("{}: field {} = {} is outside ({}, {}]", source_, key, x, lo, hi);
+    if (!std::isfinite(x) || x <= lo || x > hi)
+      TESSERA_RAISE("{}: field {} = {} is outside ({}, {}]", source_, key, x, lo, hi);
     return x;
   }
   std::string string_or(const char* key, const std::string& fallback) const {
@@ -241,7 +242,8 @@ ModelConfig parse_hf_config(const std::string& text, const std::string& source, 
     m.norm_eps = static_cast<float>(f.number_or("rms_norm_eps", 1e-6, 0, 1));
     m.rope_theta = static_cast<float>(f.number_or("rope_theta", 10000.0, 0, 1e12));
     const std::string act = f.string_or("hidden_act", "silu");
-    f.refuse_unless(act == "silu", "hidden_act", fmt::format("\"{}\"; tessera's SwiGLU gates with SiLU", act.substr(0, 32)));
+    f.refuse_unless(act == "silu", "hidden_act",
+                    fmt::format("\"{}\"; tessera's SwiGLU gates with SiLU", act.substr(0, 32)));
     f.refuse_unless(!f.has("rope_scaling"), "rope_scaling", "set; tessera's RoPE has no scaling");
     f.refuse_unless(!f.boolean_or("attention_bias", false), "attention_bias", "true");
     f.refuse_unless(!f.boolean_or("mlp_bias", false), "mlp_bias", "true");
@@ -258,7 +260,8 @@ ModelConfig parse_hf_config(const std::string& text, const std::string& source, 
   if (j.contains("tessera") && j["tessera"].is_object()) {
     const HfFields t(j["tessera"], source + " (tessera)");
     const std::string objective = t.string_or("objective", "clm");
-    if (objective != "clm" && objective != "mlm") TESSERA_RAISE("{}: tessera.objective must be \"clm\" or \"mlm\"", source);
+    if (objective != "clm" && objective != "mlm")
+      TESSERA_RAISE("{}: tessera.objective must be \"clm\" or \"mlm\"", source);
     m.objective = objective == "mlm" ? Objective::kMasked : Objective::kCausal;
     m.vocab_multiple = static_cast<int>(t.integer_or("vocab_multiple", 128, 1, 1 << 16));
     m.mask_token_id = static_cast<int>(t.integer_or("mask_token_id", -1, -1, m.vocab_size - 1));

@@ -22,8 +22,10 @@ std::vector<std::string> section_lines(const std::string& toml, const std::strin
   std::istringstream in(toml);
   bool inside = false;
   for (std::string line; std::getline(in, line);) {
-    if (line.starts_with("[")) inside = line == "[" + section + "]";
-    else if (inside && line.find(" = ") != std::string::npos) out.push_back(line);
+    if (line.starts_with("["))
+      inside = line == "[" + section + "]";
+    else if (inside && line.find(" = ") != std::string::npos)
+      out.push_back(line);
   }
   return out;
 }
@@ -45,8 +47,7 @@ std::string model_difference(const ModelConfig& here, const ModelConfig& there, 
   b.model = there;
   const std::vector<std::string> x = section_lines(to_toml(a), "model"), y = section_lines(to_toml(b), "model");
   for (size_t i = 0; i < std::min(x.size(), y.size()); ++i)
-    if (x[i] != y[i])
-      return fmt::format("model.{} here, {} in {}", x[i], y[i].substr(y[i].find(" = ") + 3), where);
+    if (x[i] != y[i]) return fmt::format("model.{} here, {} in {}", x[i], y[i].substr(y[i].find(" = ") + 3), where);
   return "";
 }
 

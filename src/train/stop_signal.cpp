@@ -8,7 +8,8 @@ namespace tessera {
 
 namespace {
 volatile std::sig_atomic_t g_received = 0;
-struct sigaction g_old_term {}, g_old_usr1 {};
+struct sigaction g_old_term {
+}, g_old_usr1{};
 
 extern "C" void record_signal(int signal) {
   g_received = signal;

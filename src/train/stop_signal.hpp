@@ -7,7 +7,7 @@ namespace tessera {
 
 class StopSignals {
  public:
-  StopSignals();  // installs the handlers
+  StopSignals();   // installs the handlers
   ~StopSignals();  // restores the previous ones
   StopSignals(const StopSignals&) = delete;
   StopSignals& operator=(const StopSignals&) = delete;

@@ -39,11 +39,11 @@
 
 namespace tessera {
 
-void fit_model_to_data(ModelConfig& model, const TokenizerInfo& tok, const std::string& data_path,
-                       bool loss_mask) {
+void fit_model_to_data(ModelConfig& model, const TokenizerInfo& tok, const std::string& data_path, bool loss_mask) {
   if (loss_mask && model.objective == Objective::kMasked)
-    TESSERA_RAISE("{}: fine-tuning pairs (a loss mask on the responses) train a causal model; model.objective is \"mlm\"",
-                  data_path);
+    TESSERA_RAISE(
+        "{}: fine-tuning pairs (a loss mask on the responses) train a causal model; model.objective is \"mlm\"",
+        data_path);
   if (model.vocab_size == 0) model.vocab_size = static_cast<int>(tok.vocab_size);
   if (tok.vocab_size > model.vocab_size)
     TESSERA_RAISE("{}: the dataset's vocabulary ({} tokens, tokenizer {}) exceeds model.vocab_size = {}", data_path,
@@ -135,8 +135,8 @@ struct Trainer::Impl {
   std::unique_ptr<BatchBuilder> batches;
   std::unique_ptr<Checkpointer> checkpointer;  // nullptr: checkpoint.dir is empty
   ResumeChoice resume;
-  int64_t start_step = 0;  // steps done before this run (from the checkpoint resumed)
-  int64_t consumed = 0;    // training samples read so far: the sampler's position
+  int64_t start_step = 0;     // steps done before this run (from the checkpoint resumed)
+  int64_t consumed = 0;       // training samples read so far: the sampler's position
   std::string pending_error;  // an error met by this rank alone, acted on by every rank at the step boundary
   int T = 0, mb = 0, dp = 1, grad_accum = 1, global_batch = 0;
   double peak_flops = 0;    // of the whole job, FLOP/s
@@ -207,7 +207,8 @@ void Trainer::Impl::setup() {
   pipeline = std::make_unique<PipelineRunner>(
       *model, pipeline_order(plan.schedule, shard.pp, shard.pp_rank, grad_accum, shard.virtual_stages), grad_accum,
       ps.pp);
-  model->init_weights(cfg.train.seed);
+  // a checkpoint read below sets every tensor: the (costly) initialisation only for a fresh start
+  if (resume.checkpoint.empty() && resume.init_from.empty()) model->init_weights(cfg.train.seed);
   grad_norm = std::make_unique<GradNorm>(model->table(), Transformer<float>::plan_table(cfg.model).size());
   AdamWConfig oc;
   oc.beta1 = cfg.train.beta1;
@@ -247,7 +248,10 @@ void Trainer::Impl::setup() {
   if (train_sampler->has_loss_mask()) mask.assign(static_cast<size_t>(T) + 1, 1);
 
   check_outputs();
-  if (!cfg.checkpoint.dir.empty()) checkpointer = std::make_unique<Checkpointer>(cfg, ps, data, plan);
+  if (!cfg.checkpoint.dir.empty()) {
+    checkpointer = std::make_unique<Checkpointer>(cfg, ps, data, plan);
+    checkpointer->reserve_snapshot(model->table().total());
+  }
   if (!resume.checkpoint.empty()) load_checkpoint(resume.checkpoint, true);
   if (!resume.init_from.empty()) load_checkpoint(resume.init_from, false);
   check_val_tokens();
@@ -278,7 +282,11 @@ void Trainer::Impl::load_checkpoint(const std::string& dir, bool resume_run) {
     reader.read(StateKind::kParams, model->table(), model->params());
     steps_stored = m.step;
     has_optimizer = m.optimizer_state && (resume_run || cfg.checkpoint.init_optimizer);
-    if (has_optimizer) {
+    if (has_optimizer && optimizer->owns_all()) {  // straight into AdamW's state
+      reader.read(StateKind::kExpAvg, model->table(), optimizer->m().data());
+      reader.read(StateKind::kExpAvgSq, model->table(), optimizer->v().data());
+      optimizer->set_steps_taken(m.optimizer_steps);
+    } else if (has_optimizer) {  // ZeRO-1: this rank's ranges of them
       std::vector<float> mom(static_cast<size_t>(model->table().total())), var(mom.size());
       reader.read(StateKind::kExpAvg, model->table(), mom.data());
       reader.read(StateKind::kExpAvgSq, model->table(), var.data());

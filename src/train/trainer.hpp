@@ -14,8 +14,8 @@
 #include "config/run_config.hpp"
 #include "io/token_dataset.hpp"
 #include "parallel/parallel_state.hpp"
-#include "train/run_data.hpp"
 #include "train/resume.hpp"
+#include "train/run_data.hpp"
 #include "train/run_plan.hpp"
 
 namespace tessera {
