@@ -14,7 +14,8 @@ namespace tessera {
 
 // RUN/.step-NNNNNNNN.partial: a checkpoint being written.
 std::string partial_dir(const std::string& run_dir, int64_t step);
-// Removes the directories a killed save or prune left in a run directory (.partial, .deleting, .replaced).
+// Removes what a killed save or prune left in a run directory (.partial, .deleting and .replaced directories, a
+// `latest` being replaced).
 void remove_leftovers(const std::string& run_dir);
 
 // The tokenizer's files a checkpoint carries: (source path, name in tokenizer/). None for the byte tokenizer.

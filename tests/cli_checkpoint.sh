@@ -160,7 +160,7 @@ done
 check "kill -9 x $trials: latest always named a complete checkpoint" test $bad -eq 0
 "${k[@]}" > "$work/kill.log" 2>&1
 check "kill -9: the last restart finishes" test "$(cat "$work/kill/latest")" = step-00000600
-check "kill -9: no other directory is left behind" test "$(ls -A "$work/kill" | tr '\n' ' ')" = "latest metrics.jsonl step-00000599 step-00000600 "
+check "kill -9: nothing else is left behind ($(ls -A "$work/kill" | tr '\n' ' '))" test "$(ls -A "$work/kill" | tr '\n' ' ')" = "latest metrics.jsonl step-00000599 step-00000600 "
 "${t[@]}" --steps 600 --metrics "$work/kill-full.jsonl" > /dev/null 2>&1
 check "kill -9: every step of the interrupted run equals the uninterrupted run's, bit for bit" \
   test "$(losses "$work/kill/metrics.jsonl")" = "$(losses "$work/kill-full.jsonl")"
@@ -206,5 +206,50 @@ refuse "latest naming a path" "not the name of a checkpoint directory" "$tessera
 before=$(listing "$work/manifest")
 refuse "a malformed manifest (resume)" "checkpoint.json: not valid JSON" "${t[@]}" --steps 20 --checkpoint-dir "$work/manifest"
 check "... and the run's directory is unchanged" test "$(listing "$work/manifest")" = "$before"
+
+# --- Hugging Face directories from strangers: headers and configs that do not fit are refused before any read
+"$tessera" convert "$work/a" -o "$work/hf" --to hf > "$work/hf.log" 2>&1
+check "a byte-tokenized model exports (and says its tokenizer has no transformers class)" grep -q "byte tokenizer has no transformers class" "$work/hf.log"
+e1=$("$tessera" eval -m "$work/a" 2>&1 | grep -o 'loss [0-9.]*')
+e2=$("$tessera" eval -m "$work/hf" --data "$work/ds" 2>&1 | grep -o 'loss [0-9.]*')
+check "eval of the export equals eval of the checkpoint ($e1, $e2)" test -n "$e1" -a "$e1" = "$e2"
+for c in big-header past-end bad-shape no-layers huge-layers gelu; do cp -r "$work/hf" "$work/hf-$c"; done
+/usr/bin/python3 - "$work" <<'PY'
+import json, struct, sys
+w = sys.argv[1]
+def header(path):
+    data = open(path, "rb").read()
+    n = struct.unpack("<Q", data[:8])[0]
+    return json.loads(data[8:8 + n]), data[8 + n:]
+def write(path, h, body):
+    text = json.dumps(h).encode()
+    open(path, "wb").write(struct.pack("<Q", len(text)) + text + body)
+f = f"{w}/hf-big-header/model.safetensors"
+data = open(f, "rb").read()
+open(f, "wb").write(struct.pack("<Q", 1 << 40) + data[8:])
+f = f"{w}/hf-past-end/model.safetensors"
+h, body = header(f)
+h["transformer.wpe.weight"]["data_offsets"][1] += 1 << 30
+write(f, h, body)
+f = f"{w}/hf-bad-shape/model.safetensors"
+h, body = header(f)
+h["transformer.ln_f.weight"]["shape"] = [65]
+write(f, h, body)
+def edit(c, fn):
+    p = f"{w}/hf-{c}/config.json"
+    j = json.load(open(p))
+    fn(j)
+    json.dump(j, open(p, "w"))
+edit("no-layers", lambda j: j.pop("n_layer"))
+edit("huge-layers", lambda j: j.__setitem__("n_layer", 10**9))
+edit("gelu", lambda j: j.__setitem__("activation_function", "gelu"))
+PY
+refuse "a safetensors header larger than its file" "does not fit the file" "$tessera" eval -m "$work/hf-big-header" --data "$work/ds"
+refuse "a tensor whose bytes lie past the end of the file" "transformer.wpe.weight: bytes" "$tessera" eval -m "$work/hf-past-end" --data "$work/ds"
+refuse "a tensor whose shape is not its byte range" "transformer.ln_f.weight: shape (65) of F32 takes 260 bytes" "$tessera" eval -m "$work/hf-bad-shape" --data "$work/ds"
+refuse "config.json without n_layer" "config.json: field n_layer is missing" "$tessera" info --model "$work/hf-no-layers"
+refuse "config.json with a billion layers" "field n_layer = 1000000000 is outside" "$tessera" generate -m "$work/hf-huge-layers"
+refuse "config.json with the exact GELU" "activation_function: \"gelu\"" "$tessera" convert "$work/hf-gelu" -o "$work/none"
+check "... and convert made nothing" test ! -e "$work/none"
 
 finish

@@ -123,6 +123,11 @@ ResumeChoice choose_resume(const RunConfig& cfg, const RunData& data) {
 
 void truncate_metrics(const std::string& path, int64_t step) {
   if (path.empty() || !fs::exists(path)) return;
+  // a copy being written when a run was killed
+  const fs::path file(path);
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(file.has_parent_path() ? file.parent_path() : ".", ec))
+    if (e.path().filename().string().starts_with(file.filename().string() + ".tmp-")) fs::remove(e.path(), ec);
   std::istringstream in(read_file(path));
   std::string kept;
   for (std::string line; std::getline(in, line);) {
