@@ -126,7 +126,7 @@ ShardFileReader::ShardFileReader(const std::string& path) : file_(path, h5::Mode
     for (const std::string& name : file_.list(group)) {
       const size_t at = name.rfind('@');
       if (at == std::string::npos) continue;
-      const std::string full = group + "/" + name;
+      const std::string full = fmt::format("{}/{}", group, name);
       const int64_t begin = file_.attr_int(full, "begin");
       const std::vector<uint64_t> dims = file_.dims(full);
       if (dims.size() != 1 || begin < 0 || std::to_string(begin) != name.substr(at + 1))
@@ -214,12 +214,14 @@ std::vector<ShardFileReader::Entry> ShardFileReader::verify() const {
     if (!file_.has(group)) continue;
     for (const std::string& name : file_.list(group)) {
       Entry e;
-      e.dataset = group + "/" + name;
+      e.dataset = fmt::format("{}/{}", group, name);
       uint64_t n = 1;
-      for (uint64_t d : file_.dims(e.dataset)) n *= d;
+      constexpr uint64_t kCap = uint64_t{1} << 50;  // a stranger's dims must not overflow the count
+      for (uint64_t d : file_.dims(e.dataset)) n = d != 0 && n > kCap / d ? kCap : n * d;
       e.elements = static_cast<int64_t>(n);
       try {
         if (!file_.is_float(e.dataset, sizeof(float))) throw Error("not float32");
+        if (n * sizeof(float) > std::filesystem::file_size(path())) throw Error("larger than the file");
         data.resize(n);
         file_.read_into(e.dataset, data.data(), n);
         check_checksum(e.dataset, data.data(), e.elements);

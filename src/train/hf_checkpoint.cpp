@@ -40,6 +40,7 @@ std::vector<std::string> weight_files(const fs::path& dir) {
     names.insert(name);
   }
   std::vector<std::string> out;
+  out.reserve(names.size());
   for (const std::string& n : names) out.push_back((dir / n).string());
   return out;
 }
