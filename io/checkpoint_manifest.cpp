@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.hpp"
+#include "io/json_fields.hpp"
 #include "io/read_file.hpp"
 
 namespace tessera {
@@ -25,61 +26,7 @@ bool plain_name(const std::string& name) {
          name.find_first_of(std::string("/\\\0", 3)) == std::string::npos;
 }
 
-// Reads fields of one JSON object, naming the manifest and the field in every error.
-class Fields {
- public:
-  Fields(const json& object, std::string source, std::string prefix)
-      : obj_(object), source_(std::move(source)), prefix_(std::move(prefix)) {
-    if (!obj_.is_object()) TESSERA_RAISE("{}: {} is not a JSON object", source_, where(""));
-  }
-  const json& get(const std::string& key) const {
-    const auto it = obj_.find(key);
-    if (it == obj_.end()) TESSERA_RAISE("{}: field {} is missing", source_, where(key));
-    return *it;
-  }
-  int64_t integer(const std::string& key, int64_t lo, int64_t hi) const {
-    const json& v = get(key);
-    if (!v.is_number_integer()) TESSERA_RAISE("{}: field {} is not an integer", source_, where(key));
-    const int64_t x =
-        v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : v.get<int64_t>();
-    if (x < lo || x > hi) TESSERA_RAISE("{}: field {} = {} is outside [{}, {}]", source_, where(key), x, lo, hi);
-    return x;
-  }
-  uint64_t unsigned_integer(const std::string& key) const {
-    const json& v = get(key);
-    if (!v.is_number_unsigned()) TESSERA_RAISE("{}: field {} is not a non-negative integer", source_, where(key));
-    return v.get<uint64_t>();
-  }
-  bool boolean(const std::string& key) const {
-    const json& v = get(key);
-    if (!v.is_boolean()) TESSERA_RAISE("{}: field {} is not true or false", source_, where(key));
-    return v.get<bool>();
-  }
-  std::string string(const std::string& key) const {
-    const json& v = get(key);
-    if (!v.is_string()) TESSERA_RAISE("{}: field {} is not a string", source_, where(key));
-    return v.get<std::string>();
-  }
-  const json& array(const std::string& key, size_t max_size) const {
-    const json& v = get(key);
-    if (!v.is_array()) TESSERA_RAISE("{}: field {} is not an array", source_, where(key));
-    if (v.size() > max_size)
-      TESSERA_RAISE("{}: field {} has {} entries (at most {})", source_, where(key), v.size(), max_size);
-    return v;
-  }
-  Fields object(const std::string& key) const { return {get(key), source_, where(key)}; }
-  std::string where(const std::string& key) const {
-    if (key.empty()) return prefix_.empty() ? "the manifest" : prefix_;
-    return prefix_.empty() ? key : prefix_ + "." + key;
-  }
-  const std::string& source() const { return source_; }
-
- private:
-  const json& obj_;
-  std::string source_, prefix_;
-};
-
-std::string plain_name_of(const json& v, const Fields& f, const std::string& key) {
+std::string plain_name_of(const json& v, const JsonFields& f, const std::string& key) {
   if (!v.is_string() || !plain_name(v.get<std::string>()))
     TESSERA_RAISE("{}: {} holds {}, not a plain file name", f.source(), f.where(key), v.dump());
   return v.get<std::string>();
@@ -131,7 +78,7 @@ CheckpointManifest parse_manifest(const std::string& text, const std::string& so
   } catch (const json::exception& e) {
     TESSERA_RAISE("{}: not valid JSON ({})", source, e.what());
   }
-  const Fields root(j, source, "");
+  const JsonFields root(j, source);
   if (root.string("format") != kCheckpointFormat)
     TESSERA_RAISE("{}: not a tessera checkpoint manifest (format {})", source, root.get("format").dump());
   const int64_t version = root.integer("format_version", 0, kMaxCount);
@@ -144,12 +91,12 @@ CheckpointManifest parse_manifest(const std::string& text, const std::string& so
   m.tokens = root.integer("tokens", 0, kMaxCount);
   m.seed = root.unsigned_integer("seed");
   m.skipped_steps = root.integer("skipped_steps", 0, m.step);
-  const Fields opt = root.object("optimizer");
+  const JsonFields opt = root.object("optimizer");
   if (opt.string("name") != "adamw") TESSERA_RAISE("{}: optimizer.name must be \"adamw\"", source);
   m.optimizer_steps = opt.integer("steps", 0, kMaxCount);
   m.optimizer_state = opt.boolean("state");
 
-  const Fields lay = root.object("layout");
+  const JsonFields lay = root.object("layout");
   m.layout.tp = static_cast<int>(lay.integer("tp", 1, kMaxRanks));
   m.layout.pp = static_cast<int>(lay.integer("pp", 1, kMaxRanks));
   m.layout.dp = static_cast<int>(lay.integer("dp", 1, kMaxRanks));
@@ -167,7 +114,7 @@ CheckpointManifest parse_manifest(const std::string& text, const std::string& so
     m.layout.chunk_layers.push_back(n.get<int>());
   }
 
-  const Fields tok = root.object("tokenizer");
+  const JsonFields tok = root.object("tokenizer");
   m.tokenizer.name = tok.string("name");
   m.tokenizer.hash = tok.string("hash");
   m.tokenizer.vocab_size = tok.integer("vocab_size", 1, int64_t{1} << 31);
@@ -177,7 +124,7 @@ CheckpointManifest parse_manifest(const std::string& text, const std::string& so
   m.tokenizer.pad_id = tok.integer("pad_id", -1, m.tokenizer.vocab_size - 1);
   for (const json& name : tok.array("files", 64)) m.tokenizer_files.push_back(plain_name_of(name, tok, "files"));
 
-  const Fields data = root.object("data");
+  const JsonFields data = root.object("data");
   m.data.tokenizer_hash = data.string("tokenizer_hash");
   m.data.train_tokens = data.integer("train_tokens", 0, kMaxCount);
   m.data.train_documents = data.integer("train_documents", 0, kMaxCount);
@@ -185,7 +132,7 @@ CheckpointManifest parse_manifest(const std::string& text, const std::string& so
   const int64_t max_files = int64_t{m.layout.tp} * m.layout.pp * (m.layout.dp + 1);
   const json& files = root.array("files", static_cast<size_t>(std::min<int64_t>(max_files, kMaxRanks)));
   for (const json& f : files) {
-    const Fields entry(f, source, "files[]");
+    const JsonFields entry(f, source, "files[]");
     CheckpointFile file;
     file.name = plain_name_of(entry.get("name"), entry, "name");
     file.bytes = entry.integer("bytes", 0, kMaxCount);

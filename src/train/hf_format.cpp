@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/check.hpp"
+#include "io/json_fields.hpp"
 
 namespace tessera {
 using json = nlohmann::json;
@@ -154,50 +155,10 @@ json hf_config_json(const ModelConfig& m, const TokenizerInfo& t) {
 }
 
 namespace {
-class HfFields {
- public:
-  HfFields(const json& j, std::string source) : j_(j), source_(std::move(source)) {}
-  bool has(const char* key) const { return j_.contains(key) && !j_[key].is_null(); }
-  int64_t integer(const char* key, int64_t lo, int64_t hi) const {
-    if (!has(key)) TESSERA_RAISE("{}: field {} is missing", source_, key);
-    const json& v = j_[key];
-    if (!v.is_number_integer()) TESSERA_RAISE("{}: field {} is not an integer", source_, key);
-    const int64_t x =
-        v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : v.get<int64_t>();
-    if (x < lo || x > hi) TESSERA_RAISE("{}: field {} = {} is outside [{}, {}]", source_, key, x, lo, hi);
-    return x;
-  }
-  int64_t integer_or(const char* key, int64_t fallback, int64_t lo, int64_t hi) const {
-    return has(key) ? integer(key, lo, hi) : fallback;
-  }
-  double number_or(const char* key, double fallback, double lo, double hi) const {
-    if (!has(key)) return fallback;
-    const json& v = j_[key];
-    if (!v.is_number()) TESSERA_RAISE("{}: field {} is not a number", source_, key);
-    const double x = v.get<double>();
-    if (!std::isfinite(x) || x <= lo || x > hi)
-      TESSERA_RAISE("{}: field {} = {} is outside ({}, {}]", source_, key, x, lo, hi);
-    return x;
-  }
-  std::string string_or(const char* key, const std::string& fallback) const {
-    if (!has(key)) return fallback;
-    if (!j_[key].is_string()) TESSERA_RAISE("{}: field {} is not a string", source_, key);
-    return j_[key].get<std::string>();
-  }
-  bool boolean_or(const char* key, bool fallback) const {
-    if (!has(key)) return fallback;
-    if (!j_[key].is_boolean()) TESSERA_RAISE("{}: field {} is not true or false", source_, key);
-    return j_[key].get<bool>();
-  }
-  void refuse_unless(bool ok, const char* key, const std::string& why) const {
-    if (!ok) TESSERA_RAISE("{}: {}: {} (tessera cannot run this model)", source_, key, why);
-  }
-  const std::string& source() const { return source_; }
-
- private:
-  const json& j_;
-  std::string source_;
-};
+// A setting tessera cannot run, refused by name.
+void refuse_unless(const JsonFields& f, bool ok, const char* key, const std::string& why) {
+  if (!ok) TESSERA_RAISE("{}: {}: {} (tessera cannot run this model)", f.source(), key, why);
+}
 }  // namespace
 
 ModelConfig parse_hf_config(const std::string& text, const std::string& source, std::string* tokenizer_name) {
@@ -208,7 +169,7 @@ ModelConfig parse_hf_config(const std::string& text, const std::string& source, 
     TESSERA_RAISE("{}: not valid JSON ({})", source, e.what());
   }
   if (!j.is_object()) TESSERA_RAISE("{}: not a JSON object", source);
-  const HfFields f(j, source);
+  const JsonFields f(j, source);
   const std::string type = f.string_or("model_type", "");
   ModelConfig m;
   constexpr int64_t kVocab = int64_t{1} << 24, kWidth = 1 << 16, kLayers = 4096, kHeads = 1024, kPositions = 1 << 20;
@@ -223,12 +184,13 @@ ModelConfig parse_hf_config(const std::string& text, const std::string& source, 
     m.n_kv_head = m.n_head;
     m.d_ff = static_cast<int>(f.integer_or("n_inner", 4 * int64_t{m.d_model}, 1, 4 * kWidth));
     const std::string act = f.string_or("activation_function", "gelu_new");
-    f.refuse_unless(act == "gelu_new" || act == "gelu_pytorch_tanh", "activation_function",
-                    fmt::format("\"{}\"; tessera's GELU is the tanh approximation (gelu_new)", act.substr(0, 32)));
+    refuse_unless(f, act == "gelu_new" || act == "gelu_pytorch_tanh", "activation_function",
+                  fmt::format("\"{}\"; tessera's GELU is the tanh approximation (gelu_new)", act.substr(0, 32)));
     m.norm_eps = static_cast<float>(f.number_or("layer_norm_epsilon", 1e-5, 0, 1));
-    f.refuse_unless(f.boolean_or("scale_attn_weights", true), "scale_attn_weights", "false");
-    f.refuse_unless(!f.boolean_or("scale_attn_by_inverse_layer_idx", false), "scale_attn_by_inverse_layer_idx", "true");
-    f.refuse_unless(f.boolean_or("tie_word_embeddings", true), "tie_word_embeddings", "false (GPT-2 ties its head)");
+    refuse_unless(f, f.boolean_or("scale_attn_weights", true), "scale_attn_weights", "false");
+    refuse_unless(f, !f.boolean_or("scale_attn_by_inverse_layer_idx", false), "scale_attn_by_inverse_layer_idx",
+                  "true");
+    refuse_unless(f, f.boolean_or("tie_word_embeddings", true), "tie_word_embeddings", "false (GPT-2 ties its head)");
   } else if (type == "llama") {
     m.family = "llama";
     m.apply_family_defaults();
@@ -242,15 +204,15 @@ ModelConfig parse_hf_config(const std::string& text, const std::string& source, 
     m.norm_eps = static_cast<float>(f.number_or("rms_norm_eps", 1e-6, 0, 1));
     m.rope_theta = static_cast<float>(f.number_or("rope_theta", 10000.0, 0, 1e12));
     const std::string act = f.string_or("hidden_act", "silu");
-    f.refuse_unless(act == "silu", "hidden_act",
-                    fmt::format("\"{}\"; tessera's SwiGLU gates with SiLU", act.substr(0, 32)));
-    f.refuse_unless(!f.has("rope_scaling"), "rope_scaling", "set; tessera's RoPE has no scaling");
-    f.refuse_unless(!f.boolean_or("attention_bias", false), "attention_bias", "true");
-    f.refuse_unless(!f.boolean_or("mlp_bias", false), "mlp_bias", "true");
-    f.refuse_unless(f.integer_or("pretraining_tp", 1, 1, 1024) == 1, "pretraining_tp", "not 1");
+    refuse_unless(f, act == "silu", "hidden_act",
+                  fmt::format("\"{}\"; tessera's SwiGLU gates with SiLU", act.substr(0, 32)));
+    refuse_unless(f, !f.has("rope_scaling"), "rope_scaling", "set; tessera's RoPE has no scaling");
+    refuse_unless(f, !f.boolean_or("attention_bias", false), "attention_bias", "true");
+    refuse_unless(f, !f.boolean_or("mlp_bias", false), "mlp_bias", "true");
+    refuse_unless(f, f.integer_or("pretraining_tp", 1, 1, 1024) == 1, "pretraining_tp", "not 1");
     if (f.has("head_dim"))
-      f.refuse_unless(f.integer("head_dim", 1, kWidth) * m.n_head == m.d_model, "head_dim",
-                      "not hidden_size / num_attention_heads");
+      refuse_unless(f, f.integer("head_dim", 1, kWidth) * m.n_head == m.d_model, "head_dim",
+                    "not hidden_size / num_attention_heads");
     m.tie_embeddings = f.boolean_or("tie_word_embeddings", false);
   } else {
     TESSERA_RAISE("{}: model_type \"{}\": tessera reads \"gpt2\" (GPT2LMHeadModel) and \"llama\" (LlamaForCausalLM)",
@@ -258,7 +220,7 @@ ModelConfig parse_hf_config(const std::string& text, const std::string& source, 
   }
   m.init_std = static_cast<float>(f.number_or("initializer_range", 0.02, 0, 10));
   if (j.contains("tessera") && j["tessera"].is_object()) {
-    const HfFields t(j["tessera"], source + " (tessera)");
+    const JsonFields t(j["tessera"], source, "tessera");
     const std::string objective = t.string_or("objective", "clm");
     if (objective != "clm" && objective != "mlm")
       TESSERA_RAISE("{}: tessera.objective must be \"clm\" or \"mlm\"", source);
