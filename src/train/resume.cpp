@@ -99,9 +99,12 @@ ResumeChoice choose_init(const RunConfig& cfg, const RunData& data, ResumeChoice
   const std::unique_ptr<WeightSource> source = open_weights(cfg.checkpoint.init_from);
   const WeightSource& reader = *source;
   const std::string model_why = model_difference(cfg.model, reader.config().model, reader.dir());
-  if (!model_why.empty())
-    TESSERA_RAISE("checkpoint.init_from {}: another model: {} (-c {}/{} takes its model)", reader.dir(), model_why,
-                  reader.dir(), kConfigName);
+  if (!model_why.empty()) {
+    const fs::path config = fs::path(reader.dir()) / kConfigName;
+    TESSERA_RAISE("checkpoint.init_from {}: another model: {} ({})", reader.dir(), model_why,
+                  fs::exists(config) ? fmt::format("-c {} takes its model", config.string())
+                                     : "`tessera convert` it to a checkpoint, whose config.toml -c takes");
+  }
   if (reader.manifest().tokenizer.hash != data.tokenizer.hash ||
       reader.manifest().tokenizer.vocab_size != data.tokenizer.vocab_size)
     TESSERA_RAISE(
