@@ -13,8 +13,6 @@
 #include "io/checkpoint_dir.hpp"
 #include "io/checkpoint_shard.hpp"
 #include "io/file_sync.hpp"
-#include "io/progress.hpp"
-#include "io/tokenizer.hpp"
 #include "parallel/agreement.hpp"
 
 namespace tessera {
