@@ -213,6 +213,12 @@ check "a byte-tokenized model exports (and says its tokenizer has no transformer
 e1=$("$tessera" eval -m "$work/a" 2>&1 | grep -o 'loss [0-9.]*')
 e2=$("$tessera" eval -m "$work/hf" --data "$work/ds" 2>&1 | grep -o 'loss [0-9.]*')
 check "eval of the export equals eval of the checkpoint ($e1, $e2)" test -n "$e1" -a "$e1" = "$e2"
+# continual pretraining from imported weights: its first loss is eval's of the same sequences
+"${t[@]}" --steps 1 --set data.shuffle=false --set train.global_batch=8 --init-from "$work/hf" --checkpoint-dir "$work/init-hf" \
+  --metrics "$work/init-hf/metrics.jsonl" > /dev/null 2>&1
+first=$(/usr/bin/python3 -c 'import json, sys; print("%.4f" % json.loads(open(sys.argv[1]).readline())["loss"])' "$work/init-hf/metrics.jsonl")
+ev=$("$tessera" eval -m "$work/hf" --data "$work/ds" --split train --samples 8 --micro-batch 4 2>&1 | grep -o 'loss [0-9.]*')
+check "--init-from a Hugging Face directory: the first loss ($first) is eval's ($ev)" test "loss $first" = "$ev"
 for c in big-header past-end bad-shape no-layers huge-layers gelu; do cp -r "$work/hf" "$work/hf-$c"; done
 /usr/bin/python3 - "$work" <<'PY'
 import json, struct, sys
