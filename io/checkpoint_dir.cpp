@@ -17,13 +17,17 @@ std::string partial_dir(const std::string& run_dir, int64_t step) {
 }
 
 void remove_leftovers(const std::string& run_dir) {
+  // listed first, removed after: removing entries while a directory is being read may skip others
+  std::vector<fs::path> doomed;
   std::error_code ec;
   for (const fs::directory_entry& e : fs::directory_iterator(run_dir, ec)) {
     const std::string name = e.path().filename().string();
-    if (name.starts_with(".step-") &&
-        (name.ends_with(".partial") || name.ends_with(".deleting") || name.find(".replaced") != std::string::npos))
-      fs::remove_all(e.path());
+    const bool step_dir = name.starts_with(".step-") && (name.ends_with(".partial") || name.ends_with(".deleting") ||
+                                                         name.find(".replaced") != std::string::npos);
+    const bool pointer = name.starts_with(std::string(kLatestName) + ".tmp-");  // `latest` being replaced
+    if (step_dir || pointer) doomed.push_back(e.path());
   }
+  for (const fs::path& p : doomed) fs::remove_all(p, ec);
 }
 
 std::vector<std::pair<std::string, std::string>> tokenizer_files(const TokenizerInfo& t) {

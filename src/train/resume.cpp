@@ -129,8 +129,10 @@ void truncate_metrics(const std::string& path, int64_t step) {
   // a copy being written when a run was killed
   const fs::path file(path);
   std::error_code ec;
+  std::vector<fs::path> doomed;  // listed first, removed after (see remove_leftovers)
   for (const fs::directory_entry& e : fs::directory_iterator(file.has_parent_path() ? file.parent_path() : ".", ec))
-    if (e.path().filename().string().starts_with(file.filename().string() + ".tmp-")) fs::remove(e.path(), ec);
+    if (e.path().filename().string().starts_with(file.filename().string() + ".tmp-")) doomed.push_back(e.path());
+  for (const fs::path& p : doomed) fs::remove(p, ec);
   std::istringstream in(read_file(path));
   std::string kept;
   for (std::string line; std::getline(in, line);) {
