@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.hpp"
+#include "io/checkpoint_dir.hpp"
 #include "io/read_file.hpp"
 #include "io/tokenizer.hpp"
 #include "model/transformer.hpp"
@@ -127,8 +128,7 @@ HfCheckpoint::HfCheckpoint(const std::string& dir) : dir_(fs::absolute(dir).lexi
   manifest_.optimizer_state = false;
   manifest_.layout.chunk_layers = {m.n_layer};
   manifest_.writer = "Hugging Face transformers (imported)";
-  if (tok->name() == "gpt2") manifest_.tokenizer_files = {"encoder.json", "vocab.bpe"};
-  if (tok->name() == "sentencepiece") manifest_.tokenizer_files = {"tokenizer.model"};
+  for (const auto& file : tokenizer_files(tokenizer_)) manifest_.tokenizer_files.push_back(file.second);
   manifest_.data.tokenizer_hash = tokenizer_.hash;
 }
 
