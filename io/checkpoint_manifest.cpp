@@ -192,9 +192,7 @@ std::optional<std::string> latest_checkpoint(const std::string& run_dir) {
     if (all.empty()) return std::nullopt;
     return all.back().second;
   }
-  if (fs::file_size(latest, ec) > 4096 || ec)
-    TESSERA_RAISE("{}: not a checkpoint pointer (larger than 4 KiB or unreadable)", latest.string());
-  std::string name = read_file(latest.string());
+  std::string name = read_small_file(latest.string(), 4096, "checkpoint pointer");
   while (!name.empty() && (name.back() == '\n' || name.back() == '\r' || name.back() == ' ')) name.pop_back();
   if (step_of(name) < 0)
     TESSERA_RAISE("{}: holds \"{}\", not the name of a checkpoint directory (step-NNNNNNNN)", latest.string(),

@@ -13,16 +13,11 @@ namespace fs = std::filesystem;
 
 CheckpointReader::CheckpointReader(const std::string& path) : dir_(resolve_checkpoint(path)) {
   const std::string manifest_path = (fs::path(dir_) / kManifestName).string();
-  std::error_code ec;
-  if (fs::file_size(manifest_path, ec) > (int64_t{64} << 20))
-    TESSERA_RAISE("{}: larger than 64 MiB: not a checkpoint manifest", manifest_path);
-  manifest_ = parse_manifest(read_file(manifest_path), manifest_path);
+  manifest_ = parse_manifest(read_small_file(manifest_path, int64_t{64} << 20, "checkpoint manifest"), manifest_path);
   const CheckpointLayout& lay = manifest_.layout;
 
   const std::string config_path = (fs::path(dir_) / kConfigName).string();
-  if (fs::file_size(config_path, ec) > (int64_t{1} << 20) || ec)
-    TESSERA_RAISE("{}: missing, unreadable or larger than 1 MiB", config_path);
-  config_ = parse_run_config(read_file(config_path), config_path, {});
+  config_ = parse_run_config(read_small_file(config_path, int64_t{1} << 20, "run config"), config_path, {});
   check_layout_fits_model(config_.model, {lay.tp, lay.pp, 1});
   config_.model.finalize();
   const std::vector<int> layers = chunk_layers(config_.model.n_layer, lay.pp, lay.virtual_stages, lay.chunk_layers);
@@ -49,6 +44,7 @@ CheckpointReader::CheckpointReader(const std::string& path) : dir_(resolve_check
         for (int d = 0; d < lay.dp; ++d) expect(optimizer_file_name(t, p, d));
     }
   int64_t total = 0;
+  std::error_code ec;
   for (const auto& [name, bytes] : listed) {
     const fs::path file = fs::path(dir_) / name;
     if (!fs::is_regular_file(file, ec)) TESSERA_RAISE("{}: missing (the checkpoint is incomplete)", file.string());

@@ -17,19 +17,13 @@ namespace tessera {
 namespace fs = std::filesystem;
 
 namespace {
-std::string read_small(const fs::path& path, int64_t limit) {
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  if (ec) TESSERA_RAISE("{}: missing or unreadable", path.string());
-  if (static_cast<int64_t>(size) > limit) TESSERA_RAISE("{}: larger than {} bytes", path.string(), limit);
-  return read_file(path.string());
-}
 
 // The safetensors files of a model directory: model.safetensors, or the shards its index names.
 std::vector<std::string> weight_files(const fs::path& dir) {
   if (fs::exists(dir / "model.safetensors")) return {(dir / "model.safetensors").string()};
   const fs::path index = dir / "model.safetensors.index.json";
-  const nlohmann::json j = nlohmann::json::parse(read_small(index, int64_t{64} << 20), nullptr, false);
+  const nlohmann::json j =
+      nlohmann::json::parse(read_small_file(index.string(), int64_t{64} << 20, "safetensors index"), nullptr, false);
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
     TESSERA_RAISE("{}: not a safetensors index (no weight_map object)", index.string());
   std::set<std::string> names;
@@ -68,7 +62,8 @@ HfCheckpoint::HfCheckpoint(const std::string& dir) : dir_(fs::absolute(dir).lexi
   const fs::path d(dir_);
   const std::string config_path = (d / "config.json").string();
   std::string tokenizer_name;
-  config_.model = parse_hf_config(read_small(config_path, int64_t{1} << 20), config_path, &tokenizer_name);
+  config_.model =
+      parse_hf_config(read_small_file(config_path, int64_t{1} << 20, "config.json"), config_path, &tokenizer_name);
   config_.source = config_path;
   ModelConfig& m = config_.model;
   hf_vocab_ = m.vocab_size;
