@@ -1,4 +1,5 @@
 #include "io/progress.hpp"
+#include "core/readable.hpp"
 
 #include <unistd.h>
 
@@ -8,11 +9,6 @@
 #include <fmt/format.h>
 
 namespace tessera {
-
-std::string clock_string(double seconds) {
-  const auto s = static_cast<int64_t>(std::max(0.0, seconds));
-  return fmt::format("{}:{:02d}:{:02d}", s / 3600, (s / 60) % 60, s % 60);
-}
 
 Progress::Progress(std::string label, int64_t total_input_bytes, bool enabled)
     : label_(std::move(label)),

@@ -28,7 +28,4 @@ class Progress {
   bool printed_ = false;
 };
 
-// "1:02:03" for seconds.
-std::string clock_string(double seconds);
-
 }  // namespace tessera

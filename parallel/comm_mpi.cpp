@@ -1,7 +1,9 @@
 // ProcessGroup over MPI.
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "core/check.hpp"
@@ -50,6 +52,13 @@ ProcessGroup ProcessGroup::split(const ProcessGroup& parent, const std::vector<i
   MPI_Comm comm = MPI_COMM_NULL;
   check_mpi(MPI_Comm_split(parent.comm(), parent_ranks.front(), static_cast<int>(it - parent_ranks.begin()), &comm),
             "MPI_Comm_split");
+  return ProcessGroup(comm, true);
+}
+
+ProcessGroup ProcessGroup::node_local(const ProcessGroup& parent) {
+  MPI_Comm comm = MPI_COMM_NULL;
+  check_mpi(MPI_Comm_split_type(parent.comm(), MPI_COMM_TYPE_SHARED, parent.rank(), MPI_INFO_NULL, &comm),
+            "MPI_Comm_split_type");
   return ProcessGroup(comm, true);
 }
 
@@ -264,6 +273,17 @@ bool ProcessGroup::test(Request& request) const {
 void ProcessGroup::barrier() const {
   if (size_ == 1) return;
   check_mpi(MPI_Barrier(comm_), "MPI_Barrier");
+}
+
+void ProcessGroup::barrier_asleep(int poll_ms) const {
+  if (size_ == 1) return;
+  MPI_Request done = MPI_REQUEST_NULL;
+  check_mpi(MPI_Ibarrier(comm_, &done), "MPI_Ibarrier");
+  for (int finished = 0;;) {
+    check_mpi(MPI_Test(&done, &finished, MPI_STATUS_IGNORE), "MPI_Test");
+    if (finished != 0) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms));
+  }
 }
 
 }  // namespace tessera

@@ -23,6 +23,10 @@ ParallelState ParallelState::create(const Layout& layout, MPI_Comm base) {
                        std::move(pp), std::move(dp),       std::move(embedding)};
 }
 
+int job_ranks_on_this_node() {
+  return ProcessGroup::node_local(ProcessGroup::borrow(MPI_COMM_WORLD)).size();
+}
+
 namespace {
 void abort_world() {
   MPI_Abort(MPI_COMM_WORLD, 1);

@@ -22,6 +22,9 @@ struct ParallelState {
   bool is_main() const { return world.rank() == 0; }
 };
 
+// The processes of the whole job on this machine (collective over MPI_COMM_WORLD): they share its cores.
+int job_ranks_on_this_node();
+
 // MPI for the life of the process: initialised in the constructor, finalised in the destructor. Installs the
 // abort hook, so that a failed check on any rank ends the whole job (MPI_Abort) with the rank in the message.
 class MpiRuntime {

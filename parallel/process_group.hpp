@@ -4,7 +4,10 @@
 // ProcessGroup implements the core's Communicator, the only face of it that model code sees.
 #pragma once
 
+#include <array>
+#include <bit>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include <mpi.h>
@@ -20,6 +23,8 @@ class ProcessGroup final : public Communicator {
   // The group of these ranks of `parent`, created collectively by every rank of `parent` (each rank passes its own
   // list; ranks with the same list end up in the same group).
   static ProcessGroup split(const ProcessGroup& parent, const std::vector<int>& parent_ranks);
+  // The ranks of `parent` on this machine (they share its memory), created collectively by every rank of `parent`.
+  static ProcessGroup node_local(const ProcessGroup& parent);
 
   ProcessGroup(ProcessGroup&& other) noexcept;
   ProcessGroup& operator=(ProcessGroup&& other) noexcept;
@@ -53,6 +58,19 @@ class ProcessGroup final : public Communicator {
   // Every rank's vector at `root`, in rank order (other ranks get an empty result). Any length (sent in pieces).
   std::vector<std::vector<int32_t>> gather(const std::vector<int32_t>& local, int root) const;
   void barrier() const;
+  // A barrier that waits asleep, polling every `poll_ms` (a blocking barrier spins on the cores it waits on: one
+  // rank's measurement of the machine would be slowed by its peers).
+  void barrier_asleep(int poll_ms = 20) const;
+
+  // Sums a struct of int64_t counters (named fields, no other member) over the group in one all-reduce.
+  template <typename Counters>
+  void all_reduce_counters(Counters& counters) const {
+    static_assert(std::is_trivially_copyable_v<Counters> && sizeof(Counters) % sizeof(int64_t) == 0,
+                  "a struct of int64_t counters");
+    auto values = std::bit_cast<std::array<int64_t, sizeof(Counters) / sizeof(int64_t)>>(counters);
+    all_reduce_sum(values.data(), static_cast<int64_t>(values.size()));
+    counters = std::bit_cast<Counters>(values);
+  }
 
  private:
   ProcessGroup(MPI_Comm comm, bool owned);

@@ -111,6 +111,29 @@ cp -r "$work/a" "$work/a-force"
 "${t[@]}" --steps 2 --set model.n_layer=3 --checkpoint-dir "$work/a-force" --force > "$work/force.log" 2>&1
 check "--force trains from scratch beside them, and says so" grep -q -- "--force: training from scratch beside" "$work/force.log"
 
+# --- a resume keeps its checkpoint's learning-rate schedule (Megatron's default) unless told otherwise
+s=("$tessera" train -c tiny-gpt2 --data "$work/ds" --set log.peak_flops=1e9 --set train.threads=1
+   --set train.warmup_steps=2 --set train.micro_batch=4)  # train.decay_steps = 0: the decay follows --steps
+"${s[@]}" --steps 4 --checkpoint-dir "$work/sched" --metrics "$work/sched/metrics.jsonl" > /dev/null 2>&1
+before=$(listing "$work/sched")
+refuse "a resume with another --steps (its cosine would jump)" \
+  "train.steps = 8 here, 4 in $work/sched/step-00000004 (the decay ends at train.steps" \
+  "${s[@]}" --steps 8 --checkpoint-dir "$work/sched"
+refuse "a resume with another train.lr" "train.lr = 0.001 here, 0.003 in" \
+  "${s[@]}" --steps 4 --set train.lr=1e-3 --checkpoint-dir "$work/sched"
+check "... and nothing in the run's directory changed" test "$(listing "$work/sched")" = "$before"
+out=$("${s[@]}" --steps 8 --set checkpoint.override_schedule=true --checkpoint-dir "$work/sched" \
+  --metrics "$work/sched/metrics.jsonl" 2>&1)
+check "checkpoint.override_schedule resumes and says how the schedule changes" has "$out" \
+  "note: checkpoint.override_schedule: the learning-rate schedule changes from step 5: train.steps = 8 here, 4 in"
+# step 5 on the new cosine of tiny-gpt2 (lr 3e-3 to 3e-4, warm-up 2, decay to step 8):
+# 3e-4 + 2.7e-3 (1 + cos(pi / 3)) / 2 = 2.325e-3; the old schedule had ended at min_lr
+check "... and the note gives both learning rates" has "$out" "its learning rate is 0.002325 (the checkpoint's schedule: 0.0003)"
+check "... and step 5 follows the new schedule" /usr/bin/python3 -c '
+import json, sys
+lr = {r["step"]: r["lr"] for r in map(json.loads, open(sys.argv[1])) if "lr" in r}
+assert abs(lr[5] - 2.325e-3) < 1e-9 and sorted(lr) == list(range(1, 9)), lr' "$work/sched/metrics.jsonl"
+
 # --- SIGTERM: a checkpoint at the next step boundary, exit 0; the restart continues exactly
 wait_steps() { for _ in $(seq 300); do [[ -s $1 && $(grep -c '"loss"' "$1") -ge $2 ]] && return 0; sleep 0.1; done; return 1; }
 "${t[@]}" --steps 400 --checkpoint-dir "$work/term" --metrics "$work/term/metrics.jsonl" > "$work/term.log" 2>&1 &

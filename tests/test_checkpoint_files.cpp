@@ -12,8 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.hpp"
-#include "io/checkpoint_manifest.hpp"
-#include "io/checkpoint_shard.hpp"
+#include "io/checkpoint/manifest.hpp"
+#include "io/checkpoint/shard_file.hpp"
 #include "model/transformer.hpp"
 #include "temp_dir.hpp"
 

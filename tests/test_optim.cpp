@@ -45,10 +45,10 @@ TEST(LrSchedule, LinearAndConstant) {
 
 TEST(AdamW, DecaysOnlyMatricesAndOptionallyEmbeddings) {
   TensorTable table;
-  table.add("embed.wte", {2, 2}, true, true);
-  table.add("layers.0.attn.qkv.weight", {2, 2}, true, true);
-  table.add("layers.0.attn.qkv.bias", {2}, false, false);
-  table.add("layers.0.attn_norm.weight", {2}, false, false);
+  table.add("embed.wte", {2, 2}, {.weight_decay = true, .in_matmul = true, .embedding = true, .vocab_rows = true});
+  table.add("layers.0.attn.qkv.weight", {2, 2}, {.weight_decay = true, .in_matmul = true});
+  table.add("layers.0.attn.qkv.bias", {2}, {.init = TensorInit::kZeros});
+  table.add("layers.0.attn_norm.weight", {2}, {.init = TensorInit::kOnes, .norm = true});
   AdamWConfig c;
   c.weight_decay = 0.5F;
   c.decay_embeddings = false;

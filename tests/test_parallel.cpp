@@ -11,11 +11,11 @@
 #include <map>
 #include <utility>
 
+#include "io/checkpoint/reader.hpp"
 #include "io/hdf5_file.hpp"
 #include "io/prepare.hpp"
 #include "io/sampler.hpp"
 #include "io/token_dataset.hpp"
-#include "train/checkpoint_reader.hpp"
 #include "training_fixture.hpp"
 
 namespace tessera {

@@ -8,9 +8,9 @@
 
 #include "cli/commands.hpp"
 #include "core/check.hpp"
-#include "train/checkpoint_convert.hpp"
-#include "train/hf_checkpoint.hpp"
-#include "train/hf_export.hpp"
+#include "io/checkpoint/reshard.hpp"
+#include "io/hf/export.hpp"
+#include "io/hf/import.hpp"
 
 namespace tessera::cli {
 
@@ -36,9 +36,7 @@ void add_convert(CLI::App& app, const MpiRuntime& mpi) {
   auto f = std::make_shared<ConvertFlags>();
   CLI::App* cmd = app.add_subcommand(
       "convert", "Reshard or consolidate a checkpoint, or export it to / import it from Hugging Face format");
-  cmd->add_option("source", f->source,
-                  "A run directory (its latest checkpoint), a checkpoint directory or a Hugging Face directory")
-      ->required();
+  cmd->add_option("source", f->source, kModelPathHelp)->required();
   cmd->add_option("-o,--output", f->output, "The output directory (a run directory for --to tessera)")->required();
   cmd->add_option("--to", f->to,
                   "tessera: a checkpoint at --tp x --pp (1 x 1: consolidated; from a Hugging Face directory: "

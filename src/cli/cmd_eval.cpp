@@ -8,6 +8,7 @@
 #include "cli/model_loader.hpp"
 #include "core/check.hpp"
 #include "io/blended_sampler.hpp"
+#include "train/compute_threads.hpp"
 #include "train/evaluate.hpp"
 #include "train/trainer.hpp"
 
@@ -27,9 +28,7 @@ struct EvalFlags {
 void add_eval(CLI::App& app, const MpiRuntime& mpi) {
   auto f = std::make_shared<EvalFlags>();
   CLI::App* cmd = app.add_subcommand("eval", "Loss and perplexity of a trained model on a dataset split");
-  cmd->add_option("-m,--model", f->model,
-                  "A run directory (its latest checkpoint), a checkpoint directory or a Hugging Face directory")
-      ->required();
+  add_model_option(cmd, f->model);
   cmd->add_option("--data", f->data, "Dataset directory (default: the one the model was trained on)");
   cmd->add_option("--split", f->split, "Split to evaluate")->check(CLI::IsMember({"train", "val"}));
   cmd->add_option("--micro-batch", f->micro_batch, "Sequences per forward pass")->check(whole_at_least(1));

@@ -56,9 +56,7 @@ int32_t sample_token(const float* logits, int V, double temperature, int top_k, 
 void add_generate(CLI::App& app, const MpiRuntime& mpi) {
   auto f = std::make_shared<GenerateFlags>();
   CLI::App* cmd = app.add_subcommand("generate", "Sample text from a trained model");
-  cmd->add_option("-m,--model", f->model,
-                  "A run directory (its latest checkpoint), a checkpoint directory or a Hugging Face directory")
-      ->required();
+  add_model_option(cmd, f->model);
   cmd->add_option("-p,--prompt", f->prompt, "Text to continue (empty: start a new document)");
   cmd->add_option("-n,--max-tokens", f->max_tokens, "Tokens to generate per sample")->check(whole_at_least(1));
   cmd->add_option("-t,--temperature", f->temperature, "Softmax temperature (0: greedy)")->check(non_negative_finite());

@@ -10,10 +10,11 @@
 #include "cli/model_loader.hpp"
 #include "core/check.hpp"
 #include "core/peak_flops.hpp"
-#include "io/checkpoint_shard.hpp"
+#include "core/readable.hpp"
+#include "io/checkpoint/reader.hpp"
+#include "io/checkpoint/shard_file.hpp"
 #include "io/hdf5_file.hpp"
 #include "io/token_dataset.hpp"
-#include "train/checkpoint_reader.hpp"
 #include "train/run_plan.hpp"
 
 namespace tessera::cli {

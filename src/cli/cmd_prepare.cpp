@@ -4,8 +4,10 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "core/readable.hpp"
 #include "io/prepare.hpp"
 #include "io/tokenizer.hpp"
+#include "train/compute_threads.hpp"
 #include "train/run_plan.hpp"
 #include "train/trainer.hpp"
 

@@ -44,6 +44,15 @@ inline CLI::Validator whole_at_least(int64_t min) {
       min > 0 ? "POSITIVE" : "NONNEGATIVE");
 }
 
+// What every verb that reads a model accepts (open_weights): the help text of its path.
+constexpr const char* kModelPathHelp =
+    "A run directory (its latest checkpoint), a checkpoint directory or a Hugging Face directory";
+
+// -m,--model PATH, required: the model a verb reads.
+inline CLI::Option* add_model_option(CLI::App* cmd, std::string& model) {
+  return cmd->add_option("-m,--model", model, kModelPathHelp)->required();
+}
+
 // TOML basic string for a --set value: quotes and escapes.
 std::string toml_quote(const std::string& s);
 

@@ -2,6 +2,7 @@
 
 #include "core/check.hpp"
 #include "core/memory.hpp"
+#include "core/readable.hpp"
 #include "train/run_plan.hpp"
 
 namespace tessera::cli {
@@ -15,7 +16,7 @@ LoadedModel inspect_trained_model(const std::string& path, int max_batch, const 
   out.step = out.reader->manifest().step;
   out.consumed_samples = out.reader->manifest().consumed_samples;
   out.tokenizer = out.reader->tokenizer();
-  check_layout_fits_model(out.config.model, {layout.tp, layout.pp, 1});
+  check_tp_divides_model(out.config.model, layout.tp);
   chunk_layers(out.config.model.n_layer, layout.pp, 1, {});  // the layers split evenly into the stages
   // the largest shard (pipeline rank 0: the embedding), its weights and activations, and one global tensor in flight
   const ModelSizes sizes = Transformer<float>::sizes(out.config.model, max_batch, 0, layout);

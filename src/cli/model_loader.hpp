@@ -5,9 +5,9 @@
 #include <string>
 
 #include "config/run_config.hpp"
+#include "io/checkpoint/weight_source.hpp"
 #include "io/tokenizer.hpp"
 #include "model/transformer.hpp"
-#include "train/weight_source.hpp"
 
 namespace tessera::cli {
 

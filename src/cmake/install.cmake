@@ -21,8 +21,11 @@ set_target_properties(tessera_flags PROPERTIES EXPORT_NAME flags)
 set_target_properties(tessera_core PROPERTIES EXPORT_NAME core)
 set_target_properties(tessera_parallel PROPERTIES EXPORT_NAME parallel)
 set_target_properties(tessera_io PROPERTIES EXPORT_NAME io)
+set_target_properties(tessera_config PROPERTIES EXPORT_NAME config)
+set_target_properties(tessera_checkpoint PROPERTIES EXPORT_NAME checkpoint)
 set_target_properties(tessera_train PROPERTIES EXPORT_NAME train)
-install(TARGETS tessera_library tessera_flags tessera_core tessera_parallel tessera_io tessera_train
+install(TARGETS tessera_library tessera_flags tessera_core tessera_parallel tessera_io tessera_config
+        tessera_checkpoint tessera_train
         EXPORT tesseraTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(DIRECTORY src/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/tessera FILES_MATCHING PATTERN "*.hpp"
         PATTERN cli EXCLUDE PATTERN cmake EXCLUDE)

@@ -305,6 +305,7 @@ void visit_keys(RunConfig& c, Visitor& v) {
   v.key("async", c.checkpoint.async);
   v.key("init_from", c.checkpoint.init_from);
   v.key("init_optimizer", c.checkpoint.init_optimizer);
+  v.key("override_schedule", c.checkpoint.override_schedule);
 
   v.section("log");
   v.key("interval", c.log.interval);
@@ -591,6 +592,16 @@ RunConfig load_run_config(const std::string& config, const std::vector<std::stri
   std::ostringstream ss;
   ss << in.rdbuf();
   return parse_run_config(ss.str(), path, overrides);
+}
+
+LrSchedule lr_schedule(const TrainConfig& t) {
+  LrSchedule s;
+  s.max_lr = t.lr;
+  s.min_lr = t.min_lr;
+  s.warmup_steps = t.warmup_steps;
+  s.total_steps = t.decay_steps == 0 ? t.steps : t.decay_steps;
+  s.decay = parse_decay(t.lr_decay);
+  return s;
 }
 
 std::string to_toml(const RunConfig& config) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "model/model_config.hpp"
+#include "optim/lr_schedule.hpp"
 
 namespace tessera {
 
@@ -64,7 +65,8 @@ struct CheckpointConfig {
   bool force = false;     // train into a DIR that holds checkpoints of another run, or of this one with resume "never"
   bool async = false;     // write checkpoints on a background thread while training goes on
   std::string init_from;  // a new run starts from this checkpoint's weights (when DIR holds none to resume)
-  bool init_optimizer = false;  // ... and from its AdamW moments (default: a fresh optimizer)
+  bool init_optimizer = false;     // ... and from its AdamW moments (default: a fresh optimizer)
+  bool override_schedule = false;  // resume with a learning-rate schedule other than the checkpoint's
 };
 
 struct LogConfig {
@@ -97,6 +99,9 @@ RunConfig parse_run_config(const std::string& toml_text, const std::string& sour
                            const std::vector<std::string>& overrides);
 // The resolved config as TOML (every key, defaults included): printed at start-up and stored with the model.
 std::string to_toml(const RunConfig& config);
+
+// The learning-rate schedule of [train] (the decay ends at train.decay_steps, or at train.steps when it is 0).
+LrSchedule lr_schedule(const TrainConfig& train);
 
 // configs/NAME.toml for a preset name; throws tessera::Error listing the presets if there is none.
 std::string preset_path(const std::string& name);

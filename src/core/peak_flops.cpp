@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/blas.hpp"
+#include "core/readable.hpp"
 
 namespace tessera {
 namespace fs = std::filesystem;
@@ -113,15 +114,6 @@ std::string peak_cache_path() {
     return (fs::path(x) / "tessera" / "peak_flops.json").string();
   const char* home = std::getenv("HOME");
   return (fs::path(home != nullptr ? home : "/tmp") / ".cache" / "tessera" / "peak_flops.json").string();
-}
-
-std::string utc_timestamp() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 namespace {

@@ -35,7 +35,4 @@ PeakFlops machine_peak_flops(int threads, bool refresh);
 void raise_machine_peak(int threads, double flops);  // threads: as for machine_peak_flops
 std::string peak_cache_path();
 
-// UTC now as "2026-11-28T10:15:02Z".
-std::string utc_timestamp();
-
 }  // namespace tessera

@@ -77,19 +77,18 @@ template void copy_to_shard<double>(const TensorInfo&, const double*, const Shap
 template void copy_from_shard<float>(const TensorInfo&, const float*, const Shape&, float*);
 template void copy_from_shard<double>(const TensorInfo&, const double*, const Shape&, double*);
 
-int TensorTable::add(std::string name, Shape shape, bool weight_decay, bool in_matmul) {
+int TensorTable::add(std::string name, Shape shape, const TensorKind& kind) {
   TensorInfo info;
   info.name = std::move(name);
   info.global_shape = shape;
   info.global_offset = Shape(shape.size(), 0);
   info.shape = std::move(shape);
-  info.weight_decay = weight_decay;
-  info.in_matmul = in_matmul;
+  info.kind = kind;
   return push(std::move(info));
 }
 
 int TensorTable::add_split(std::string name, Shape global_shape, int split_dim, Shape parts, int shard, int shards,
-                           bool weight_decay, bool in_matmul) {
+                           const TensorKind& kind) {
   TESSERA_CHECK(split_dim >= 0 && split_dim < static_cast<int>(global_shape.size()), "tensor {}: split dimension {}",
                 name, split_dim);
   TESSERA_CHECK(shard >= 0 && shard < shards, "tensor {}: shard {} of {}", name, shard, shards);
@@ -109,8 +108,7 @@ int TensorTable::add_split(std::string name, Shape global_shape, int split_dim, 
   info.parts = std::move(parts);
   info.shard = shard;
   info.shards = shards;
-  info.weight_decay = weight_decay;
-  info.in_matmul = in_matmul;
+  info.kind = kind;
   return push(std::move(info));
 }
 
@@ -138,7 +136,7 @@ int64_t TensorTable::count() const {
 
 int64_t TensorTable::count_in_matmul() const {
   int64_t n = 0;
-  for (const auto& e : entries_) n += e.in_matmul ? e.numel : 0;
+  for (const auto& e : entries_) n += e.kind.in_matmul ? e.numel : 0;
   return n;
 }
 

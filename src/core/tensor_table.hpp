@@ -10,6 +10,8 @@
 //  - shard / shards: this rank's index along tp, and tp;
 //  - global_offset: where the shard starts in the global tensor (for fused tensors: in each part, relative to it).
 // On one rank, local and global shapes are equal and the global offset is zero.
+// Each entry also says what kind of tensor it is (TensorKind): initialisation, weight decay, the sequence-parallel
+// gradient sum and the vocabulary padding all follow the kind, never the name.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +26,26 @@ using Shape = std::vector<int64_t>;
 int64_t numel(const Shape& shape);
 std::string shape_string(const Shape& shape);
 
+// How a tensor's values start (init_params).
+enum class TensorInit : uint8_t {
+  kNormal,          // N(0, model.init_std); rows of vocabulary padding zero
+  kResidualNormal,  // N(0, init_std / sqrt(2 L)): a projection that writes into the residual stream (GPT-2)
+  kOnes,            // a norm's weight
+  kZeros,           // a bias
+};
+
+// What a tensor is, for every behaviour that depends on it (a renamed tensor keeps its behaviour).
+struct TensorKind {
+  TensorInit init = TensorInit::kNormal;
+  bool weight_decay = false;  // AdamW decays it (the matrices, and the embeddings unless train.decay_embeddings is off)
+  bool in_matmul = false;     // takes part in a matrix multiply (counts in the MFU's N)
+  bool norm = false;          // a norm's weight or bias: under sequence parallelism a tp rank's gradient covers its
+                              // rows of the sequence only, and is summed over tp
+  bool embedding = false;     // an embedding table (tokens, positions): decayed only with train.decay_embeddings
+  bool vocab_rows = false;    // rows are the padded vocabulary: rows past model.vocab_size are padding (zero, never
+                              // exported; resized when the tensor-parallel size changes)
+};
+
 struct TensorInfo {
   std::string name;    // e.g. "layers.3.attn.qkv.weight"
   Shape shape;         // local shape (this rank's shard)
@@ -37,8 +59,7 @@ struct TensorInfo {
   int shards = 1;        // tp size
   int global_index = 0;  // position in the whole model's table, whatever part of it this rank holds
   bool pp_copy = false;  // a copy of a tensor another pipeline stage owns (the tied embedding on the last stage)
-  bool weight_decay = false;  // AdamW decays it
-  bool in_matmul = false;     // takes part in a matrix multiply (counts in the MFU's N)
+  TensorKind kind;
 
   // The same values on every tensor-parallel rank (norms, row-parallel biases, position embeddings): counted once.
   bool tp_duplicated() const { return split_dim < 0; }
@@ -73,10 +94,10 @@ class TensorTable {
   static constexpr int64_t kAlign = 16;
 
   // Adds a whole tensor (duplicated across tp); returns its index.
-  int add(std::string name, Shape shape, bool weight_decay, bool in_matmul);
+  int add(std::string name, Shape shape, const TensorKind& kind);
   // Adds this rank's shard of a tensor split along split_dim across `shards` ranks (parts: see above; {}: one part).
   int add_split(std::string name, Shape global_shape, int split_dim, Shape parts, int shard, int shards,
-                bool weight_decay, bool in_matmul);
+                const TensorKind& kind);
   // Sets the position of the last tensor added in the whole model's table (pipeline stages hold a range of it).
   void set_global_index(int index, int global_index) {
     entries_[static_cast<size_t>(index)].global_index = global_index;

@@ -7,6 +7,15 @@
 
 namespace tessera {
 
+void check_tp_divides_model(const ModelConfig& m, int tp) {
+  auto divides = [tp](int value, const char* key, const char* why) {
+    if (value % tp != 0) TESSERA_RAISE("parallel.tp = {} does not divide {} = {} ({})", tp, key, value, why);
+  };
+  divides(m.n_head, "model.n_head", "each tensor-parallel rank holds n_head / tp attention heads");
+  divides(m.n_kv_head, "model.n_kv_head", "each tensor-parallel rank holds n_kv_head / tp key/value heads");
+  divides(m.d_ff, "model.d_ff", "each tensor-parallel rank holds d_ff / tp columns of the MLP");
+}
+
 std::vector<int> chunk_layers(int n_layer, int pp, int virtual_stages, const std::vector<int>& pp_layers) {
   const int chunks = pp * virtual_stages;
   if (!pp_layers.empty()) {
@@ -51,10 +60,10 @@ LocalDims local_dims(const ModelConfig& m, const ModelShard& shard) {
   d.NH = static_cast<int>(divide(m.n_head, tp, "model.n_head over parallel.tp"));
   d.NKV = static_cast<int>(divide(m.n_kv_head, tp, "model.n_kv_head over parallel.tp"));
   d.HS = m.head_size();
-  d.CA = d.NH * d.HS;
+  d.attn_out = d.NH * d.HS;
   d.QKV = (d.NH + 2 * d.NKV) * d.HS;
   d.F = static_cast<int>(divide(m.d_ff, tp, "model.d_ff over parallel.tp"));
-  d.FI = m.activation == Activation::kSwiGLU ? 2 * d.F : d.F;
+  d.fc_out = m.activation == Activation::kSwiGLU ? 2 * d.F : d.F;
   d.Vp = m.padded_vocab(tp) / tp;
   d.v0 = shard.tp_rank * d.Vp;
   d.Vn = std::clamp(m.vocab_size - d.v0, 0, d.Vp);

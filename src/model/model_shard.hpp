@@ -41,6 +41,10 @@ inline ModelShard even_shard(int tp_rank, int tp, int pp_rank = 0, int pp = 1) {
   return s;
 }
 
+// Refuses a tensor-parallel size the model cannot be split by (heads, key/value heads and d_ff divisible by tp),
+// naming the keys. Throws tessera::Error.
+void check_tp_divides_model(const ModelConfig& config, int tp);
+
 // Layers of each of the pp * v model chunks: pp_layers when given, else an even split. Throws tessera::Error naming
 // parallel.pp, parallel.virtual_stages and parallel.pp_layers when they do not fit n_layer.
 std::vector<int> chunk_layers(int n_layer, int pp, int virtual_stages, const std::vector<int>& pp_layers);
@@ -58,17 +62,17 @@ std::vector<ChunkRange> rank_chunks(const ModelConfig& config, const ModelShard&
 
 // This rank's widths (the global ones when tp = 1).
 struct LocalDims {
-  int C = 0;    // model width (whole: the residual stream is not split)
-  int NH = 0;   // query heads on this rank: NH / tp
-  int NKV = 0;  // key/value heads: NKV / tp
-  int HS = 0;   // head size
-  int CA = 0;   // attention output width NH_tp * HS (the input of the attention projection)
-  int QKV = 0;  // (NH_tp + 2 NKV_tp) * HS
-  int F = 0;    // feed-forward width F / tp
-  int FI = 0;   // the first MLP linear's output: F_tp, or 2 F_tp for SwiGLU
-  int Vp = 0;   // vocabulary rows on this rank: padded_vocab(tp) / tp
-  int v0 = 0;   // the first of them
-  int Vn = 0;   // how many of them are real tokens (the rest is padding)
+  int C = 0;         // model width (whole: the residual stream is not split)
+  int NH = 0;        // query heads on this rank: NH / tp
+  int NKV = 0;       // key/value heads: NKV / tp
+  int HS = 0;        // head size
+  int attn_out = 0;  // attention output width NH_tp * HS (the input of the attention projection)
+  int QKV = 0;       // (NH_tp + 2 NKV_tp) * HS
+  int F = 0;         // feed-forward width F / tp
+  int fc_out = 0;    // the first MLP linear's output: F_tp, or 2 F_tp for SwiGLU
+  int Vp = 0;        // vocabulary rows on this rank: padded_vocab(tp) / tp
+  int v0 = 0;        // the first of them
+  int Vn = 0;        // how many of them are real tokens (the rest is padding)
 };
 LocalDims local_dims(const ModelConfig& config, const ModelShard& shard);
 

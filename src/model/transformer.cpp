@@ -9,7 +9,7 @@
 #include <string>
 
 #include "core/check.hpp"
-#include "core/rng.hpp"
+#include "model/init_params.hpp"
 #include "ops/ops.hpp"
 
 namespace tessera {
@@ -115,42 +115,56 @@ TensorTable Transformer<T>::plan_params(const ModelConfig& m, const ModelShard& 
     return holds ? index : -1;
   };
   // the index a tensor gets if this rank holds it, counting its place in the whole model either way
-  auto whole = [&](bool holds, const std::string& name, Shape shape, bool decay) {
+  auto whole = [&](bool holds, const std::string& name, Shape shape, const TensorKind& kind) {
     if (!holds) return placed(false, -1);
-    return placed(true, table.add(name, std::move(shape), decay, false));
+    return placed(true, table.add(name, std::move(shape), kind));
   };
   // column-parallel: split by output rows (dim 0); row-parallel: by input columns (dim 1)
-  auto split = [&](bool holds, const std::string& name, Shape shape, int dim, const Shape& parts, bool matrix) {
+  auto split = [&](bool holds, const std::string& name, Shape shape, int dim, const Shape& parts,
+                   const TensorKind& kind) {
     if (!holds) return placed(false, -1);
-    return placed(true, table.add_split(name, std::move(shape), dim, parts, r, tp, matrix, matrix));
+    return placed(true, table.add_split(name, std::move(shape), dim, parts, r, tp, kind));
   };
 
-  // Embeddings are decayed by default (GPT-2, nanoGPT); the optimizer may exempt them. The tied head reads the
-  // embedding: the last stage keeps a copy, kept equal by an all-reduce of its gradient over the embedding group.
+  // What each tensor is: its initialisation, weight decay, the sequence-parallel sum of norms' gradients and the
+  // vocabulary padding follow these kinds, never the names. Embeddings are decayed by default (GPT-2, nanoGPT; the
+  // optimizer may exempt them); the token embedding is a matrix of the model's FLOPs only when it is the tied head.
+  const TensorKind matrix{.weight_decay = true, .in_matmul = true};
+  const TensorKind into_residual{.init = TensorInit::kResidualNormal, .weight_decay = true, .in_matmul = true};
+  const TensorKind bias{.init = TensorInit::kZeros};
+  const TensorKind norm_weight{.init = TensorInit::kOnes, .norm = true};
+  const TensorKind norm_bias{.init = TensorInit::kZeros, .norm = true};
+  const TensorKind token_embedding{
+      .weight_decay = m.tie_embeddings, .in_matmul = m.tie_embeddings, .embedding = true, .vocab_rows = true};
+  const TensorKind position_embedding{.weight_decay = true, .embedding = true};
+  const TensorKind head{.weight_decay = true, .in_matmul = true, .vocab_rows = true};
+
+  // The tied head reads the embedding: the last stage keeps a copy, kept equal by an all-reduce of its gradient over
+  // the embedding group.
   const bool tied_here = m.tie_embeddings && last;
-  ix_out.wte = split(first || tied_here, "embed.wte", {Vp, C}, 0, {}, m.tie_embeddings);  // vocab-parallel
+  ix_out.wte = split(first || tied_here, "embed.wte", {Vp, C}, 0, {}, token_embedding);  // vocab-parallel
   if (ix_out.wte >= 0 && !first) table.set_pp_copy(ix_out.wte);
-  if (m.position == Position::kLearned) ix_out.wpe = whole(first, "embed.wpe", {m.max_seq_len, C}, true);
+  if (m.position == Position::kLearned) ix_out.wpe = whole(first, "embed.wpe", {m.max_seq_len, C}, position_embedding);
   for (int l = 0; l < m.n_layer; ++l) {
     const bool h = held[static_cast<size_t>(l)];
     const std::string p = "layers." + std::to_string(l) + ".";
     LayerIndex& ix = ix_out.layers[static_cast<size_t>(l)];
-    ix.ln1_w = whole(h, p + "attn_norm.weight", {C}, false);
-    if (layernorm) ix.ln1_b = whole(h, p + "attn_norm.bias", {C}, false);
-    ix.qkv_w = split(h, p + "attn.qkv.weight", {QKV, C}, 0, qkv_parts, true);
-    if (m.bias) ix.qkv_b = split(h, p + "attn.qkv.bias", {QKV}, 0, qkv_parts, false);
-    ix.proj_w = split(h, p + "attn.proj.weight", {C, C}, 1, {}, true);
-    if (m.bias) ix.proj_b = whole(h, p + "attn.proj.bias", {C}, false);
-    ix.ln2_w = whole(h, p + "mlp_norm.weight", {C}, false);
-    if (layernorm) ix.ln2_b = whole(h, p + "mlp_norm.bias", {C}, false);
-    ix.fc_w = split(h, p + "mlp.fc.weight", {m.ffn_in_width(), C}, 0, fc_parts, true);
-    if (m.bias) ix.fc_b = split(h, p + "mlp.fc.bias", {m.ffn_in_width()}, 0, fc_parts, false);
-    ix.fcproj_w = split(h, p + "mlp.proj.weight", {C, F}, 1, {}, true);
-    if (m.bias) ix.fcproj_b = whole(h, p + "mlp.proj.bias", {C}, false);
+    ix.ln1_w = whole(h, p + "attn_norm.weight", {C}, norm_weight);
+    if (layernorm) ix.ln1_b = whole(h, p + "attn_norm.bias", {C}, norm_bias);
+    ix.qkv_w = split(h, p + "attn.qkv.weight", {QKV, C}, 0, qkv_parts, matrix);
+    if (m.bias) ix.qkv_b = split(h, p + "attn.qkv.bias", {QKV}, 0, qkv_parts, bias);
+    ix.proj_w = split(h, p + "attn.proj.weight", {C, C}, 1, {}, into_residual);
+    if (m.bias) ix.proj_b = whole(h, p + "attn.proj.bias", {C}, bias);
+    ix.ln2_w = whole(h, p + "mlp_norm.weight", {C}, norm_weight);
+    if (layernorm) ix.ln2_b = whole(h, p + "mlp_norm.bias", {C}, norm_bias);
+    ix.fc_w = split(h, p + "mlp.fc.weight", {m.ffn_in_width(), C}, 0, fc_parts, matrix);
+    if (m.bias) ix.fc_b = split(h, p + "mlp.fc.bias", {m.ffn_in_width()}, 0, fc_parts, bias);
+    ix.fcproj_w = split(h, p + "mlp.proj.weight", {C, F}, 1, {}, into_residual);
+    if (m.bias) ix.fcproj_b = whole(h, p + "mlp.proj.bias", {C}, bias);
   }
-  ix_out.lnf_w = whole(last, "final_norm.weight", {C}, false);
-  if (layernorm) ix_out.lnf_b = whole(last, "final_norm.bias", {C}, false);
-  if (!m.tie_embeddings) ix_out.head = split(last, "head.weight", {Vp, C}, 0, {}, true);
+  ix_out.lnf_w = whole(last, "final_norm.weight", {C}, norm_weight);
+  if (layernorm) ix_out.lnf_b = whole(last, "final_norm.bias", {C}, norm_bias);
+  if (!m.tie_embeddings) ix_out.head = split(last, "head.weight", {Vp, C}, 0, {}, head);
   if (m.tie_embeddings && last) ix_out.head = ix_out.wte;
   return table;
 }
@@ -158,9 +172,9 @@ TensorTable Transformer<T>::plan_params(const ModelConfig& m, const ModelShard& 
 template <typename T>
 double Transformer<T>::slot_elements(const LocalDims& d, const ChunkRange& chunk, double B, double Tn, int seq_split) {
   const double BT = B * Tn, BTs = BT / seq_split;  // all rows, this rank's rows of the residual stream
-  const double C = d.C, CA = d.CA, QKV = d.QKV, F = d.F, FI = d.FI, Vp = d.Vp;
+  const double C = d.C, attn_out = d.attn_out, QKV = d.QKV, F = d.F, fc_out = d.fc_out, Vp = d.Vp;
   const double probs = B * d.NH * Tn * Tn;
-  const double per_layer = BT * (C + QKV + CA + C + FI + F) + BTs * (2 + C + 2 + C) + probs;
+  const double per_layer = BT * (C + QKV + attn_out + C + fc_out + F) + BTs * (2 + C + 2 + C) + probs;
   double n = BTs * C + per_layer * chunk.n_layers;           // input, layers
   if (chunk.head) n += BT * C + BTs * 2 + BT * Vp + BT * 4;  // final norm, logits, losses, lse, sums
   return n;
@@ -171,7 +185,7 @@ double Transformer<T>::scratch_elements(const LocalDims& d, double B, double Tn,
   const double BT = B * Tn, BTs = BT / seq_split;
   const double split = seq_split > 1 ? 3 * BTs * d.C : 0;  // the local rows of rowpar, dres, dln
   return 3 * BT * d.C + split                              // rowpar, dres, dln
-         + BT * (d.QKV + d.CA + d.FI + d.F);               // backward scratch
+         + BT * (d.QKV + d.attn_out + d.fc_out + d.F);     // backward scratch
 }
 
 // Elements of every activation that plan_activations lays out (keep the two in step; the plan checks its total).
@@ -196,7 +210,7 @@ void Transformer<T>::plan_activations() {
   const LocalDims& d = dims_;
   const int64_t BT = static_cast<int64_t>(max_batch_) * max_seq_;
   const int64_t BTs = BT / shard_.seq_split();  // this rank's rows of the residual stream
-  const int64_t C = d.C, CA = d.CA, QKV = d.QKV, F = d.F, FI = d.FI, Vp = d.Vp;
+  const int64_t C = d.C, attn_out = d.attn_out, QKV = d.QKV, F = d.F, fc_out = d.fc_out, Vp = d.Vp;
   const int64_t probs = static_cast<int64_t>(max_batch_) * d.NH * max_seq_ * max_seq_;
   const int64_t total = activation_elements(m, shard_, max_batch_, max_seq_);
   TESSERA_CHECK(BT % shard_.seq_split() == 0, "{} rows of the residual stream over {} sequence-parallel ranks", BT,
@@ -208,15 +222,15 @@ void Transformer<T>::plan_activations() {
     p += n;
     return out;
   };
-  rowpar_ = take(BT * C);
-  dres_full_ = take(BT * C);
-  dln_ = take(BT * C);
-  rowpar_local_ = sp_ ? take(BTs * C) : rowpar_;
-  dres_ = sp_ ? take(BTs * C) : dres_full_;
-  dln_local_ = sp_ ? take(BTs * C) : dln_;
+  row_parallel_out_ = take(BT * C);
+  d_residual_full_ = take(BT * C);
+  d_norm_out_ = take(BT * C);
+  row_parallel_out_local_ = sp_ ? take(BTs * C) : row_parallel_out_;
+  d_residual_ = sp_ ? take(BTs * C) : d_residual_full_;
+  d_norm_out_local_ = sp_ ? take(BTs * C) : d_norm_out_;
   dqkv_ = take(BT * QKV);
-  datty_ = take(BT * CA);
-  dfch_ = take(BT * FI);
+  datty_ = take(BT * attn_out);
+  dfch_ = take(BT * fc_out);
   dact_ = take(BT * F);
   int total_slots = 0;
   for (const int s : shard_.slots) total_slots += s;
@@ -235,12 +249,12 @@ void Transformer<T>::plan_activations() {
         a.ln1_rstd = take(BTs);
         a.qkv = take(BT * QKV);
         a.probs = take(probs);
-        a.atty = take(BT * CA);
+        a.atty = take(BT * attn_out);
         a.res2 = take(BTs * C);
         a.ln2 = take(BT * C);
         a.ln2_mean = take(BTs);
         a.ln2_rstd = take(BTs);
-        a.fch = take(BT * FI);
+        a.fch = take(BT * fc_out);
         a.act = take(BT * F);
         a.res3 = take(BTs * C);
         s.layers.push_back(a);
@@ -288,44 +302,7 @@ typename Transformer<T>::Slot& Transformer<T>::slot(int c, int s) {
 
 template <typename T>
 void Transformer<T>::init_weights(uint64_t seed) {
-  const ModelConfig& m = config_;
-  // GPT-2 initialisation: N(0, std) for matrices, std / sqrt(2L) for the projections into the residual stream,
-  // zero biases, unit norm weights; the vocabulary padding rows stay zero.
-  const double residual_std = m.init_std / std::sqrt(2.0 * m.n_layer);
-  std::vector<T> whole;  // a split tensor is drawn whole, then this rank's slice kept
-  for (const TensorInfo& info : table_.entries()) {
-    T* p = params_.data() + info.offset;
-    const bool is_norm = info.name.find("norm.") != std::string::npos;
-    const bool is_bias = info.name.ends_with(".bias");
-    if (is_norm && !is_bias) {
-      std::fill(p, p + info.numel, T(1));
-      continue;
-    }
-    if (is_bias) {
-      std::fill(p, p + info.numel, T(0));
-      continue;
-    }
-    const bool residual = info.name.ends_with("attn.proj.weight") || info.name.ends_with("mlp.proj.weight");
-    const double stddev = residual ? residual_std : m.init_std;
-    // Draw the global tensor in order from (seed, name): every layout sees the same numbers.
-    const bool split = info.shards > 1;
-    T* out = p;
-    if (split) {
-      whole.resize(static_cast<size_t>(numel(info.global_shape)));
-      out = whole.data();
-    }
-    Rng rng(seed, stream_id(info.name));
-    const int64_t rows = info.global_shape[0];
-    const int64_t row = numel(info.global_shape) / rows;
-    const int64_t rows_real = info.name == "embed.wte" || info.name == "head.weight" ? m.vocab_size : rows;
-    for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t c = 0; c < row; ++c) {
-        const double z = rng.normal();
-        out[r * row + c] = r < rows_real ? static_cast<T>(z * stddev) : T(0);
-      }
-    }
-    if (split) copy_to_shard(info, whole.data(), info.global_shape, p);
-  }
+  init_params(table_, config_, seed, params_.data());
 }
 
 template <typename T>
@@ -334,7 +311,7 @@ void Transformer<T>::reduce_sequence_parallel_grads(int first, int last) {
   if (last < 0) last = table_.size() - 1;
   for (int i = first; i <= last; ++i) {
     const TensorInfo& info = table_[i];
-    if (info.name.find("norm.") == std::string::npos) continue;  // norm weights and biases: partial over rows
+    if (!info.kind.norm) continue;  // norm weights and biases: partial over this rank's rows
     tp_->all_reduce_sum(grads_.data() + info.offset, info.numel);
   }
 }

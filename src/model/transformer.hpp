@@ -59,7 +59,7 @@ class Transformer {
   int max_seq() const { return max_seq_; }
   // Elements of the activations passed between pipeline stages for (B, T) sequences: this rank's rows of the
   // residual stream (all B T rows, or B T / tp under sequence parallelism), times C.
-  int64_t boundary_elements(int B, int Tn) const { return static_cast<int64_t>(B) * Tn / shard_.seq_split() * dims_.C; }
+  int64_t boundary_elements(int B, int Tn) const { return local_rows(B, Tn).n_local; }
   // Under sequence parallelism each tp rank's norm weight gradients cover its rows only: sums them over tp (once
   // per step, after the last backward). No-op otherwise.
   // first, last: only the tensors with table indices in [first, last] (as the grads-ready hook reports them).
@@ -97,7 +97,7 @@ class Transformer {
   // for backward_chunk.
   double chunk_loss(int c, int s, T dloss, bool train);
   // Where a chunk that is not the head receives d(output) (B, T, C) before backward_chunk.
-  T* chunk_output_grad() { return dres_; }
+  T* chunk_output_grad() { return d_residual_; }
   // Backward through the chunk: grads += ...; the head chunk starts from its dlogits, the others from
   // chunk_output_grad(). Returns d(input) (B, T, C) for the previous stage (valid until the next backward_chunk), or
   // nullptr for the embedding chunk. last: the step's last micro-batch through this chunk: the grads-ready hook
@@ -124,12 +124,12 @@ class Transformer {
     T* ln1_rstd;      // (B, T)
     T* qkv;           // (B, T, QKV_tp), q and k rotated when RoPE
     T* probs;         // (B, NH_tp, T, T)
-    T* atty;          // (B, T, CA_tp)
+    T* atty;          // (B, T, attn_out)
     T* res2;          // (B, T, C) residual after attention
     T* ln2;           // (B, T, C)
     T* ln2_mean;      // (B, T)
     T* ln2_rstd;      // (B, T)
-    T* fch;           // (B, T, FI_tp)
+    T* fch;           // (B, T, fc_out)
     T* act;           // (B, T, F_tp)
     T* res3;          // (B, T, C) residual after the MLP: the layer's output
   };
@@ -149,6 +149,20 @@ class Transformer {
     int B = 0, Tn = 0;                              // its shape (B = 0: empty)
   };
   struct Plan;
+  // A micro-batch's rows of the residual stream on this rank: N_sp of its N = B T rows (ModelShard::residual_rows:
+  // N / tp under sequence parallelism), rows [tp_rank N_sp, (tp_rank + 1) N_sp) of a full (N, C) buffer.
+  struct LocalRows {
+    int N_sp = 0;
+    int64_t n_local = 0;  // their elements, N_sp C (tp_mappings.hpp's n_local)
+    int64_t first = 0;    // elements before them in a full (N, C) buffer (0 without sequence parallelism)
+  };
+  LocalRows local_rows(int B, int Tn) const {
+    LocalRows r;
+    r.N_sp = static_cast<int>(shard_.residual_rows(B, Tn));
+    r.n_local = static_cast<int64_t>(r.N_sp) * dims_.C;
+    r.first = sp_ ? shard_.tp_rank * r.n_local : 0;
+    return r;
+  }
 
   static TensorTable plan_params(const ModelConfig& m, const ModelShard& shard, Plan* plan);
   // Activation elements of one slot of a chunk, and of the scratch every chunk shares.
@@ -186,13 +200,14 @@ class Transformer {
   std::vector<int32_t> slot_ids_;
   std::vector<std::vector<Slot>> slots_;  // [chunk][slot]
   bool sp_ = false;                       // sequence parallelism
-  T* rowpar_ = nullptr;        // (N, C) a row-parallel layer's partial output, reduced before the residual add
-  T* rowpar_local_ = nullptr;  // (N_sp, C) its reduce-scattered rows (sequence parallelism; else = rowpar_)
+  T* row_parallel_out_ = nullptr;  // (N, C) a row-parallel layer's partial output, reduced before the residual add
+  T* row_parallel_out_local_ =
+      nullptr;  // (N_sp, C) its reduce-scattered rows (sequence parallelism; else = row_parallel_out_)
   // backward scratch, shared by all layers and chunks (N_sp = N / tp rows under sequence parallelism, else N)
-  T* dres_ = nullptr;       // (N_sp, C) d(residual stream)
-  T* dres_full_ = nullptr;  // (N, C) its all-gathered rows (sequence parallelism; else = dres_)
-  T* dln_ = nullptr;        // (N, C) d(norm output), partial over this rank's columns
-  T* dln_local_ = nullptr;  // (N_sp, C) its reduce-scattered rows (sequence parallelism; else = dln_)
+  T* d_residual_ = nullptr;        // (N_sp, C) d(residual stream)
+  T* d_residual_full_ = nullptr;   // (N, C) its all-gathered rows (sequence parallelism; else = d_residual_)
+  T* d_norm_out_ = nullptr;        // (N, C) d(norm output), partial over this rank's columns
+  T* d_norm_out_local_ = nullptr;  // (N_sp, C) its reduce-scattered rows (sequence parallelism; else = d_norm_out_)
   T *dqkv_ = nullptr, *datty_ = nullptr, *dfch_ = nullptr, *dact_ = nullptr;
   const T* last_logits_ = nullptr;
   GradsReadyHook grads_ready_;

@@ -31,71 +31,71 @@ void Transformer<T>::norm_backward(T* dinp_accum, T* dw, T* db, const T* dout, c
 }
 
 // One layer: x (N_sp, C) -> a.res3 (N_sp, C). N_sp: this rank's rows of the residual stream (N / tp under sequence
-// parallelism, starting at row r0; else all N).
+// parallelism: rows.first elements into a full buffer; else all N).
 template <typename T>
 void Transformer<T>::layer_forward(int l, const LayerActs& a, const T* x, int B, int Tn) {
   const ModelConfig& m = config_;
   const LocalDims& d = dims_;
-  const int N = B * Tn, C = d.C, Ns = N / shard_.seq_split();
-  const int64_t r0 = sp_ ? static_cast<int64_t>(shard_.tp_rank) * Ns * C : 0;  // this rank's rows in a full buffer
-  const int64_t NsC = static_cast<int64_t>(Ns) * C;
+  const int N = B * Tn, C = d.C;
+  const LocalRows rows = local_rows(B, Tn);
   const LayerParams w = layer_view(params_.data(), l);
   // attention: the norm on this rank's rows, entering the column-parallel QKV (tp_copy / tp_gather), this rank's
   // heads, leaving the row-parallel projection (tp_reduce / tp_scatter), then bias and residual
-  norm_forward(a.ln1 + r0, a.ln1_mean, a.ln1_rstd, x, w.ln1_w, w.ln1_b, Ns);
-  tp_enter_forward(*tp_, sp_, a.ln1, NsC);
+  norm_forward(a.ln1 + rows.first, a.ln1_mean, a.ln1_rstd, x, w.ln1_w, w.ln1_b, rows.N_sp);
+  tp_enter_forward(*tp_, sp_, a.ln1, rows.n_local);
   ops::matmul_forward(a.qkv, a.ln1, w.qkv_w, w.qkv_b, N, C, d.QKV, false);
   if (m.position == Position::kRope)
     ops::rope_forward(a.qkv, rope_cos_.data(), rope_sin_.data(), B, Tn, d.NH, d.NKV, d.HS);
   ops::attention_forward(a.atty, a.probs, a.qkv, B, Tn, d.NH, d.NKV, d.HS, m.objective == Objective::kCausal);
-  ops::matmul_forward(rowpar_, a.atty, w.proj_w, static_cast<const T*>(nullptr), N, d.CA, C, false);
-  const T* proj = tp_leave_forward(*tp_, sp_, rowpar_, rowpar_local_, NsC);
-  ops::residual_forward(a.res2, x, proj, w.proj_b, Ns, C);  // res2 = x + (proj(atty) + b)
+  ops::matmul_forward(row_parallel_out_, a.atty, w.proj_w, static_cast<const T*>(nullptr), N, d.attn_out, C, false);
+  const T* proj = tp_leave_forward(*tp_, sp_, row_parallel_out_, row_parallel_out_local_, rows.n_local);
+  ops::residual_forward(a.res2, x, proj, w.proj_b, rows.N_sp, C);  // res2 = x + (proj(atty) + b)
   // MLP: column-parallel first linear, row-parallel projection
-  norm_forward(a.ln2 + r0, a.ln2_mean, a.ln2_rstd, a.res2, w.ln2_w, w.ln2_b, Ns);
-  tp_enter_forward(*tp_, sp_, a.ln2, NsC);
-  ops::matmul_forward(a.fch, a.ln2, w.fc_w, w.fc_b, N, C, d.FI, false);
+  norm_forward(a.ln2 + rows.first, a.ln2_mean, a.ln2_rstd, a.res2, w.ln2_w, w.ln2_b, rows.N_sp);
+  tp_enter_forward(*tp_, sp_, a.ln2, rows.n_local);
+  ops::matmul_forward(a.fch, a.ln2, w.fc_w, w.fc_b, N, C, d.fc_out, false);
   if (m.activation == Activation::kGelu) {
     ops::gelu_forward(a.act, a.fch, static_cast<int64_t>(N) * d.F);
   } else {
     ops::swiglu_forward(a.act, a.fch, N, d.F);
   }
-  ops::matmul_forward(rowpar_, a.act, w.fcproj_w, static_cast<const T*>(nullptr), N, d.F, C, false);
-  const T* mlp = tp_leave_forward(*tp_, sp_, rowpar_, rowpar_local_, NsC);
-  ops::residual_forward(a.res3, a.res2, mlp, w.fcproj_b, Ns, C);  // res3 = res2 + (proj(act) + b)
+  ops::matmul_forward(row_parallel_out_, a.act, w.fcproj_w, static_cast<const T*>(nullptr), N, d.F, C, false);
+  const T* mlp = tp_leave_forward(*tp_, sp_, row_parallel_out_, row_parallel_out_local_, rows.n_local);
+  ops::residual_forward(a.res3, a.res2, mlp, w.fcproj_b, rows.N_sp, C);  // res3 = res2 + (proj(act) + b)
 }
 
-// One layer backward: dres_ holds d(res3) (N_sp, C) on entry and d(x) on return (the same on every tensor-parallel
-// rank without sequence parallelism). Norm weight gradients cover this rank's rows (summed over tp once per step
-// under sequence parallelism); bias gradients of the row-parallel projections are taken over all rows.
+// One layer backward: d_residual_ holds d(res3) (N_sp, C) on entry and d(x) on return (the same on every
+// tensor-parallel rank without sequence parallelism). Norm weight gradients cover this rank's rows (summed over tp once
+// per step under sequence parallelism); bias gradients of the row-parallel projections are taken over all rows.
 template <typename T>
 void Transformer<T>::layer_backward(int l, const LayerActs& a, const T* x, int B, int Tn) {
   const ModelConfig& m = config_;
   const LocalDims& d = dims_;
-  const int N = B * Tn, C = d.C, Ns = N / shard_.seq_split();
-  const int64_t NsC = static_cast<int64_t>(Ns) * C;
+  const int N = B * Tn, C = d.C;
+  const LocalRows rows = local_rows(B, Tn);
   const LayerParams w = layer_view(params_.data(), l);
   const LayerParams dw = layer_view(grads_.data(), l);
   // res3 = res2 + (act @ Wp^T + bp): d(output) of every row enters the row-parallel backward
-  const T* dout = tp_leave_backward(*tp_, sp_, dres_, dres_full_, NsC);
+  const T* dout = tp_leave_backward(*tp_, sp_, d_residual_, d_residual_full_, rows.n_local);
   ops::matmul_backward(dact_, dw.fcproj_w, dw.fcproj_b, dout, a.act, w.fcproj_w, N, d.F, C);
   if (m.activation == Activation::kGelu) {
     ops::gelu_backward(dfch_, a.fch, dact_, static_cast<int64_t>(N) * d.F);
   } else {
     ops::swiglu_backward(dfch_, a.fch, dact_, N, d.F);
   }
-  ops::matmul_backward(dln_, dw.fc_w, dw.fc_b, dfch_, a.ln2, w.fc_w, N, C, d.FI);
-  const T* dln2 = tp_enter_backward(*tp_, sp_, dln_, dln_local_, NsC);
-  norm_backward(dres_, dw.ln2_w, dw.ln2_b, dln2, a.res2, w.ln2_w, a.ln2_mean, a.ln2_rstd, Ns);  // now d(res2)
+  ops::matmul_backward(d_norm_out_, dw.fc_w, dw.fc_b, dfch_, a.ln2, w.fc_w, N, C, d.fc_out);
+  const T* dln2 = tp_enter_backward(*tp_, sp_, d_norm_out_, d_norm_out_local_, rows.n_local);
+  norm_backward(d_residual_, dw.ln2_w, dw.ln2_b, dln2, a.res2, w.ln2_w, a.ln2_mean, a.ln2_rstd,
+                rows.N_sp);  // now d(res2)
   // res2 = x + (atty @ Wo^T + bo)
-  dout = tp_leave_backward(*tp_, sp_, dres_, dres_full_, NsC);
-  ops::matmul_backward(datty_, dw.proj_w, dw.proj_b, dout, a.atty, w.proj_w, N, d.CA, C);
+  dout = tp_leave_backward(*tp_, sp_, d_residual_, d_residual_full_, rows.n_local);
+  ops::matmul_backward(datty_, dw.proj_w, dw.proj_b, dout, a.atty, w.proj_w, N, d.attn_out, C);
   ops::attention_backward(dqkv_, datty_, a.qkv, a.probs, B, Tn, d.NH, d.NKV, d.HS, ctx_);
   if (m.position == Position::kRope)
     ops::rope_backward(dqkv_, rope_cos_.data(), rope_sin_.data(), B, Tn, d.NH, d.NKV, d.HS);
-  ops::matmul_backward(dln_, dw.qkv_w, dw.qkv_b, dqkv_, a.ln1, w.qkv_w, N, C, d.QKV);
-  const T* dln1 = tp_enter_backward(*tp_, sp_, dln_, dln_local_, NsC);
-  norm_backward(dres_, dw.ln1_w, dw.ln1_b, dln1, x, w.ln1_w, a.ln1_mean, a.ln1_rstd, Ns);  // now d(x)
+  ops::matmul_backward(d_norm_out_, dw.qkv_w, dw.qkv_b, dqkv_, a.ln1, w.qkv_w, N, C, d.QKV);
+  const T* dln1 = tp_enter_backward(*tp_, sp_, d_norm_out_, d_norm_out_local_, rows.n_local);
+  norm_backward(d_residual_, dw.ln1_w, dw.ln1_b, dln1, x, w.ln1_w, a.ln1_mean, a.ln1_rstd, rows.N_sp);  // now d(x)
 }
 
 template <typename T>
@@ -130,16 +130,15 @@ void Transformer<T>::forward_chunk(int c, int s, const int32_t* tokens, const in
   sl.B = B;
   sl.Tn = Tn;
   TESSERA_CHECK(N % shard_.seq_split() == 0, "{} rows over {} sequence-parallel ranks", N, shard_.seq_split());
-  const int Ns = N / shard_.seq_split();
-  const int64_t NsC = static_cast<int64_t>(Ns) * C;
+  const LocalRows rows = local_rows(B, Tn);
   T* P = params_.data();
   if (chunk.embedding) {
     // vocab-parallel embedding: each rank its vocabulary rows (the position on tp rank 0 only), then tp_reduce (or
     // tp_scatter: this rank's part of the sequence)
-    ops::embedding_forward(rowpar_, sl.tokens, tensor(P, wte_), shard_.tp_rank == 0 ? tensor(P, wpe_) : nullptr, B, Tn,
-                           C, d.v0, d.Vp);
-    const T* embedded = tp_leave_forward(*tp_, sp_, rowpar_, rowpar_local_, NsC);
-    std::copy(embedded, embedded + NsC, sl.input);
+    ops::embedding_forward(row_parallel_out_, sl.tokens, tensor(P, wte_),
+                           shard_.tp_rank == 0 ? tensor(P, wpe_) : nullptr, B, Tn, C, d.v0, d.Vp);
+    const T* embedded = tp_leave_forward(*tp_, sp_, row_parallel_out_, row_parallel_out_local_, rows.n_local);
+    std::copy(embedded, embedded + rows.n_local, sl.input);
   }
   const T* x = sl.input;  // (N_sp, C) residual stream entering the layer
   for (int i = 0; i < chunk.n_layers; ++i) {
@@ -148,9 +147,8 @@ void Transformer<T>::forward_chunk(int c, int s, const int32_t* tokens, const in
     x = a.res3;
   }
   if (!chunk.head) return;
-  const int64_t r0 = sp_ ? static_cast<int64_t>(shard_.tp_rank) * NsC : 0;
-  norm_forward(sl.lnf + r0, sl.lnf_mean, sl.lnf_rstd, x, tensor(P, lnf_w_), tensor(P, lnf_b_), Ns);
-  tp_enter_forward(*tp_, sp_, sl.lnf, NsC);
+  norm_forward(sl.lnf + rows.first, sl.lnf_mean, sl.lnf_rstd, x, tensor(P, lnf_w_), tensor(P, lnf_b_), rows.N_sp);
+  tp_enter_forward(*tp_, sp_, sl.lnf, rows.n_local);
   // the head is column-parallel over the vocabulary: this rank's logits (N, Vp_tp)
   ops::matmul_forward(sl.logits, sl.lnf, tensor(P, head_), static_cast<const T*>(nullptr), N, C, d.Vp, false);
   last_logits_ = sl.logits;
@@ -222,24 +220,24 @@ const T* Transformer<T>::backward_chunk(int c, int s, bool last) {
   const LocalDims& d = dims_;
   Slot& sl = slot(c, s);
   TESSERA_CHECK(sl.B > 0, "backward of chunk {} slot {} before its forward", c, s);
-  const int B = sl.B, Tn = sl.Tn, N = B * Tn, C = d.C, Ns = N / shard_.seq_split();
-  const int64_t NsC = static_cast<int64_t>(Ns) * C;
+  const int B = sl.B, Tn = sl.Tn, N = B * Tn, C = d.C;
+  const LocalRows rows = local_rows(B, Tn);
   T* P = params_.data();
   T* G = grads_.data();
   const T* out = chunk_output(c, s);
   if (chunk.head) {
-    // logits hold dlogits: through the head (tp_copy / tp_gather backward) and the final norm into dres_
-    ops::matmul_backward(dln_, tensor(G, head_), static_cast<T*>(nullptr), sl.logits, sl.lnf, tensor(P, head_), N, C,
-                         d.Vp);
-    const T* dlnf = tp_enter_backward(*tp_, sp_, dln_, dln_local_, NsC);
-    std::memset(dres_, 0, static_cast<size_t>(NsC) * sizeof(T));
-    norm_backward(dres_, tensor(G, lnf_w_), tensor(G, lnf_b_), dlnf, out, tensor(P, lnf_w_), sl.lnf_mean, sl.lnf_rstd,
-                  Ns);
+    // logits hold dlogits: through the head (tp_copy / tp_gather backward) and the final norm into d_residual_
+    ops::matmul_backward(d_norm_out_, tensor(G, head_), static_cast<T*>(nullptr), sl.logits, sl.lnf, tensor(P, head_),
+                         N, C, d.Vp);
+    const T* dlnf = tp_enter_backward(*tp_, sp_, d_norm_out_, d_norm_out_local_, rows.n_local);
+    std::memset(d_residual_, 0, static_cast<size_t>(rows.n_local) * sizeof(T));
+    norm_backward(d_residual_, tensor(G, lnf_w_), tensor(G, lnf_b_), dlnf, out, tensor(P, lnf_w_), sl.lnf_mean,
+                  sl.lnf_rstd, rows.N_sp);
     // the final norm and an untied head are done (a tied head is the embedding: reported where it is embedded)
     if (last)
       report_ready(lnf_w_, config_.tie_embeddings ? std::max(lnf_w_, lnf_b_) : std::max({lnf_w_, lnf_b_, head_}));
   }
-  // dres_ carries d(loss)/d(residual stream) down through the layers
+  // d_residual_ carries d(loss)/d(residual stream) down through the layers
   for (int i = chunk.n_layers - 1; i >= 0; --i) {
     const T* x = i > 0 ? sl.layers[static_cast<size_t>(i - 1)].res3 : sl.input;
     layer_backward(chunk.first_layer + i, sl.layers[static_cast<size_t>(i)], x, B, Tn);
@@ -247,9 +245,9 @@ const T* Transformer<T>::backward_chunk(int c, int s, bool last) {
     if (last) report_ready(layer_index_[static_cast<size_t>(l)].ln1_w, layer_last_tensor(l));
   }
   sl.B = 0;  // the slot is spent: it needs a new forward
-  if (!chunk.embedding) return dres_;
+  if (!chunk.embedding) return d_residual_;
   // the embedding's backward reads every row (tp_reduce / tp_scatter backward)
-  const T* dembedded = tp_leave_backward(*tp_, sp_, dres_, dres_full_, NsC);
+  const T* dembedded = tp_leave_backward(*tp_, sp_, d_residual_, d_residual_full_, rows.n_local);
   ops::embedding_backward(tensor(G, wte_), tensor(G, wpe_), dembedded, sl.tokens, B, Tn, C, d.v0, d.Vp);
   if (last) report_ready(wte_, std::max(wte_, wpe_));
   return nullptr;

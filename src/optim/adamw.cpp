@@ -16,8 +16,8 @@ AdamW::AdamW(const TensorTable& table, const AdamWConfig& config, std::vector<Fl
 }
 
 float AdamW::decay_of(const TensorInfo& info) const {
-  if (!info.weight_decay) return 0.0F;
-  if (info.name.starts_with("embed.") && !config_.decay_embeddings) return 0.0F;
+  if (!info.kind.weight_decay) return 0.0F;
+  if (info.kind.embedding && !config_.decay_embeddings) return 0.0F;
   return config_.weight_decay;
 }
 

@@ -88,4 +88,12 @@ RunData open_run_data(const DataConfig& cfg) {
   return r;
 }
 
+DataIdentity RunData::identity() const {
+  DataIdentity id;
+  id.tokenizer_hash = tokenizer.hash;
+  id.train_tokens = train_tokens();
+  for (const TokenDataset* d : train_sets()) id.train_documents += d->documents();
+  return id;
+}
+
 }  // namespace tessera

@@ -8,6 +8,7 @@
 
 #include "config/run_config.hpp"
 #include "io/blended_sampler.hpp"
+#include "io/checkpoint/manifest.hpp"
 #include "io/token_dataset.hpp"
 
 namespace tessera {
@@ -24,6 +25,9 @@ struct RunData {
   int64_t val_tokens() const;
   // "a" or "0.7 a + 0.3 b", for the log
   std::string describe() const;
+  // What a checkpoint records of the training data (tokenizer, tokens, documents), so that a resume on other data
+  // is refused: the same for the saves and for the resume's check.
+  DataIdentity identity() const;
 };
 
 // Throws tessera::Error for no dataset, both data.path and data.paths, weights that do not match the paths,

@@ -4,6 +4,7 @@
 
 #include "core/check.hpp"
 #include "core/memory.hpp"
+#include "core/readable.hpp"
 #include "parallel/pipeline.hpp"
 
 namespace tessera {
@@ -57,16 +58,6 @@ void check_pipeline(const RunConfig& cfg, const RunPlan& plan) {
 }
 }  // namespace
 
-void check_layout_fits_model(const ModelConfig& m, const Layout& layout) {
-  const int tp = layout.tp;
-  auto divides = [tp](int value, const char* key, const char* why) {
-    if (value % tp != 0) TESSERA_RAISE("parallel.tp = {} does not divide {} = {} ({})", tp, key, value, why);
-  };
-  divides(m.n_head, "model.n_head", "each tensor-parallel rank holds n_head / tp attention heads");
-  divides(m.n_kv_head, "model.n_kv_head", "each tensor-parallel rank holds n_kv_head / tp key/value heads");
-  divides(m.d_ff, "model.d_ff", "each tensor-parallel rank holds d_ff / tp columns of the MLP");
-}
-
 RunPlan plan_run(RunConfig& cfg, const Layout& layout) {
   RunPlan plan;
   plan.layout = layout;
@@ -82,7 +73,7 @@ RunPlan plan_run(RunConfig& cfg, const Layout& layout) {
   cfg.train.global_batch = plan.global_batch;
   cfg.parallel.dp = layout.dp;
 
-  check_layout_fits_model(cfg.model, layout);
+  check_tp_divides_model(cfg.model, layout.tp);
   if (cfg.parallel.sequence_parallel && (int64_t{plan.micro_batch} * plan.seq_len) % layout.tp != 0)
     TESSERA_RAISE(
         "parallel.sequence_parallel: train.micro_batch * train.seq_len = {} * {} tokens do not split evenly over "
@@ -127,17 +118,6 @@ void check_fits_in_memory(const RunPlan& plan) {
       activations ? "train.micro_batch or train.seq_len (accumulate through train.global_batch instead), or the "
                     "model (model.n_layer, model.vocab_size, model.d_model, model.d_ff)"
                   : "the model's size (model.vocab_size, model.d_model, model.n_layer, model.d_ff)");
-}
-
-std::string bytes_string(int64_t bytes) {
-  const auto b = static_cast<double>(bytes);
-  if (b >= 1024.0 * 1024 * 1024) return fmt::format("{:.2f} GiB", b / (1024.0 * 1024 * 1024));
-  if (b >= 1024.0 * 1024) return fmt::format("{:.1f} MiB", b / (1024.0 * 1024));
-  return fmt::format("{:.0f} KiB", b / 1024.0);
-}
-
-std::string plural(int64_t n, const char* one, const char* many) {
-  return fmt::format("{} {}", n, n == 1 ? one : many);
 }
 
 std::string describe_run(const RunConfig& cfg, const RunPlan& plan, const RunData& data) {

@@ -37,9 +37,6 @@ Layout resolve_layout(const ParallelConfig& parallel, int world_size);
 // The part of the model the rank at `coord` holds under the plan, with its activation slots.
 ModelShard plan_shard(const RunConfig& config, const RunPlan& plan, const Coord& coord);
 
-// Refuses a layout the model cannot be split by (heads, key/value heads and d_ff divisible by tp), naming the keys.
-void check_layout_fits_model(const ModelConfig& model, const Layout& layout);
-
 // Resolves config.train.seq_len and global_batch (0: their defaults) and plans the run. config.model must be
 // finalised (vocabulary known). Throws tessera::Error for a global batch that does not divide.
 RunPlan plan_run(RunConfig& config, const Layout& layout);
@@ -51,10 +48,5 @@ void check_fits_in_memory(const RunPlan& plan);
 // The start-of-run summary (data, model, layout and batch, memory per rank, compute): printed by the trainer and by
 // train --dry-run.
 std::string describe_run(const RunConfig& config, const RunPlan& plan, const RunData& data);
-
-// "1.5 GiB", "320.0 MiB", "12 KiB"
-std::string bytes_string(int64_t bytes);
-// "1 file", "2 files"
-std::string plural(int64_t n, const char* one, const char* many);
 
 }  // namespace tessera

@@ -12,20 +12,22 @@
 #include <vector>
 
 #include "config/run_config.hpp"
+#include "io/checkpoint/resume.hpp"
 #include "io/token_dataset.hpp"
 #include "parallel/parallel_state.hpp"
-#include "train/resume.hpp"
 #include "train/run_data.hpp"
 #include "train/run_plan.hpp"
 
 namespace tessera {
 
+// What one optimizer step did.
 struct StepRecord {
   int64_t step = 0;  // 1-based
   double loss = 0;
   double grad_norm = 0;
   float lr = 0;
-  bool skipped = false;
+  bool skipped = false;  // a non-finite loss or gradient norm under train.on_nonfinite = "skip"
+  double seconds = 0;    // wall time of the step (reading the batch to the update)
 };
 
 struct TrainResult {
@@ -72,10 +74,5 @@ class Trainer {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// Sets OpenMP's and OpenBLAS's thread count (0: the cores of this machine divided among the job's ranks on it, at
-// most the cores this process is bound to; note, if given, says so when the binding lowered the count).
-// Collective over MPI_COMM_WORLD when threads is 0.
-int set_compute_threads(int threads, std::string* note = nullptr);
 
 }  // namespace tessera

@@ -1,4 +1,4 @@
-// libFuzzer target: a Hugging Face config.json from a stranger (train/hf_format.hpp). Any input either gives a model
+// libFuzzer target: a Hugging Face config.json from a stranger (io/hf/mapping.hpp). Any input either gives a model
 // tessera can build, export and read back the same, or throws tessera::Error; never a crash or undefined behaviour.
 #include <cstddef>
 #include <cstdint>
@@ -6,7 +6,7 @@
 #include <string>
 
 #include "core/check.hpp"
-#include "train/hf_format.hpp"
+#include "io/hf/mapping.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

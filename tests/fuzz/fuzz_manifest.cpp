@@ -1,4 +1,4 @@
-// libFuzzer target: a checkpoint manifest (checkpoint.json) from a stranger (io/checkpoint_manifest.hpp). Any input
+// libFuzzer target: a checkpoint manifest (checkpoint.json) from a stranger (io/checkpoint/manifest.hpp). Any input
 // either parses into a manifest that writes back and parses to the same, or throws tessera::Error; never a crash.
 #include <cstddef>
 #include <cstdint>
@@ -6,7 +6,7 @@
 #include <string>
 
 #include "core/check.hpp"
-#include "io/checkpoint_manifest.hpp"
+#include "io/checkpoint/manifest.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

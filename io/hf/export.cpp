@@ -1,4 +1,4 @@
-#include "train/hf_export.hpp"
+#include "io/hf/export.hpp"
 
 #include <unistd.h>
 
@@ -8,12 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.hpp"
-#include "io/checkpoint_dir.hpp"
+#include "io/checkpoint/run_dir.hpp"
 #include "io/file_sync.hpp"
+#include "io/hf/mapping.hpp"
 #include "io/progress.hpp"
 #include "io/safetensors.hpp"
 #include "model/transformer.hpp"
-#include "train/hf_format.hpp"
 
 namespace tessera {
 namespace fs = std::filesystem;
@@ -71,10 +71,8 @@ std::string export_hf(const WeightSource& source, const std::string& out, const 
     const Shape shape = hf_shape(h, info.shape);
     std::vector<float>& d = data[k];
     if (h.op == HfOp::kTranspose) {  // tessera (out, in) -> hf (in, out)
-      const int64_t rows = info.shape[0], cols = info.shape[1];
-      d.resize(static_cast<size_t>(rows * cols));
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < cols; ++c) d[static_cast<size_t>(c * rows + r)] = src[r * cols + c];
+      d.resize(static_cast<size_t>(info.numel));
+      transpose_2d(src, info.shape[0], info.shape[1], d.data());
     } else {
       const int64_t row = info.shape.size() > 1 ? info.numel / info.shape[0] : 1;
       const int64_t first = h.op == HfOp::kRows ? h.first_row * row : 0;

@@ -1,4 +1,4 @@
-#include "train/hf_checkpoint.hpp"
+#include "io/hf/import.hpp"
 
 #include <filesystem>
 #include <set>
@@ -7,11 +7,10 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.hpp"
-#include "io/checkpoint_dir.hpp"
+#include "io/checkpoint/run_dir.hpp"
 #include "io/read_file.hpp"
 #include "io/tokenizer.hpp"
 #include "model/transformer.hpp"
-#include "train/checkpoint_reader.hpp"
 
 namespace tessera {
 namespace fs = std::filesystem;
@@ -51,11 +50,6 @@ bool is_hf_dir(const std::string& dir) {
   const fs::path d(dir);
   return fs::is_regular_file(d / "config.json", ec) &&
          (fs::exists(d / "model.safetensors", ec) || fs::exists(d / "model.safetensors.index.json", ec));
-}
-
-std::unique_ptr<WeightSource> open_weights(const std::string& path) {
-  if (is_hf_dir(path)) return std::make_unique<HfCheckpoint>(path);
-  return std::make_unique<CheckpointReader>(path);
 }
 
 HfCheckpoint::HfCheckpoint(const std::string& dir) : dir_(fs::absolute(dir).lexically_normal().string()) {
@@ -104,8 +98,9 @@ HfCheckpoint::HfCheckpoint(const std::string& dir) : dir_(fs::absolute(dir).lexi
   for (const HfTensor& t : map_) {
     const auto it = tensors_.find(t.hf);
     if (it == tensors_.end()) TESSERA_RAISE("{}: tensor {} is missing", dir_, t.hf);
-    Shape global = whole[whole.find(t.tessera)].global_shape;
-    if (t.tessera == "embed.wte" || t.tessera == "head.weight") global[0] = hf_vocab_;
+    const TensorInfo& tensor = whole[whole.find(t.tessera)];
+    Shape global = tensor.global_shape;
+    if (tensor.kind.vocab_rows) global[0] = hf_vocab_;
     const Shape want = hf_shape(t, global);
     if (it->second.second->shape != want)
       TESSERA_RAISE("{}: tensor {} has shape {}, config.json implies {}", it->second.first->path(), t.hf,
@@ -139,8 +134,8 @@ void HfCheckpoint::read(StateKind kind, const TensorTable& table, float* flat) c
     const int w = whole_table.find(info.name);
     if (w < 0) TESSERA_RAISE("{}: the model has no tensor {}", dir_, info.name);
     Shape global = whole_table[w].global_shape;
-    const bool vocab = info.name == "embed.wte" || info.name == "head.weight";
-    if (vocab) global[0] = m.vocab_size;  // without tessera's padding (rows past hf_vocab_ stay zero)
+    if (whole_table[w].kind.vocab_rows)
+      global[0] = m.vocab_size;  // without tessera's padding (rows past hf_vocab_ stay zero)
     whole.assign(static_cast<size_t>(numel(global)), 0.0F);
     const int64_t cols = global.size() > 1 ? numel(global) / global[0] : 1;
     bool found = false;
@@ -151,10 +146,7 @@ void HfCheckpoint::read(StateKind kind, const TensorTable& table, float* flat) c
       hf.resize(static_cast<size_t>(numel(entry->shape)));
       file->read(*entry, hf.data());
       if (t.op == HfOp::kTranspose) {  // hf (in, out) -> tessera (out, in)
-        const int64_t in = entry->shape[0], out = entry->shape[1];
-        for (int64_t i = 0; i < in; ++i)
-          for (int64_t o = 0; o < out; ++o)
-            whole[static_cast<size_t>(o * in + i)] = hf[static_cast<size_t>(i * out + o)];
+        transpose_2d(hf.data(), entry->shape[0], entry->shape[1], whole.data());
       } else {
         std::copy(hf.begin(), hf.end(), whole.begin() + t.first_row * cols);
       }

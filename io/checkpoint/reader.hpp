@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "config/run_config.hpp"
-#include "io/checkpoint_manifest.hpp"
-#include "io/checkpoint_shard.hpp"
+#include "io/checkpoint/manifest.hpp"
+#include "io/checkpoint/shard_file.hpp"
+#include "io/checkpoint/weight_source.hpp"
 #include "model/model_shard.hpp"
-#include "train/weight_source.hpp"
 
 namespace tessera {
 

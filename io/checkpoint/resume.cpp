@@ -1,16 +1,12 @@
-#include "train/resume.hpp"
+#include "io/checkpoint/resume.hpp"
 
 #include <filesystem>
 #include <sstream>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "core/check.hpp"
-#include "io/checkpoint_manifest.hpp"
-#include "io/file_sync.hpp"
-#include "io/read_file.hpp"
-#include "train/checkpoint_reader.hpp"
+#include "io/checkpoint/reader.hpp"
 
 namespace tessera {
 namespace fs = std::filesystem;
@@ -51,9 +47,53 @@ std::string model_difference(const ModelConfig& here, const ModelConfig& there, 
   return "";
 }
 
+std::string schedule_difference(const TrainConfig& here, const TrainConfig& there, const std::string& where) {
+  std::vector<std::string> out;
+  auto differs = [&](const char* key, const auto& a, const auto& b) {
+    if (a != b) out.push_back(fmt::format("train.{} = {} here, {} in {}", key, a, b, where));
+  };
+  differs("lr", here.lr, there.lr);
+  differs("min_lr", here.min_lr, there.min_lr);
+  differs("warmup_steps", here.warmup_steps, there.warmup_steps);
+  differs("lr_decay", here.lr_decay, there.lr_decay);
+  if (lr_schedule(here).total_steps != lr_schedule(there).total_steps) {
+    if (here.decay_steps == 0 && there.decay_steps == 0)
+      out.push_back(
+          fmt::format("train.steps = {} here, {} in {} (the decay ends at train.steps: train.decay_steps = 0)",
+                      here.steps, there.steps, where));
+    else
+      out.push_back(fmt::format(
+          "the decay ends at step {} here, at step {} in {} (train.decay_steps = {} here, {} there)",
+          lr_schedule(here).total_steps, lr_schedule(there).total_steps, where, here.decay_steps, there.decay_steps));
+  }
+  std::string joined;
+  for (const std::string& clause : out) joined += (joined.empty() ? "" : "; ") + clause;
+  return joined;
+}
+
 namespace {
+// A resume must follow the learning-rate schedule of its checkpoint (Megatron's default): a run of 20 steps resumed
+// with --steps 40 would otherwise jump to another cosine at step 21. checkpoint.override_schedule lets it, and the
+// returned note says how the schedule changes ("" when it does not).
+std::string check_schedule(const RunConfig& cfg, const CheckpointReader& reader) {
+  const TrainConfig& stored = reader.config().train;
+  const std::string why = schedule_difference(cfg.train, stored, reader.dir());
+  if (why.empty()) return "";
+  if (!cfg.checkpoint.override_schedule)
+    TESSERA_RAISE(
+        "{}: resuming would change the learning-rate schedule: {}; resume with the checkpoint's schedule, or pass "
+        "--set checkpoint.override_schedule=true to change it (to extend a run later, set train.decay_steps from its "
+        "start)",
+        reader.dir(), why);
+  const int64_t next = reader.manifest().step;  // 0-based index of the first step to run
+  return fmt::format(
+      "checkpoint.override_schedule: the learning-rate schedule changes from step {}: {}; its learning rate is {:.4g} "
+      "(the checkpoint's schedule: {:.4g})",
+      next + 1, why, lr_schedule(cfg.train).at(next), lr_schedule(stored).at(next));
+}
+
 // checkpoint.resume: the checkpoint to resume from, if any.
-ResumeChoice choose_checkpoint(const RunConfig& cfg, const RunData& data) {
+ResumeChoice choose_checkpoint(const RunConfig& cfg, const DataIdentity& here) {
   const CheckpointConfig& ck = cfg.checkpoint;
   ResumeChoice choice;
   std::optional<std::string> existing;
@@ -71,14 +111,11 @@ ResumeChoice choose_checkpoint(const RunConfig& cfg, const RunData& data) {
   const std::string path = explicit_path ? resolve_checkpoint(ck.resume) : existing.value_or("");
   if (path.empty()) return choice;
   const CheckpointReader reader(path);
-  DataIdentity here;
-  here.tokenizer_hash = data.tokenizer.hash;
-  here.train_tokens = data.train_tokens();
-  for (const TokenDataset* d : data.train_sets()) here.train_documents += d->documents();
   const std::string model_why = model_difference(cfg.model, reader.config().model, reader.dir());
   const std::string why = model_why.empty() ? data_difference(here, reader.manifest().data, reader.dir()) : model_why;
   if (why.empty() || (explicit_path && ck.force && model_why.empty())) {
     choice.checkpoint = reader.dir();
+    choice.note = check_schedule(cfg, reader);
     return choice;
   }
   if (explicit_path)
@@ -94,7 +131,7 @@ ResumeChoice choose_checkpoint(const RunConfig& cfg, const RunData& data) {
 }
 
 // checkpoint.init_from for a run that resumes nothing: the same model and tokenizer.
-ResumeChoice choose_init(const RunConfig& cfg, const RunData& data, ResumeChoice choice) {
+ResumeChoice choose_init(const RunConfig& cfg, const TokenizerInfo& tokenizer, ResumeChoice choice) {
   if (cfg.checkpoint.init_from.empty()) return choice;
   const std::unique_ptr<WeightSource> source = open_weights(cfg.checkpoint.init_from);
   const WeightSource& reader = *source;
@@ -105,13 +142,13 @@ ResumeChoice choose_init(const RunConfig& cfg, const RunData& data, ResumeChoice
                   fs::exists(config) ? fmt::format("-c {} takes its model", config.string())
                                      : "`tessera convert` it to a checkpoint, whose config.toml -c takes");
   }
-  if (reader.manifest().tokenizer.hash != data.tokenizer.hash ||
-      reader.manifest().tokenizer.vocab_size != data.tokenizer.vocab_size)
+  if (reader.manifest().tokenizer.hash != tokenizer.hash ||
+      reader.manifest().tokenizer.vocab_size != tokenizer.vocab_size)
     TESSERA_RAISE(
         "checkpoint.init_from {}: trained with tokenizer {} (vocabulary {}, hash {}), the data is tokenized with {} "
         "(vocabulary {}, hash {})",
         reader.dir(), reader.manifest().tokenizer.name, reader.manifest().tokenizer.vocab_size,
-        reader.manifest().tokenizer.hash, data.tokenizer.name, data.tokenizer.vocab_size, data.tokenizer.hash);
+        reader.manifest().tokenizer.hash, tokenizer.name, tokenizer.vocab_size, tokenizer.hash);
   if (cfg.checkpoint.init_optimizer && !reader.manifest().optimizer_state)
     TESSERA_RAISE("checkpoint.init_from {}: holds no optimizer state (checkpoint.init_optimizer = true)", reader.dir());
   choice.init_from = reader.dir();
@@ -119,30 +156,9 @@ ResumeChoice choose_init(const RunConfig& cfg, const RunData& data, ResumeChoice
 }
 }  // namespace
 
-ResumeChoice choose_resume(const RunConfig& cfg, const RunData& data) {
+ResumeChoice choose_resume(const RunConfig& cfg, const TokenizerInfo& tokenizer, const DataIdentity& data) {
   ResumeChoice choice = choose_checkpoint(cfg, data);
-  return choice.checkpoint.empty() ? choose_init(cfg, data, choice) : choice;
-}
-
-void truncate_metrics(const std::string& path, int64_t step) {
-  if (path.empty() || !fs::exists(path)) return;
-  // a copy being written when a run was killed
-  const fs::path file(path);
-  std::error_code ec;
-  std::vector<fs::path> doomed;  // listed first, removed after (see remove_leftovers)
-  for (const fs::directory_entry& e : fs::directory_iterator(file.has_parent_path() ? file.parent_path() : ".", ec))
-    if (e.path().filename().string().starts_with(file.filename().string() + ".tmp-")) doomed.push_back(e.path());
-  for (const fs::path& p : doomed) fs::remove(p, ec);
-  std::istringstream in(read_file(path));
-  std::string kept;
-  for (std::string line; std::getline(in, line);) {
-    // a line cut short by a kill is dropped with the steps after the checkpoint
-    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_object() || !j.contains("step") || !j["step"].is_number_integer() || j["step"].get<int64_t>() > step)
-      continue;
-    kept += line + "\n";
-  }
-  write_file_atomic(path, kept);
+  return choice.checkpoint.empty() ? choose_init(cfg, tokenizer, choice) : choice;
 }
 
 }  // namespace tessera

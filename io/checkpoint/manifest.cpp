@@ -1,4 +1,4 @@
-#include "io/checkpoint_manifest.hpp"
+#include "io/checkpoint/manifest.hpp"
 
 #include <algorithm>
 #include <filesystem>

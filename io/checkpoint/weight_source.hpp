@@ -1,5 +1,5 @@
-// Where a model's weights come from: a tessera checkpoint (train/checkpoint_reader.hpp) or a Hugging Face directory
-// (train/hf_checkpoint.hpp), read into a model shard of any layout. Every verb that reads a model (generate, eval,
+// Where a model's weights come from: a tessera checkpoint (io/checkpoint/reader.hpp) or a Hugging Face directory
+// (io/hf/import.hpp), read into a model shard of any layout. Every verb that reads a model (generate, eval,
 // info, train --init-from, convert) opens its path through open_weights, so each accepts every form.
 #pragma once
 
@@ -7,8 +7,8 @@
 #include <string>
 
 #include "config/run_config.hpp"
-#include "io/checkpoint_manifest.hpp"
-#include "io/checkpoint_shard.hpp"
+#include "io/checkpoint/manifest.hpp"
+#include "io/checkpoint/shard_file.hpp"
 
 namespace tessera {
 
@@ -30,8 +30,6 @@ class WeightSource {
   virtual void read(StateKind kind, const TensorTable& table, float* flat) const = 0;
 };
 
-// True if dir holds a Hugging Face model (config.json and model.safetensors or its index).
-bool is_hf_dir(const std::string& dir);
 // A Hugging Face directory, a checkpoint directory, or a run directory (its latest checkpoint). Throws
 // tessera::Error naming the path.
 std::unique_ptr<WeightSource> open_weights(const std::string& path);

@@ -1,4 +1,4 @@
-#include "train/hf_format.hpp"
+#include "io/hf/mapping.hpp"
 
 #include <cmath>
 
@@ -76,6 +76,11 @@ std::vector<HfTensor> hf_tensors(const ModelConfig& m) {
   add("model.norm.weight", "final_norm.weight");
   if (!m.tie_embeddings) add("lm_head.weight", "head.weight", HfOp::kRows, 0, V);
   return out;
+}
+
+void transpose_2d(const float* in, int64_t rows, int64_t cols, float* out) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) out[c * rows + r] = in[r * cols + c];
 }
 
 Shape hf_shape(const HfTensor& t, const Shape& s) {

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "io/checkpoint_manifest.hpp"
+#include "io/checkpoint/manifest.hpp"
 
 namespace tessera {
 
@@ -22,6 +22,12 @@ void remove_leftovers(const std::string& run_dir);
 std::vector<std::pair<std::string, std::string>> tokenizer_files(const TokenizerInfo& tokenizer);
 // Copies them into dir/tokenizer/.
 void copy_tokenizer_files(const TokenizerInfo& tokenizer, const std::string& dir);
+
+// Starts a checkpoint of `step` in run_dir (created if need be; a killed save's leftovers removed): makes
+// RUN/.step-N.partial/ holding config.toml (config_toml) and the tokenizer's files, and returns it. The caller writes
+// the shard files into it, then publishes it.
+std::string begin_checkpoint(const std::string& run_dir, int64_t step, const std::string& config_toml,
+                             const TokenizerInfo& tokenizer);
 
 // Completes a checkpoint written in `partial` (every file of manifest.files in it): writes its manifest, renames it
 // to RUN/step-N/ (replacing a checkpoint of the same step), points `latest` at it and removes all but the newest

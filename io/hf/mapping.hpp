@@ -33,6 +33,8 @@ std::string hf_architecture(const ModelConfig& model);
 std::vector<HfTensor> hf_tensors(const ModelConfig& model);
 // The tensor's shape in Hugging Face's form.
 Shape hf_shape(const HfTensor& t, const Shape& tessera_shape);
+// out (cols, rows) = the transpose of in (rows, cols): kTranspose, both ways.
+void transpose_2d(const float* in, int64_t rows, int64_t cols, float* out);
 
 // config.json for the model (ids of the tokenizer's special tokens included), with a "tessera" object that keeps
 // what transformers has no key for (objective, mask token, vocabulary padding, tokenizer).

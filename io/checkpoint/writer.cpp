@@ -1,4 +1,4 @@
-#include "train/checkpointer.hpp"
+#include "io/checkpoint/writer.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -8,24 +8,23 @@
 #include <fmt/format.h>
 
 #include "core/check.hpp"
-#include "core/peak_flops.hpp"
+#include "core/readable.hpp"
 #include "core/version.hpp"
-#include "io/checkpoint_dir.hpp"
-#include "io/checkpoint_shard.hpp"
-#include "io/file_sync.hpp"
+#include "io/checkpoint/run_dir.hpp"
+#include "io/checkpoint/shard_file.hpp"
 #include "parallel/agreement.hpp"
 
 namespace tessera {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-struct Checkpointer::Job {
+struct CheckpointWriter::Job {
   TrainPosition at;
   int64_t optimizer_steps = 0;
   const TensorTable* table = nullptr;
   std::vector<FlatRange> owned;
   // what this rank writes, in the weights' layout: the live buffers (a synchronous save without ZeRO-1) or the
-  // Checkpointer's snapshot buffers (reused from save to save: no page faults after the first)
+  // writer's snapshot buffers (reused from save to save: no page faults after the first)
   const float* params = nullptr;
   const float* m = nullptr;
   const float* v = nullptr;
@@ -36,47 +35,30 @@ struct Checkpointer::Job {
   std::string error;  // of this rank's writing
 };
 
-Checkpointer::Checkpointer(const RunConfig& config, const ParallelState& parallel, const RunData& data,
-                           const RunPlan& plan)
-    : cfg_(config), ps_(parallel) {
+CheckpointWriter::CheckpointWriter(const RunConfig& config, const ParallelState& parallel, CheckpointManifest base)
+    : cfg_(config), ps_(parallel), base_(std::move(base)), tokenizer_(base_.tokenizer) {
   zero1_files_ = cfg_.parallel.zero1 && ps_.dp.size() > 1;
-  base_.seed = cfg_.train.seed;
   base_.layout.tp = ps_.layout.tp;
   base_.layout.pp = ps_.layout.pp;
   base_.layout.dp = ps_.layout.dp;
-  base_.layout.virtual_stages = cfg_.parallel.virtual_stages;
-  base_.layout.chunk_layers = plan.chunk_layers;
   base_.layout.zero1 = zero1_files_;
-  tokenizer_ = data.tokenizer;
-  base_.tokenizer = data.tokenizer;
   base_.tokenizer.files.clear();
-  for (const auto& file : tokenizer_files(data.tokenizer)) base_.tokenizer_files.push_back(file.second);
-  base_.data.tokenizer_hash = data.tokenizer.hash;
-  base_.data.train_tokens = data.train_tokens();
-  for (const TokenDataset* d : data.train_sets()) base_.data.train_documents += d->documents();
+  base_.tokenizer_files.clear();
+  for (const auto& file : tokenizer_files(tokenizer_)) base_.tokenizer_files.push_back(file.second);
   base_.writer = fmt::format("tessera {} ({})", version(), git_commit());
   if (ps_.is_main() && !cfg_.checkpoint.dir.empty()) remove_leftovers(cfg_.checkpoint.dir);
   // the tokenizer's files are copied at every save: check now that they are there
-  for (const auto& [source, name] : tokenizer_files(data.tokenizer))
+  for (const auto& [source, name] : tokenizer_files(tokenizer_))
     if (ps_.is_main() && !cfg_.checkpoint.dir.empty() && !fs::is_regular_file(source))
-      TESSERA_RAISE("tokenizer {}: file {} is missing (a checkpoint carries the tokenizer's files)",
-                    data.tokenizer.name, source);
+      TESSERA_RAISE("tokenizer {}: file {} is missing (a checkpoint carries the tokenizer's files)", tokenizer_.name,
+                    source);
 }
 
-Checkpointer::~Checkpointer() {
+CheckpointWriter::~CheckpointWriter() {
   if (job_ && job_->thread.joinable()) job_->thread.join();
 }
 
-void Checkpointer::prepare_directory(int64_t step) const {
-  fs::create_directories(cfg_.checkpoint.dir);
-  remove_leftovers(cfg_.checkpoint.dir);
-  const std::string partial = partial_dir(cfg_.checkpoint.dir, step);
-  fs::create_directories(partial);
-  write_file_atomic((fs::path(partial) / kConfigName).string(), to_toml(cfg_));
-  copy_tokenizer_files(tokenizer_, partial);
-}
-
-void Checkpointer::write_files(Job& job) const {
+void CheckpointWriter::write_files(Job& job) const {
   const Coord& c = ps_.coord;
   ShardPosition pos{c.tp_rank, ps_.layout.tp, c.pp_rank, ps_.layout.pp, c.dp_rank, job.at.step};
   const fs::path dir(job.partial);
@@ -96,7 +78,7 @@ void Checkpointer::write_files(Job& job) const {
   }
 }
 
-void Checkpointer::finish_directory(const Job& job) const {
+void CheckpointWriter::finish_directory(const Job& job) const {
   const fs::path run(cfg_.checkpoint.dir);
   const fs::path partial(job.partial);
   CheckpointManifest m = base_;
@@ -126,7 +108,7 @@ void Checkpointer::finish_directory(const Job& job) const {
   std::fflush(stdout);
 }
 
-void Checkpointer::save(const TrainPosition& at, const Transformer<float>& model, const AdamW& optimizer) {
+void CheckpointWriter::save(const TrainPosition& at, const Transformer<float>& model, const AdamW& optimizer) {
   wait();
   const auto start = Clock::now();
   auto job = std::make_unique<Job>();
@@ -137,7 +119,7 @@ void Checkpointer::save(const TrainPosition& at, const Transformer<float>& model
   job->owned = optimizer.owned();
   job->partial = partial_dir(cfg_.checkpoint.dir, at.step);
   agree_on_error(ps_.world, [&] {
-    if (ps_.is_main()) prepare_directory(at.step);
+    if (ps_.is_main()) begin_checkpoint(cfg_.checkpoint.dir, at.step, to_toml(cfg_), tokenizer_);
   });
   // this rank's moments and weights, where it writes them: the live buffers, or a snapshot (a background save; the
   // moments of ZeRO-1 laid out as the weights)
@@ -190,7 +172,7 @@ void Checkpointer::save(const TrainPosition& at, const Transformer<float>& model
   complete(*job);
 }
 
-void Checkpointer::complete(Job& job) {
+void CheckpointWriter::complete(Job& job) {
   try {
     agree_on_error(ps_.world, job.error.empty()
                                   ? std::string()
@@ -207,18 +189,11 @@ void Checkpointer::complete(Job& job) {
   }
 }
 
-Checkpointer::Poll Checkpointer::poll(bool signal_here, bool error_here) {
-  int64_t flags[3] = {signal_here ? 1 : 0, error_here ? 1 : 0, job_ && !job_->done ? 1 : 0};
-  ps_.world.all_reduce_sum(flags, 3);
-  if (job_ && flags[2] == 0) {
-    job_->thread.join();
-    std::unique_ptr<Job> job = std::move(job_);
-    complete(*job);
-  }
-  return {flags[0] > 0, flags[1] > 0};
+bool CheckpointWriter::writing() const {
+  return job_ && !job_->done;
 }
 
-void Checkpointer::reserve_snapshot(int64_t n) {
+void CheckpointWriter::reserve_snapshot(int64_t n) {
   if (!cfg_.checkpoint.async) return;
   const auto size = static_cast<size_t>(n);
   if (ps_.coord.dp_rank == 0) snapshot_params_.assign(size, 0.0F);
@@ -228,7 +203,7 @@ void Checkpointer::reserve_snapshot(int64_t n) {
   }
 }
 
-void Checkpointer::wait() {
+void CheckpointWriter::wait() {
   if (!job_) return;
   job_->thread.join();
   std::unique_ptr<Job> job = std::move(job_);

@@ -8,8 +8,8 @@
 // previous checkpoint and `latest` intact; a leftover .partial directory is removed by the next save.
 //
 // checkpoint.async: the save copies this rank's state to host memory and writes it on a background thread while
-// training goes on; the step boundaries (poll) notice when every rank is done, and rank 0 then completes it. The next
-// save and the end of the run wait for it.
+// training goes on; the trainer's step boundaries ask every rank whether it is still writing (writing()), and once
+// none is, wait() lets rank 0 complete it. The next save and the end of the run wait for it.
 #pragma once
 
 #include <cstdint>
@@ -17,12 +17,10 @@
 #include <string>
 
 #include "config/run_config.hpp"
-#include "io/checkpoint_manifest.hpp"
+#include "io/checkpoint/manifest.hpp"
 #include "model/transformer.hpp"
 #include "optim/adamw.hpp"
 #include "parallel/parallel_state.hpp"
-#include "train/run_data.hpp"
-#include "train/run_plan.hpp"
 
 namespace tessera {
 
@@ -34,24 +32,24 @@ struct TrainPosition {
   int64_t skipped_steps = 0;
 };
 
-class Checkpointer {
+class CheckpointWriter {
  public:
-  Checkpointer(const RunConfig& config, const ParallelState& parallel, const RunData& data, const RunPlan& plan);
-  ~Checkpointer();
-  Checkpointer(const Checkpointer&) = delete;
-  Checkpointer& operator=(const Checkpointer&) = delete;
+  // base: what every manifest of the run shares, as the trainer knows it (seed, the layout's virtual stages and
+  // chunk layers, the tokenizer, the training data); the writer adds the process groups' layout, ZeRO-1's files,
+  // the tokenizer's file names and its own version. Removes what a killed save left in checkpoint.dir. Throws
+  // tessera::Error when the tokenizer's files are missing.
+  CheckpointWriter(const RunConfig& config, const ParallelState& parallel, CheckpointManifest base);
+  ~CheckpointWriter();
+  CheckpointWriter(const CheckpointWriter&) = delete;
+  CheckpointWriter& operator=(const CheckpointWriter&) = delete;
 
   // Collective over the world: saves the model and the optimizer at `at` (checkpoint.async: starts saving). Throws
   // AgreedError on every rank if any rank fails; the previous checkpoint stays.
   void save(const TrainPosition& at, const Transformer<float>& model, const AdamW& optimizer);
-  // Collective, at every step boundary: one small all-reduce that tells every rank whether any rank was signalled
-  // (signal_here) or met an error (error_here), and completes a background save that every rank has finished.
-  struct Poll {
-    bool signalled = false;
-    bool error = false;
-  };
-  Poll poll(bool signal_here, bool error_here);
-  // Collective: waits for a background save and completes it.
+  // Whether this rank is still writing a background save (the trainer asks every rank at the step boundary, and
+  // calls wait() once none is: it then returns at once).
+  bool writing() const;
+  // Collective: waits for a background save and completes it (nothing if there is none).
   void wait();
   // checkpoint.async: allocates (and touches) the snapshot buffers for a shard of n elements now, so that the first
   // background save does not hold training up with page faults.
@@ -64,13 +62,12 @@ class Checkpointer {
   struct Job;
   void write_files(Job& job) const;
   void complete(Job& job);
-  void prepare_directory(int64_t step) const;
   void finish_directory(const Job& job) const;
 
   RunConfig cfg_;
   const ParallelState& ps_;
   CheckpointManifest base_;   // what every manifest of the run shares
-  TokenizerInfo tokenizer_;   // where the tokenizer's files are copied from
+  TokenizerInfo tokenizer_;   // where the tokenizer's files are copied from (base_ keeps their names only)
   bool zero1_files_ = false;  // the moments in optim-* files (ZeRO-1 over more than one rank)
   std::unique_ptr<Job> job_;  // a save in flight
   std::vector<float> snapshot_params_, snapshot_m_, snapshot_v_;  // what a background save writes (kept for reuse)

@@ -1,12 +1,12 @@
-#include "train/checkpoint_reader.hpp"
+#include "io/checkpoint/reader.hpp"
 
 #include <algorithm>
 #include <filesystem>
 
 #include "core/check.hpp"
 #include "io/read_file.hpp"
+#include "model/model_shard.hpp"
 #include "model/transformer.hpp"
-#include "train/run_plan.hpp"
 
 namespace tessera {
 namespace fs = std::filesystem;
@@ -18,7 +18,7 @@ CheckpointReader::CheckpointReader(const std::string& path) : dir_(resolve_check
 
   const std::string config_path = (fs::path(dir_) / kConfigName).string();
   config_ = parse_run_config(read_small_file(config_path, int64_t{1} << 20, "run config"), config_path, {});
-  check_layout_fits_model(config_.model, {lay.tp, lay.pp, 1});
+  check_tp_divides_model(config_.model, lay.tp);
   config_.model.finalize();
   const std::vector<int> layers = chunk_layers(config_.model.n_layer, lay.pp, lay.virtual_stages, lay.chunk_layers);
   if (layers != lay.chunk_layers)

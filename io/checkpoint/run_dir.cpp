@@ -1,4 +1,4 @@
-#include "io/checkpoint_dir.hpp"
+#include "io/checkpoint/run_dir.hpp"
 
 #include <unistd.h>
 
@@ -14,6 +14,17 @@ namespace fs = std::filesystem;
 
 std::string partial_dir(const std::string& run_dir, int64_t step) {
   return (fs::path(run_dir) / fmt::format(".{}.partial", step_dir_name(step))).string();
+}
+
+std::string begin_checkpoint(const std::string& run_dir, int64_t step, const std::string& config_toml,
+                             const TokenizerInfo& tokenizer) {
+  fs::create_directories(run_dir);
+  remove_leftovers(run_dir);
+  const std::string partial = partial_dir(run_dir, step);
+  fs::create_directories(partial);
+  write_file_atomic((fs::path(partial) / kConfigName).string(), config_toml);
+  copy_tokenizer_files(tokenizer, partial);
+  return partial;
 }
 
 void remove_leftovers(const std::string& run_dir) {

@@ -7,11 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "io/checkpoint/weight_source.hpp"
+#include "io/hf/mapping.hpp"
 #include "io/safetensors.hpp"
-#include "train/hf_format.hpp"
-#include "train/weight_source.hpp"
 
 namespace tessera {
+
+// True if dir holds a Hugging Face model (config.json and model.safetensors or its index).
+bool is_hf_dir(const std::string& dir);
 
 class HfCheckpoint final : public WeightSource {
  public:

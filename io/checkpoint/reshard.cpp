@@ -1,23 +1,22 @@
-#include "train/checkpoint_convert.hpp"
+#include "io/checkpoint/reshard.hpp"
 
 #include <filesystem>
 
 #include <fmt/format.h>
 
-#include "core/peak_flops.hpp"
+#include "core/readable.hpp"
 #include "core/version.hpp"
-#include "io/checkpoint_dir.hpp"
-#include "io/file_sync.hpp"
+#include "io/checkpoint/run_dir.hpp"
 #include "io/progress.hpp"
+#include "model/model_shard.hpp"
 #include "model/transformer.hpp"
-#include "train/run_plan.hpp"
 
 namespace tessera {
 namespace fs = std::filesystem;
 
 std::string reshard_checkpoint(const WeightSource& reader, const std::string& out_run, const ReshardOptions& o) {
   RunConfig config = reader.config();
-  check_layout_fits_model(config.model, {o.tp, o.pp, 1});
+  check_tp_divides_model(config.model, o.tp);
   const std::vector<int> layers = chunk_layers(config.model.n_layer, o.pp, 1, {});
   config.parallel.tp = o.tp;
   config.parallel.pp = o.pp;
@@ -32,12 +31,7 @@ std::string reshard_checkpoint(const WeightSource& reader, const std::string& ou
   m.created = utc_timestamp();
   m.writer = fmt::format("tessera {} ({}), tessera convert", version(), git_commit());
 
-  fs::create_directories(out_run);
-  remove_leftovers(out_run);
-  const std::string partial = partial_dir(out_run, m.step);
-  fs::create_directories(partial);
-  write_file_atomic((fs::path(partial) / kConfigName).string(), to_toml(config));
-  copy_tokenizer_files(reader.tokenizer(), partial);
+  const std::string partial = begin_checkpoint(out_run, m.step, to_toml(config), reader.tokenizer());
 
   const int64_t total = reader.bytes();
   Progress progress("convert", total, o.progress);

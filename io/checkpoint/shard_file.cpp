@@ -1,4 +1,4 @@
-#include "io/checkpoint_shard.hpp"
+#include "io/checkpoint/shard_file.hpp"
 
 // the inline build of XXH3: compiled here with the project's -march (AVX2), several times the speed of the library
 #define XXH_INLINE_ALL

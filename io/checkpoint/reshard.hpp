@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "train/weight_source.hpp"
+#include "io/checkpoint/weight_source.hpp"
 
 namespace tessera {
 
