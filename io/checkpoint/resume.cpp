@@ -1,7 +1,10 @@
 #include "io/checkpoint/resume.hpp"
 
+#include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <sstream>
+#include <vector>
 
 #include <fmt/format.h>
 

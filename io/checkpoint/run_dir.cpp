@@ -20,7 +20,7 @@ std::string begin_checkpoint(const std::string& run_dir, int64_t step, const std
                              const TokenizerInfo& tokenizer) {
   fs::create_directories(run_dir);
   remove_leftovers(run_dir);
-  const std::string partial = partial_dir(run_dir, step);
+  std::string partial = partial_dir(run_dir, step);
   fs::create_directories(partial);
   write_file_atomic((fs::path(partial) / kConfigName).string(), config_toml);
   copy_tokenizer_files(tokenizer, partial);
