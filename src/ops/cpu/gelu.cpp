@@ -10,42 +10,41 @@ namespace {
 constexpr double kSqrt2OverPi = 0.7978845608028654;
 constexpr double kCubic = 0.044715;
 constexpr int64_t kChunk = 1 << 14;  // elements per task: threads split chunks, the vector units a chunk
-
-// body(begin, end) over [0, n) in chunks of kChunk elements, the chunks split among the threads.
-template <typename Body>
-void for_chunks(int64_t n, const Body& body) {
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < n; c += kChunk) body(c, std::min(n, c + kChunk));
-}
 }  // namespace
 
+// Forward and backward each write the chunked loop out: one helper taking the loop body as a lambda measured 9%
+// slower in the backward (bench_ops BM_gelu/backward:1, 2.61 ms against 2.41 ms).
 template <typename T>
 void gelu_forward(T* out, const T* inp, int64_t n) {
   const T s = static_cast<T>(kSqrt2OverPi);
   const T k = static_cast<T>(kCubic);
-  for_chunks(n, [&](int64_t begin, int64_t end) {
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < n; c += kChunk) {
+    const int64_t end = std::min(n, c + kChunk);
 #pragma omp simd
-    for (int64_t i = begin; i < end; ++i) {
+    for (int64_t i = c; i < end; ++i) {
       const T x = inp[i];
       out[i] = T(0.5) * x * (T(1) + cpu::tanh(s * (x + k * x * x * x)));
     }
-  });
+  }
 }
 
 template <typename T>
 void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n) {
   const T s = static_cast<T>(kSqrt2OverPi);
   const T k = static_cast<T>(kCubic);
-  for_chunks(n, [&](int64_t begin, int64_t end) {
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < n; c += kChunk) {
+    const int64_t end = std::min(n, c + kChunk);
 #pragma omp simd
-    for (int64_t i = begin; i < end; ++i) {
+    for (int64_t i = c; i < end; ++i) {
       const T x = inp[i];
       const T th = cpu::tanh(s * (x + k * x * x * x));
       const T sech2 = T(1) - th * th;
       const T grad = T(0.5) * (T(1) + th) + T(0.5) * x * sech2 * s * (T(1) + T(3) * k * x * x);
       dinp[i] = grad * dout[i];
     }
-  });
+  }
 }
 
 template void gelu_forward<float>(float*, const float*, int64_t);
