@@ -21,6 +21,7 @@ packages=(
   python3 python3-matplotlib python3-venv   # jobs/plot_metrics.py; the venv of jobs/setup-python.sh
   python3-h5py python3-xxhash               # tests that damage HDF5 files on purpose (and fix checksums)
   python3-torch python3-numpy               # transformers (PyPI, jobs/setup-python.sh) checks the Hugging Face export
+  slurmctld slurmd slurm-client munge       # the Slurm job tests run a real one-node cluster (tests/slurm/)
 )
 case "${1:-}" in
   --bench) ;;  # PyTorch for bench/peers/ is in the list already
