@@ -3,7 +3,8 @@
 # pretrain.sbatch with 4 ranks finishes and writes its checkpoints; an identical job preempted by its signal saves,
 # requeues itself, resumes from its checkpoint and ends with the same final loss as the first, bit for bit;
 # convert.sbatch reshards the finished run to tp 2 (which evaluates to the same loss and resumes at tp 2) and exports
-# it to Hugging Face format (the same loss again); a job one of whose ranks is killed ends non-zero within 60 s. The
+# it to Hugging Face format (the same loss again); a strong and a weak scaling sweep run one job at a time and are
+# collected into a CSV and a PNG; a job one of whose ranks is killed ends non-zero within 60 s. The
 # cluster is stopped and removed afterwards, also when a check fails.
 #   Usage: jobs_test.sh path/to/tessera
 set -u
@@ -103,6 +104,45 @@ check "... COMPLETED" test "$(field "$t2" JobState)" = "COMPLETED"
 log=$(cat "$work/tessera-pretrain-$t2.log" 2>/dev/null)
 check "... from its step 30" has "$log" "resumed from $work/run-a-tp2/step-00000030: step 30"
 check "... and trains on to step 35" test "$(cat "$work/run-a-tp2/latest" 2>/dev/null)" = "step-00000035"
+
+# --- scaling studies: the sweep's jobs one after the other, collected into a CSV and a PNG
+sweep() { "$root/jobs/scaling_sweep.py" --steps 6 -c tiny-gpt2 --wait "$@" -- --data "$work/ds" \
+  --set log.peak_flops=1e9 --set eval.batches=1 > "$work/sweep.log" 2>&1; }
+check "a strong scaling sweep (1, 2, 4 ranks; dp and tp2) runs" \
+  sweep --kind strong --ranks 1,2,4 --layouts dp,tp2 --global-batch 8 -o "$work/strong"
+check "... and is collected" "$root/jobs/scaling_report.py" "$work/strong" -o "$work/strong/scaling"
+check "the CSV has a row per (ranks, layout), efficiency 1 at the base, speed-up / ranks elsewhere" /usr/bin/python3 -c '
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert [(r["ranks"], r["layout"]) for r in rows] == [("1", "dp"), ("2", "dp"), ("2", "tp2"), ("4", "dp"), ("4", "tp2")], rows
+assert all(float(r["tokens_per_s"]) > 0 and float(r["step_ms"]) > 0 and 0 < float(r["mfu"]) <= 1 for r in rows), rows
+assert all(r["global_batch"] == "8" and r["kind"] == "strong" for r in rows), rows
+assert float(rows[0]["efficiency"]) == 1.0, rows[0]
+for r in rows:
+    assert abs(float(r["efficiency"]) - float(r["speedup"]) / int(r["ranks"])) < 1e-4, r' "$work/strong/scaling.csv"
+check "the PNG is drawn" /usr/bin/python3 -c '
+import sys
+data = open(sys.argv[1], "rb").read()
+assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20000, len(data)' "$work/strong/scaling.png"
+# one job at a time: each starts after the one before it ended (scontrol's times, to the second)
+jobs=$(/usr/bin/python3 -c 'import json, sys; print(" ".join(r["job"] for r in json.load(open(sys.argv[1]))["runs"]))' \
+  "$work/strong/sweep.json")
+times=$(for j in $jobs; do echo "$(field "$j" StartTime) $(field "$j" EndTime)"; done)
+check "... its jobs ran one at a time" /usr/bin/python3 -c '
+import sys
+spans = [line.split() for line in sys.argv[1].splitlines()]
+assert len(spans) == 5 and all(spans[i + 1][0] >= spans[i][1] for i in range(4)), spans' "$times"
+check "a weak scaling sweep (1, 2 ranks, 4 sequences per rank) runs" \
+  sweep --kind weak --ranks 1,2 --batch-per-rank 4 -o "$work/weak"
+check "... and is collected" "$root/jobs/scaling_report.py" "$work/weak"
+check "... its global batch grows with the ranks" /usr/bin/python3 -c '
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert [(r["ranks"], r["global_batch"], r["kind"]) for r in rows] == [("1", "4", "weak"), ("2", "8", "weak")], rows
+' "$work/weak/scaling.csv"
+out=$("$root/jobs/scaling_sweep.py" --kind weak --ranks 1 --batch-per-rank 4 -c tiny-gpt2 -o "$work/weak" 2>&1)
+rc=$?
+check "a sweep into a directory that holds one is refused" test "$rc" -ne 0 -a "$out" != "${out/holds a sweep already/}"
 
 # --- one rank killed: the whole job ends, non-zero, within 60 s (no rank left waiting in a collective)
 c=$(submit run-c --steps 100000)
