@@ -145,4 +145,24 @@ check "info --peak prints the cached peak: $out" has "$out" "cached"
 run_capture "$tessera" info --peak --refresh
 check "info --peak --refresh measures again: $out" bash -c "[[ \$1 == *GFLOP/s* && \$1 != *cached* ]]" _ "$out"
 
+# tessera plan: a 70B LLaMA on 1,024 H200s from one process, as a table and as JSON
+llama70=(-c llama-small --set model.n_layer=80 --set model.d_model=8192 --set model.n_head=64 --set model.n_kv_head=8
+         --set model.d_ff=28672 --set model.vocab_size=32000 --set model.max_seq_len=4096)
+run_capture "$tessera" plan "${llama70[@]}" --global-batch 1024 --seq-len 2048 --nodes 128 --devices-per-node 8 \
+  --memory-gb 141 --top 5
+check "plan lists the layouts that fit, best first" has "$out" "fit in memory"
+check "... one line each: tp pp dp, memory, step time, bubble, communication, MFU" bash -c \
+  "[[ \$(grep -cE '^ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +(yes|no) +[0-9.]+ [GM]iB +[0-9.]+ s +[0-9.]+% ' <<< \"\$1\") -eq 5 ]]" \
+  _ "$out"
+run_capture "$tessera" plan "${llama70[@]}" --global-batch 1024 --seq-len 2048 --nodes 128 --devices-per-node 8 \
+  --memory-gb 141 --json
+check "plan --json parses, every layout on 1024 ranks" /usr/bin/python3 -c '
+import json, sys
+p = json.loads(sys.argv[1])
+assert p["layouts"] and all(l["tp"] * l["pp"] * l["dp"] == 1024 for l in p["layouts"]), p["considered"]
+assert [l["step_s"] for l in p["layouts"]] == sorted(l["step_s"] for l in p["layouts"])' "$out"
+run_capture "$tessera" plan "${llama70[@]}" --global-batch 8 --nodes 1 --memory-gb 1
+check "a model that fits nowhere: the smallest layout's memory is named" has "$out" "the smallest needs"
+refuse "plan on zero nodes" "--nodes" "$tessera" plan -c tiny-gpt2 --nodes 0
+
 finish

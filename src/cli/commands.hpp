@@ -19,6 +19,7 @@ void add_prepare(CLI::App& app, const MpiRuntime& mpi);
 void add_train_tokenizer(CLI::App& app, const MpiRuntime& mpi);
 void add_info(CLI::App& app, const MpiRuntime& mpi);
 void add_convert(CLI::App& app, const MpiRuntime& mpi);
+void add_plan(CLI::App& app, const MpiRuntime& mpi);
 
 // A number that is finite and not negative (CLI11's NonNegativeNumber lets NaN through).
 inline CLI::Validator non_negative_finite() {

@@ -51,6 +51,7 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape): every e
     tessera::cli::add_eval(app, mpi);
     tessera::cli::add_convert(app, mpi);
     tessera::cli::add_info(app, mpi);
+    tessera::cli::add_plan(app, mpi);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // --help and --version end here with success; a malformed command line is a usage error (exit 2)
