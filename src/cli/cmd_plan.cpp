@@ -30,15 +30,15 @@ void print_table(const LayoutPlan& plan, const RunConfig& cfg, const PlanFlags& 
       cfg.train.global_batch, cfg.train.seq_len == 0 ? cfg.model.max_seq_len : cfg.train.seq_len, c.nodes,
       c.devices_per_node, c.ranks(), bytes_string(static_cast<int64_t>(c.memory_bytes)), c.peak_flops / 1e12,
       c.efficiency, c.intra_node_bandwidth / 1e9, c.inter_node_bandwidth / 1e9);
-  fmt::print("{} layouts considered, {} fit in memory ({} too big)\n", plan.considered, plan.fits.size(),
-             plan.too_big);
+  fmt::print("{} layouts considered, {} fit in memory ({} too big)\n", plan.considered, plan.fits.size(), plan.too_big);
   if (plan.fits.empty()) {
     if (plan.considered > 0) {
       const LayoutPrediction& s = plan.smallest;
-      fmt::print("the smallest needs {} per device: tp {}, pp {}, dp {}, micro-batch {}{} (memory as this build "
-                 "trains: fp32 weights, gradients, AdamW and activations)\n",
-                 bytes_string(s.memory_bytes), s.layout.tp, s.layout.pp, s.layout.dp, s.micro_batch,
-                 s.zero1 ? ", ZeRO-1" : "");
+      fmt::print(
+          "the smallest needs {} per device: tp {}, pp {}, dp {}, micro-batch {}{} (memory as this build "
+          "trains: fp32 weights, gradients, AdamW and activations)\n",
+          bytes_string(s.memory_bytes), s.layout.tp, s.layout.pp, s.layout.dp, s.micro_batch,
+          s.zero1 ? ", ZeRO-1" : "");
     }
     return;
   }
@@ -47,10 +47,11 @@ void print_table(const LayoutPlan& plan, const RunConfig& cfg, const PlanFlags& 
   int shown = 0;
   for (const LayoutPrediction& p : plan.fits) {
     if (shown++ == f.top) break;
-    fmt::print("{:>4} {:>4} {:>5} {:>4} {:>4} {:>5} {:>11} {:>8.3f} s {:>6.1f}% {:>7.3f} s {:>7.3f} s {:>7.3f} s "
-               "{:>5.1f}%\n",
-               p.layout.tp, p.layout.pp, p.layout.dp, p.micro_batch, p.micro_batches, p.zero1 ? "yes" : "no",
-               bytes_string(p.memory_bytes), p.step_s, 100 * p.bubble, p.tp_s, p.pp_s, p.dp_s, 100 * p.mfu);
+    fmt::print(
+        "{:>4} {:>4} {:>5} {:>4} {:>4} {:>5} {:>11} {:>8.3f} s {:>6.1f}% {:>7.3f} s {:>7.3f} s {:>7.3f} s "
+        "{:>5.1f}%\n",
+        p.layout.tp, p.layout.pp, p.layout.dp, p.micro_batch, p.micro_batches, p.zero1 ? "yes" : "no",
+        bytes_string(p.memory_bytes), p.step_s, 100 * p.bubble, p.tp_s, p.pp_s, p.dp_s, 100 * p.mfu);
   }
 }
 
@@ -95,7 +96,8 @@ void add_plan(CLI::App& app, const MpiRuntime& mpi) {
   cmd->add_option("--devices-per-node", f->cluster.devices_per_node, "GPUs per node (ranks per node)")
       ->check(whole_at_least(1))
       ->capture_default_str();
-  cmd->add_option("--memory-gb", f->memory_gb, "Memory per device, GB")->check(non_negative_finite())
+  cmd->add_option("--memory-gb", f->memory_gb, "Memory per device, GB")
+      ->check(non_negative_finite())
       ->capture_default_str();
   cmd->add_option("--peak-tflops", f->peak_tflops, "Dense peak per device, TFLOP/s (H100/H200 SXM bf16: 989)")
       ->check(non_negative_finite())
@@ -112,7 +114,8 @@ void add_plan(CLI::App& app, const MpiRuntime& mpi) {
   cmd->add_option("--latency-us", f->latency_us, "Latency of a message, microseconds")
       ->check(non_negative_finite())
       ->capture_default_str();
-  cmd->add_option("--top", f->top, "Layouts printed (the JSON holds all)")->check(whole_at_least(1))
+  cmd->add_option("--top", f->top, "Layouts printed (the JSON holds all)")
+      ->check(whole_at_least(1))
       ->capture_default_str();
   cmd->add_flag("--json", f->json, "Print the plan as JSON (for tools)");
   cmd->callback([f, &mpi] {

@@ -25,10 +25,10 @@ namespace tessera {
 
 struct ClusterSpec {
   int nodes = 1;
-  int devices_per_node = 8;           // ranks per node (GPUs; on the CPU backend, cores or core groups)
-  double memory_bytes = 80e9;         // per device
-  double peak_flops = 989e12;         // per device, dense, in the dtype the model trains in
-  double efficiency = 0.6;            // fraction of the peak that the model's kernels reach at full size
+  int devices_per_node = 8;             // ranks per node (GPUs; on the CPU backend, cores or core groups)
+  double memory_bytes = 80e9;           // per device
+  double peak_flops = 989e12;           // per device, dense, in the dtype the model trains in
+  double efficiency = 0.6;              // fraction of the peak that the model's kernels reach at full size
   double intra_node_bandwidth = 450e9;  // bytes/s a device sends to another in its node
   double inter_node_bandwidth = 50e9;   // bytes/s a device sends to another node
   double latency_s = 10e-6;             // per message
