@@ -147,7 +147,9 @@ check "a sweep into a directory that holds one is refused" test "$rc" -ne 0 -a "
 # --- one rank killed: the whole job ends, non-zero, within 60 s (no rank left waiting in a collective)
 c=$(submit run-c --steps 100000)
 check "a long job trains" wait_steps "$work/run-c/metrics.jsonl" 3
-victim=$(pgrep -f -- "--checkpoint-dir $work/run-c" | tail -1)
+ranks() { pgrep -f -- "^$tessera train -c tiny-gpt2 --checkpoint-dir $work/run-c"; }  # the ranks, not srun
+check "... on 4 ranks" test "$(ranks | wc -l)" -eq 4
+victim=$(ranks | tail -1)
 kill -9 "$victim"
 start=$(date +%s)
 check "a job with a killed rank ends within 60 s" wait_job "$c" 60
