@@ -59,15 +59,16 @@ std::string schedule_difference(const TrainConfig& here, const TrainConfig& ther
   differs("min_lr", here.min_lr, there.min_lr);
   differs("warmup_steps", here.warmup_steps, there.warmup_steps);
   differs("lr_decay", here.lr_decay, there.lr_decay);
-  if (lr_schedule(here).total_steps != lr_schedule(there).total_steps) {
+  const int64_t end_here = lr_schedule(here).total_steps, end_there = lr_schedule(there).total_steps;
+  if (end_here != end_there) {
     if (here.decay_steps == 0 && there.decay_steps == 0)
       out.push_back(
           fmt::format("train.steps = {} here, {} in {} (the decay ends at train.steps: train.decay_steps = 0)",
                       here.steps, there.steps, where));
     else
-      out.push_back(fmt::format(
-          "the decay ends at step {} here, at step {} in {} (train.decay_steps = {} here, {} there)",
-          lr_schedule(here).total_steps, lr_schedule(there).total_steps, where, here.decay_steps, there.decay_steps));
+      out.push_back(
+          fmt::format("the decay ends at step {} here, at step {} in {} (train.decay_steps = {} here, {} there)",
+                      end_here, end_there, where, here.decay_steps, there.decay_steps));
   }
   std::string joined;
   for (const std::string& clause : out) joined += (joined.empty() ? "" : "; ") + clause;

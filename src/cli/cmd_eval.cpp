@@ -10,7 +10,6 @@
 #include "io/blended_sampler.hpp"
 #include "train/compute_threads.hpp"
 #include "train/evaluate.hpp"
-#include "train/trainer.hpp"
 
 namespace tessera::cli {
 

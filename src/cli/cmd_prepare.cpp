@@ -9,7 +9,6 @@
 #include "io/tokenizer.hpp"
 #include "train/compute_threads.hpp"
 #include "train/run_plan.hpp"
-#include "train/trainer.hpp"
 
 namespace tessera::cli {
 
