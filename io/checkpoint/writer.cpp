@@ -121,21 +121,23 @@ void CheckpointWriter::save(const TrainPosition& at, const Transformer<float>& m
   agree_on_error(ps_.world, [&] {
     if (ps_.is_main()) begin_checkpoint(cfg_.checkpoint.dir, at.step, to_toml(cfg_), tokenizer_);
   });
-  // this rank's moments and weights, where it writes them: the live buffers, or a snapshot (a background save; the
-  // moments of ZeRO-1 laid out as the weights)
+  // this rank's moments and weights, where it writes them: the live buffers, or a host snapshot (a background save;
+  // the moments of ZeRO-1 laid out as the weights; buffers in GPU memory)
   const auto n = static_cast<size_t>(model.table().total());
   const bool async = cfg_.checkpoint.async;
+  const bool on_host = model.backend().device() == Device::kCpu;
+  const auto bytes = static_cast<int64_t>(n * sizeof(float));
   job->params = model.params();
   if (ps_.coord.dp_rank == 0 || zero1_files_) {
-    if (optimizer.owns_all() && !async) {
-      job->m = optimizer.m().data();
-      job->v = optimizer.v().data();
+    if (optimizer.owns_all() && !async && on_host) {
+      job->m = optimizer.m();
+      job->v = optimizer.v();
     } else {
       snapshot_m_.resize(n);  // kept from the last save, or reserved at start-up
       snapshot_v_.resize(n);
       if (optimizer.owns_all()) {
-        std::copy(optimizer.m().begin(), optimizer.m().end(), snapshot_m_.begin());
-        std::copy(optimizer.v().begin(), optimizer.v().end(), snapshot_v_.begin());
+        optimizer.backend().download(snapshot_m_.data(), optimizer.m(), bytes);
+        optimizer.backend().download(snapshot_v_.data(), optimizer.v(), bytes);
       } else {
         optimizer.export_state(snapshot_m_.data(), snapshot_v_.data());
       }
@@ -143,11 +145,12 @@ void CheckpointWriter::save(const TrainPosition& at, const Transformer<float>& m
       job->v = snapshot_v_.data();
     }
   }
+  if ((async || !on_host) && ps_.coord.dp_rank == 0) {
+    snapshot_params_.resize(n);
+    model.backend().download(snapshot_params_.data(), model.params(), bytes);
+    job->params = snapshot_params_.data();
+  }
   if (async) {
-    if (ps_.coord.dp_rank == 0) {
-      snapshot_params_.assign(model.params(), model.params() + n);
-      job->params = snapshot_params_.data();
-    }
     Job* j = job.get();
     j->thread = std::thread([this, j] {
       try {

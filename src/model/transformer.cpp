@@ -5,8 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "core/check.hpp"
 #include "model/init_params.hpp"
@@ -21,10 +22,28 @@ struct Transformer<T>::Plan {
   std::vector<LayerIndex> layers;  // by layer of the whole model
 };
 
+namespace {
+
+// The backend's ops for T: float on any backend; double (the finite-difference tests) on the CPU only.
+template <typename T>
+const ops::OpTable<T>* op_table(Backend& backend) {
+  if constexpr (std::is_same_v<T, float>) {
+    return &backend.ops();
+  } else {
+    TESSERA_CHECK(backend.device() == Device::kCpu, "a double-precision model runs on the CPU backend only");
+    return &ops::cpu::table<T>();
+  }
+}
+
+}  // namespace
+
 template <typename T>
 Transformer<T>::Transformer(const ModelConfig& config, int max_batch, int max_seq, const Communicator* tp,
-                            ModelShard shard)
+                            ModelShard shard, Backend* backend)
     : config_(config),
+      own_backend_(backend == nullptr ? make_cpu_backend() : nullptr),
+      backend_(backend != nullptr ? backend : own_backend_.get()),
+      ops_(op_table<T>(*backend_)),
       tp_(tp != nullptr ? tp : &self_),
       shard_(std::move(shard)),
       max_batch_(max_batch),
@@ -49,8 +68,10 @@ Transformer<T>::Transformer(const ModelConfig& config, int max_batch, int max_se
   lnf_b_ = plan.lnf_b;
   head_ = plan.head;
   layer_index_ = std::move(plan.layers);
-  params_.assign(static_cast<size_t>(table_.total()), T(0));
-  grads_.assign(static_cast<size_t>(table_.total()), T(0));
+  params_ = DeviceBuffer<T>(*backend_, table_.total());
+  grads_ = DeviceBuffer<T>(*backend_, table_.total());
+  params_.zero();
+  grads_.zero();
   plan_activations();
 }
 
@@ -215,7 +236,8 @@ void Transformer<T>::plan_activations() {
   const int64_t total = activation_elements(m, shard_, max_batch_, max_seq_);
   TESSERA_CHECK(BT % shard_.seq_split() == 0, "{} rows of the residual stream over {} sequence-parallel ranks", BT,
                 shard_.seq_split());
-  acts_.assign(static_cast<size_t>(total), T(0));
+  acts_ = DeviceBuffer<T>(*backend_, total);
+  acts_.zero();
   T* p = acts_.data();
   auto take = [&p](int64_t n) {
     T* out = p;
@@ -234,7 +256,9 @@ void Transformer<T>::plan_activations() {
   dact_ = take(BT * F);
   int total_slots = 0;
   for (const int s : shard_.slots) total_slots += s;
-  slot_ids_.assign(static_cast<size_t>(total_slots) * 2 * BT, 0);
+  slot_ids_ = DeviceBuffer<int32_t>(*backend_, static_cast<int64_t>(total_slots) * 2 * BT);
+  slot_ids_.zero();
+  host_ids_.assign(static_cast<size_t>(2 * BT), 0);
   int32_t* ids = slot_ids_.data();
   slots_.resize(chunks_.size());
   for (size_t c = 0; c < chunks_.size(); ++c) {
@@ -277,11 +301,14 @@ void Transformer<T>::plan_activations() {
 
   if (m.position == Position::kRope) {
     const int64_t n = static_cast<int64_t>(m.max_seq_len) * (m.head_size() / 2);
-    rope_cos_.resize(static_cast<size_t>(n));
-    rope_sin_.resize(static_cast<size_t>(n));
-    ops::rope_tables(rope_cos_.data(), rope_sin_.data(), m.max_seq_len, m.head_size(), m.rope_theta);
+    std::vector<float> cos(static_cast<size_t>(n)), sin(static_cast<size_t>(n));
+    ops::rope_tables(cos.data(), sin.data(), m.max_seq_len, m.head_size(), m.rope_theta);
+    rope_cos_ = DeviceBuffer<float>(*backend_, n);
+    rope_sin_ = DeviceBuffer<float>(*backend_, n);
+    rope_cos_.upload(cos.data());
+    rope_sin_.upload(sin.data());
   }
-  ctx_.reserve_scratch(ops::attention_scratch_size(max_seq_));
+  if (backend_->device() == Device::kCpu) ctx_.reserve_scratch(ops::attention_scratch_size(max_seq_));
 }
 
 template <typename T>
@@ -302,7 +329,13 @@ typename Transformer<T>::Slot& Transformer<T>::slot(int c, int s) {
 
 template <typename T>
 void Transformer<T>::init_weights(uint64_t seed) {
-  init_params(table_, config_, seed, params_.data());
+  if (backend_->device() == Device::kCpu) {
+    init_params(table_, config_, seed, params_.data());
+    return;
+  }
+  std::vector<T> host(static_cast<size_t>(table_.total()), T(0));  // start-up only: filled here, then uploaded
+  init_params(table_, config_, seed, host.data());
+  params_.upload(host.data());
 }
 
 template <typename T>
@@ -318,7 +351,7 @@ void Transformer<T>::reduce_sequence_parallel_grads(int first, int last) {
 
 template <typename T>
 void Transformer<T>::zero_grads() {
-  std::memset(grads_.data(), 0, grads_.size() * sizeof(T));
+  grads_.zero();
 }
 
 template <typename T>

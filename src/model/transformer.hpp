@@ -7,17 +7,24 @@
 // chunks. Activations are planned in the constructor for (max_batch, max_seq) and for every activation slot (a
 // micro-batch in flight through a chunk); forward and backward allocate nothing. T is float for training and double
 // for the finite-difference tests.
+//
+// Every buffer (parameters, gradients, activations, the micro-batches' token ids, RoPE tables) is the memory of the
+// Backend the model is given (the CPU when none is), and every op goes through that backend's op table: on the CUDA
+// backend params(), grads() and logits() point into GPU memory. forward_chunk reads its tokens and targets from
+// host memory. double runs on the CPU backend only.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <vector>
 
+#include "backend/backend.hpp"
 #include "core/communicator.hpp"
 #include "core/tensor_table.hpp"
 #include "model/model_config.hpp"
 #include "model/model_shard.hpp"
 #include "ops/context.hpp"
+#include "ops/op_table.hpp"
 
 namespace tessera {
 
@@ -36,8 +43,9 @@ class Transformer {
  public:
   // Activations are planned for (max_batch, max_seq) sequences; max_seq = 0: the model's context, max_seq_len.
   // tp: the tensor-parallel group (nullptr: a group of one; shard.tp_rank and shard.tp are taken from it).
+  // backend: where the buffers live and the ops run (nullptr: the CPU); it must outlive the model.
   Transformer(const ModelConfig& config, int max_batch, int max_seq = 0, const Communicator* tp = nullptr,
-              ModelShard shard = {});
+              ModelShard shard = {}, Backend* backend = nullptr);
   Transformer(const Transformer&) = delete;
   Transformer& operator=(const Transformer&) = delete;
   ~Transformer() = default;
@@ -51,6 +59,8 @@ class Transformer {
   const LocalDims& dims() const { return dims_; }
   const std::vector<ChunkRange>& chunks() const { return chunks_; }
   const TensorTable& table() const { return table_; }
+  Backend& backend() const { return *backend_; }
+  const ops::OpTable<T>& ops() const { return *ops_; }
   T* params() { return params_.data(); }
   const T* params() const { return params_.data(); }
   T* grads() { return grads_.data(); }
@@ -112,7 +122,7 @@ class Transformer {
   // multiply).
   double flops_per_token(int Tn) const;
   // Bytes of activations and backward scratch.
-  int64_t activation_bytes() const { return static_cast<int64_t>(acts_.size() * sizeof(T)); }
+  int64_t activation_bytes() const { return acts_.bytes(); }
 
  private:
   struct LayerParams {  // pointers into params_ or grads_; null where the architecture has no such tensor
@@ -185,6 +195,9 @@ class Transformer {
   int layer_last_tensor(int l) const;
 
   ModelConfig config_;
+  std::unique_ptr<Backend> own_backend_;  // the CPU backend when none is given
+  Backend* backend_;
+  const ops::OpTable<T>* ops_;
   SelfCommunicator self_;   // the tensor-parallel group when none is given
   const Communicator* tp_;  // the tensor-parallel group
   ModelShard shard_;
@@ -195,9 +208,10 @@ class Transformer {
   int wte_ = -1, wpe_ = -1, lnf_w_ = -1, lnf_b_ = -1, head_ = -1;
   std::vector<LayerIndex> layer_index_;  // by layer of the whole model (all -1 for layers another rank holds)
 
-  std::vector<T> params_, grads_;
-  std::vector<T> acts_;  // every activation below, one allocation
-  std::vector<int32_t> slot_ids_;
+  DeviceBuffer<T> params_, grads_;
+  DeviceBuffer<T> acts_;  // every activation below, one allocation
+  DeviceBuffer<int32_t> slot_ids_;
+  std::vector<int32_t> host_ids_;         // staging for a micro-batch's tokens and targets on their way to slot_ids_
   std::vector<std::vector<Slot>> slots_;  // [chunk][slot]
   bool sp_ = false;                       // sequence parallelism
   T* row_parallel_out_ = nullptr;  // (N, C) a row-parallel layer's partial output, reduced before the residual add
@@ -211,7 +225,7 @@ class Transformer {
   T *dqkv_ = nullptr, *datty_ = nullptr, *dfch_ = nullptr, *dact_ = nullptr;
   const T* last_logits_ = nullptr;
   GradsReadyHook grads_ready_;
-  std::vector<float> rope_cos_, rope_sin_;  // (Tmax, HS/2)
+  DeviceBuffer<float> rope_cos_, rope_sin_;  // (Tmax, HS/2)
   ops::Context<T> ctx_;
 };
 

@@ -2,7 +2,6 @@
 // each layer (model/tp_mappings.hpp) where Megatron puts it.
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "core/check.hpp"
 #include "model/tp_mappings.hpp"
@@ -14,9 +13,9 @@ namespace tessera {
 template <typename T>
 void Transformer<T>::norm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int N) const {
   if (config_.norm == Norm::kLayerNorm) {
-    ops::layernorm_forward(out, mean, rstd, inp, w, b, N, config_.d_model, config_.norm_eps);
+    ops_->layernorm_forward(out, mean, rstd, inp, w, b, N, config_.d_model, config_.norm_eps);
   } else {
-    ops::rmsnorm_forward(out, rstd, inp, w, N, config_.d_model, config_.norm_eps);
+    ops_->rmsnorm_forward(out, rstd, inp, w, N, config_.d_model, config_.norm_eps);
   }
 }
 
@@ -24,9 +23,9 @@ template <typename T>
 void Transformer<T>::norm_backward(T* dinp_accum, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean,
                                    const T* rstd, int N) const {
   if (config_.norm == Norm::kLayerNorm) {
-    ops::layernorm_backward(dinp_accum, dw, db, dout, inp, w, mean, rstd, N, config_.d_model);
+    ops_->layernorm_backward(dinp_accum, dw, db, dout, inp, w, mean, rstd, N, config_.d_model);
   } else {
-    ops::rmsnorm_backward(dinp_accum, dw, dout, inp, w, rstd, N, config_.d_model);
+    ops_->rmsnorm_backward(dinp_accum, dw, dout, inp, w, rstd, N, config_.d_model);
   }
 }
 
@@ -43,25 +42,25 @@ void Transformer<T>::layer_forward(int l, const LayerActs& a, const T* x, int B,
   // heads, leaving the row-parallel projection (tp_reduce / tp_scatter), then bias and residual
   norm_forward(a.ln1 + rows.first, a.ln1_mean, a.ln1_rstd, x, w.ln1_w, w.ln1_b, rows.N_sp);
   tp_enter_forward(*tp_, sp_, a.ln1, rows.n_local);
-  ops::matmul_forward(a.qkv, a.ln1, w.qkv_w, w.qkv_b, N, C, d.QKV, false);
+  ops_->matmul_forward(a.qkv, a.ln1, w.qkv_w, w.qkv_b, N, C, d.QKV, false);
   if (m.position == Position::kRope)
-    ops::rope_forward(a.qkv, rope_cos_.data(), rope_sin_.data(), B, Tn, d.NH, d.NKV, d.HS);
-  ops::attention_forward(a.atty, a.probs, a.qkv, B, Tn, d.NH, d.NKV, d.HS, m.objective == Objective::kCausal);
-  ops::matmul_forward(row_parallel_out_, a.atty, w.proj_w, static_cast<const T*>(nullptr), N, d.attn_out, C, false);
+    ops_->rope_forward(a.qkv, rope_cos_.data(), rope_sin_.data(), B, Tn, d.NH, d.NKV, d.HS);
+  ops_->attention_forward(a.atty, a.probs, a.qkv, B, Tn, d.NH, d.NKV, d.HS, m.objective == Objective::kCausal);
+  ops_->matmul_forward(row_parallel_out_, a.atty, w.proj_w, static_cast<const T*>(nullptr), N, d.attn_out, C, false);
   const T* proj = tp_leave_forward(*tp_, sp_, row_parallel_out_, row_parallel_out_local_, rows.n_local);
-  ops::residual_forward(a.res2, x, proj, w.proj_b, rows.N_sp, C);  // res2 = x + (proj(atty) + b)
+  ops_->residual_forward(a.res2, x, proj, w.proj_b, rows.N_sp, C);  // res2 = x + (proj(atty) + b)
   // MLP: column-parallel first linear, row-parallel projection
   norm_forward(a.ln2 + rows.first, a.ln2_mean, a.ln2_rstd, a.res2, w.ln2_w, w.ln2_b, rows.N_sp);
   tp_enter_forward(*tp_, sp_, a.ln2, rows.n_local);
-  ops::matmul_forward(a.fch, a.ln2, w.fc_w, w.fc_b, N, C, d.fc_out, false);
+  ops_->matmul_forward(a.fch, a.ln2, w.fc_w, w.fc_b, N, C, d.fc_out, false);
   if (m.activation == Activation::kGelu) {
-    ops::gelu_forward(a.act, a.fch, static_cast<int64_t>(N) * d.F);
+    ops_->gelu_forward(a.act, a.fch, static_cast<int64_t>(N) * d.F);
   } else {
-    ops::swiglu_forward(a.act, a.fch, N, d.F);
+    ops_->swiglu_forward(a.act, a.fch, N, d.F);
   }
-  ops::matmul_forward(row_parallel_out_, a.act, w.fcproj_w, static_cast<const T*>(nullptr), N, d.F, C, false);
+  ops_->matmul_forward(row_parallel_out_, a.act, w.fcproj_w, static_cast<const T*>(nullptr), N, d.F, C, false);
   const T* mlp = tp_leave_forward(*tp_, sp_, row_parallel_out_, row_parallel_out_local_, rows.n_local);
-  ops::residual_forward(a.res3, a.res2, mlp, w.fcproj_b, rows.N_sp, C);  // res3 = res2 + (proj(act) + b)
+  ops_->residual_forward(a.res3, a.res2, mlp, w.fcproj_b, rows.N_sp, C);  // res3 = res2 + (proj(act) + b)
 }
 
 // One layer backward: d_residual_ holds d(res3) (N_sp, C) on entry and d(x) on return (the same on every
@@ -77,23 +76,23 @@ void Transformer<T>::layer_backward(int l, const LayerActs& a, const T* x, int B
   const LayerParams dw = layer_view(grads_.data(), l);
   // res3 = res2 + (act @ Wp^T + bp): d(output) of every row enters the row-parallel backward
   const T* dout = tp_leave_backward(*tp_, sp_, d_residual_, d_residual_full_, rows.n_local);
-  ops::matmul_backward(dact_, dw.fcproj_w, dw.fcproj_b, dout, a.act, w.fcproj_w, N, d.F, C);
+  ops_->matmul_backward(dact_, dw.fcproj_w, dw.fcproj_b, dout, a.act, w.fcproj_w, N, d.F, C);
   if (m.activation == Activation::kGelu) {
-    ops::gelu_backward(dfch_, a.fch, dact_, static_cast<int64_t>(N) * d.F);
+    ops_->gelu_backward(dfch_, a.fch, dact_, static_cast<int64_t>(N) * d.F);
   } else {
-    ops::swiglu_backward(dfch_, a.fch, dact_, N, d.F);
+    ops_->swiglu_backward(dfch_, a.fch, dact_, N, d.F);
   }
-  ops::matmul_backward(d_norm_out_, dw.fc_w, dw.fc_b, dfch_, a.ln2, w.fc_w, N, C, d.fc_out);
+  ops_->matmul_backward(d_norm_out_, dw.fc_w, dw.fc_b, dfch_, a.ln2, w.fc_w, N, C, d.fc_out);
   const T* dln2 = tp_enter_backward(*tp_, sp_, d_norm_out_, d_norm_out_local_, rows.n_local);
   norm_backward(d_residual_, dw.ln2_w, dw.ln2_b, dln2, a.res2, w.ln2_w, a.ln2_mean, a.ln2_rstd,
                 rows.N_sp);  // now d(res2)
   // res2 = x + (atty @ Wo^T + bo)
   dout = tp_leave_backward(*tp_, sp_, d_residual_, d_residual_full_, rows.n_local);
-  ops::matmul_backward(datty_, dw.proj_w, dw.proj_b, dout, a.atty, w.proj_w, N, d.attn_out, C);
-  ops::attention_backward(dqkv_, datty_, a.qkv, a.probs, B, Tn, d.NH, d.NKV, d.HS, ctx_);
+  ops_->matmul_backward(datty_, dw.proj_w, dw.proj_b, dout, a.atty, w.proj_w, N, d.attn_out, C);
+  ops_->attention_backward(dqkv_, datty_, a.qkv, a.probs, B, Tn, d.NH, d.NKV, d.HS, ctx_);
   if (m.position == Position::kRope)
-    ops::rope_backward(dqkv_, rope_cos_.data(), rope_sin_.data(), B, Tn, d.NH, d.NKV, d.HS);
-  ops::matmul_backward(d_norm_out_, dw.qkv_w, dw.qkv_b, dqkv_, a.ln1, w.qkv_w, N, C, d.QKV);
+    ops_->rope_backward(dqkv_, rope_cos_.data(), rope_sin_.data(), B, Tn, d.NH, d.NKV, d.HS);
+  ops_->matmul_backward(d_norm_out_, dw.qkv_w, dw.qkv_b, dqkv_, a.ln1, w.qkv_w, N, C, d.QKV);
   const T* dln1 = tp_enter_backward(*tp_, sp_, d_norm_out_, d_norm_out_local_, rows.n_local);
   norm_backward(d_residual_, dw.ln1_w, dw.ln1_b, dln1, x, w.ln1_w, a.ln1_mean, a.ln1_rstd, rows.N_sp);  // now d(x)
 }
@@ -121,12 +120,15 @@ void Transformer<T>::forward_chunk(int c, int s, const int32_t* tokens, const in
   for (int i = 0; i < N; ++i)
     TESSERA_CHECK(tokens[i] >= 0 && tokens[i] < V, "token {} at position {} outside the vocabulary of {}", tokens[i], i,
                   V);
-  std::copy(tokens, tokens + N, sl.tokens);
+  // staged on the host, then uploaded into the slot
+  std::copy(tokens, tokens + N, host_ids_.begin());
   if (targets != nullptr) {
-    std::copy(targets, targets + N, sl.targets);
+    std::copy(targets, targets + N, host_ids_.begin() + N);
   } else {
-    std::fill(sl.targets, sl.targets + N, -1);
+    std::fill(host_ids_.begin() + N, host_ids_.begin() + 2 * N, -1);
   }
+  backend_->upload(sl.tokens, host_ids_.data(), int64_t{N} * static_cast<int64_t>(sizeof(int32_t)));
+  backend_->upload(sl.targets, host_ids_.data() + N, int64_t{N} * static_cast<int64_t>(sizeof(int32_t)));
   sl.B = B;
   sl.Tn = Tn;
   TESSERA_CHECK(N % shard_.seq_split() == 0, "{} rows over {} sequence-parallel ranks", N, shard_.seq_split());
@@ -135,10 +137,10 @@ void Transformer<T>::forward_chunk(int c, int s, const int32_t* tokens, const in
   if (chunk.embedding) {
     // vocab-parallel embedding: each rank its vocabulary rows (the position on tp rank 0 only), then tp_reduce (or
     // tp_scatter: this rank's part of the sequence)
-    ops::embedding_forward(row_parallel_out_, sl.tokens, tensor(P, wte_),
-                           shard_.tp_rank == 0 ? tensor(P, wpe_) : nullptr, B, Tn, C, d.v0, d.Vp);
+    ops_->embedding_forward(row_parallel_out_, sl.tokens, tensor(P, wte_),
+                            shard_.tp_rank == 0 ? tensor(P, wpe_) : nullptr, B, Tn, C, d.v0, d.Vp);
     const T* embedded = tp_leave_forward(*tp_, sp_, row_parallel_out_, row_parallel_out_local_, rows.n_local);
-    std::copy(embedded, embedded + rows.n_local, sl.input);
+    backend_->copy(sl.input, embedded, rows.n_local * static_cast<int64_t>(sizeof(T)));
   }
   const T* x = sl.input;  // (N_sp, C) residual stream entering the layer
   for (int i = 0; i < chunk.n_layers; ++i) {
@@ -150,7 +152,7 @@ void Transformer<T>::forward_chunk(int c, int s, const int32_t* tokens, const in
   norm_forward(sl.lnf + rows.first, sl.lnf_mean, sl.lnf_rstd, x, tensor(P, lnf_w_), tensor(P, lnf_b_), rows.N_sp);
   tp_enter_forward(*tp_, sp_, sl.lnf, rows.n_local);
   // the head is column-parallel over the vocabulary: this rank's logits (N, Vp_tp)
-  ops::matmul_forward(sl.logits, sl.lnf, tensor(P, head_), static_cast<const T*>(nullptr), N, C, d.Vp, false);
+  ops_->matmul_forward(sl.logits, sl.lnf, tensor(P, head_), static_cast<const T*>(nullptr), N, C, d.Vp, false);
   last_logits_ = sl.logits;
 }
 
@@ -161,8 +163,8 @@ double Transformer<T>::chunk_loss(int c, int s, T dloss, bool train) {
   TESSERA_CHECK(sl.B > 0, "loss before forward");
   const int N = sl.B * sl.Tn;
   if (train && tp_->size() == 1)  // one pass over each row of logits
-    return ops::cross_entropy_forward_backward(sl.logits, sl.losses, sl.targets, dloss, N, config_.vocab_size,
-                                               dims_.Vp);
+    return ops_->cross_entropy_forward_backward(sl.logits, sl.losses, sl.targets, dloss, N, config_.vocab_size,
+                                                dims_.Vp);
   const double loss = loss_forward(sl);
   if (train) loss_backward(sl, dloss);
   return loss;
@@ -176,18 +178,12 @@ double Transformer<T>::loss_forward(Slot& sl) {
   const LocalDims& d = dims_;
   const int N = sl.B * sl.Tn;
   if (tp_->size() == 1)
-    return ops::cross_entropy_forward(sl.losses, sl.lse, sl.logits, sl.targets, N, config_.vocab_size, d.Vp);
-  ops::vocab_parallel_max(sl.lse, sl.logits, N, d.Vn, d.Vp);
+    return ops_->cross_entropy_forward(sl.losses, sl.lse, sl.logits, sl.targets, N, config_.vocab_size, d.Vp);
+  ops_->vocab_parallel_max(sl.lse, sl.logits, N, d.Vn, d.Vp);
   tp_->all_reduce(sl.lse, N, ReduceOp::kMax);  // lse holds the row maxima for now
-  ops::vocab_parallel_sum_exp(sl.ce_sums, sl.logits, sl.lse, sl.targets, N, d.v0, d.Vn, d.Vp);
+  ops_->vocab_parallel_sum_exp(sl.ce_sums, sl.logits, sl.lse, sl.targets, N, d.v0, d.Vn, d.Vp);
   tp_->all_reduce_sum(sl.ce_sums, int64_t{2} * N);
-  double total = 0;
-  for (int i = 0; i < N; ++i) {
-    sl.lse[i] += std::log(sl.ce_sums[2 * i]);
-    sl.losses[i] = sl.targets[i] >= 0 ? sl.lse[i] - sl.ce_sums[2 * i + 1] : T(0);
-    total += static_cast<double>(sl.losses[i]);
-  }
-  return total;
+  return ops_->vocab_parallel_loss(sl.losses, sl.lse, sl.ce_sums, sl.targets, N);
 }
 
 template <typename T>
@@ -195,9 +191,9 @@ void Transformer<T>::loss_backward(Slot& sl, T dloss) {
   const LocalDims& d = dims_;
   const int N = sl.B * sl.Tn;
   if (tp_->size() == 1) {
-    ops::cross_entropy_backward(sl.logits, sl.lse, sl.targets, dloss, N, config_.vocab_size, d.Vp);
+    ops_->cross_entropy_backward(sl.logits, sl.lse, sl.targets, dloss, N, config_.vocab_size, d.Vp);
   } else {
-    ops::vocab_parallel_backward(sl.logits, sl.lse, sl.targets, dloss, N, d.v0, d.Vn, d.Vp);
+    ops_->vocab_parallel_backward(sl.logits, sl.lse, sl.targets, dloss, N, d.v0, d.Vn, d.Vp);
   }
 }
 
@@ -227,10 +223,10 @@ const T* Transformer<T>::backward_chunk(int c, int s, bool last) {
   const T* out = chunk_output(c, s);
   if (chunk.head) {
     // logits hold dlogits: through the head (tp_copy / tp_gather backward) and the final norm into d_residual_
-    ops::matmul_backward(d_norm_out_, tensor(G, head_), static_cast<T*>(nullptr), sl.logits, sl.lnf, tensor(P, head_),
-                         N, C, d.Vp);
+    ops_->matmul_backward(d_norm_out_, tensor(G, head_), static_cast<T*>(nullptr), sl.logits, sl.lnf, tensor(P, head_),
+                          N, C, d.Vp);
     const T* dlnf = tp_enter_backward(*tp_, sp_, d_norm_out_, d_norm_out_local_, rows.n_local);
-    std::memset(d_residual_, 0, static_cast<size_t>(rows.n_local) * sizeof(T));
+    backend_->zero(d_residual_, rows.n_local * static_cast<int64_t>(sizeof(T)));
     norm_backward(d_residual_, tensor(G, lnf_w_), tensor(G, lnf_b_), dlnf, out, tensor(P, lnf_w_), sl.lnf_mean,
                   sl.lnf_rstd, rows.N_sp);
     // the final norm and an untied head are done (a tied head is the embedding: reported where it is embedded)
@@ -248,7 +244,7 @@ const T* Transformer<T>::backward_chunk(int c, int s, bool last) {
   if (!chunk.embedding) return d_residual_;
   // the embedding's backward reads every row (tp_reduce / tp_scatter backward)
   const T* dembedded = tp_leave_backward(*tp_, sp_, d_residual_, d_residual_full_, rows.n_local);
-  ops::embedding_backward(tensor(G, wte_), tensor(G, wpe_), dembedded, sl.tokens, B, Tn, C, d.v0, d.Vp);
+  ops_->embedding_backward(tensor(G, wte_), tensor(G, wpe_), dembedded, sl.tokens, B, Tn, C, d.v0, d.Vp);
   if (last) report_ready(wte_, std::max(wte_, wpe_));
   return nullptr;
 }

@@ -110,6 +110,10 @@ void vocab_parallel_max(T* rowmax, const T* logits, int N, int Vn, int Vp_local)
 template <typename T>
 void vocab_parallel_sum_exp(T* sums, const T* logits, const T* rowmax, const int32_t* targets, int N, int v0, int Vn,
                             int Vp_local);
+// After the all-reduce SUM of sums: lse (N), holding the row maxima, becomes rowmax + log(sum of exponentials);
+// losses (N) = lse - target logit (0 on ignored rows). Returns the sum of losses (double, in row order).
+template <typename T>
+double vocab_parallel_loss(T* losses, T* lse, const T* sums, const int32_t* targets, int N);
 // In place: logits become (softmax - onehot(target)) * dloss on this rank's columns, zero on padding and ignored rows.
 template <typename T>
 void vocab_parallel_backward(T* logits, const T* lse, const int32_t* targets, T dloss, int N, int v0, int Vn,

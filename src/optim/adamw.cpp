@@ -2,17 +2,23 @@
 
 #include <algorithm>
 
-#include "ops/ops.hpp"
+#include "ops/op_table.hpp"
 
 namespace tessera {
 
-AdamW::AdamW(const TensorTable& table, const AdamWConfig& config, std::vector<FlatRange> owned)
-    : table_(table), config_(config), owned_(std::move(owned)) {
+AdamW::AdamW(const TensorTable& table, const AdamWConfig& config, std::vector<FlatRange> owned, Backend* backend)
+    : table_(table),
+      config_(config),
+      own_backend_(backend == nullptr ? make_cpu_backend() : nullptr),
+      backend_(backend != nullptr ? backend : own_backend_.get()),
+      owned_(std::move(owned)) {
   if (owned_.empty()) owned_.push_back({0, table.total()});
   int64_t n = 0;
   for (const FlatRange& r : owned_) n += r.end - r.begin;
-  m_.assign(static_cast<size_t>(n), 0.0F);
-  v_.assign(static_cast<size_t>(n), 0.0F);
+  m_ = DeviceBuffer<float>(*backend_, n);
+  v_ = DeviceBuffer<float>(*backend_, n);
+  m_.zero();
+  v_.zero();
 }
 
 float AdamW::decay_of(const TensorInfo& info) const {
@@ -40,7 +46,7 @@ void AdamW::step(float* params, const float* grads, float lr) {
       p.weight_decay = decay_of(info);
       p.t = t_;
       const int64_t s = state + (b - r.begin);
-      ops::adamw_update(params + b, grads + b, m_.data() + s, v_.data() + s, e - b, p);
+      backend_->ops().adamw_update(params + b, grads + b, m_.data() + s, v_.data() + s, e - b, p);
     }
     state += r.end - r.begin;
   }
@@ -51,8 +57,9 @@ void AdamW::export_state(float* m_full, float* v_full) const {
   std::fill(v_full, v_full + table_.total(), 0.0F);
   int64_t state = 0;
   for (const FlatRange& r : owned_) {
-    std::copy_n(m_.data() + state, r.end - r.begin, m_full + r.begin);
-    std::copy_n(v_.data() + state, r.end - r.begin, v_full + r.begin);
+    const int64_t bytes = (r.end - r.begin) * static_cast<int64_t>(sizeof(float));
+    backend_->download(m_full + r.begin, m_.data() + state, bytes);
+    backend_->download(v_full + r.begin, v_.data() + state, bytes);
     state += r.end - r.begin;
   }
 }
@@ -60,8 +67,9 @@ void AdamW::export_state(float* m_full, float* v_full) const {
 void AdamW::import_state(const float* m_full, const float* v_full, int64_t steps) {
   int64_t state = 0;
   for (const FlatRange& r : owned_) {
-    std::copy_n(m_full + r.begin, r.end - r.begin, m_.data() + state);
-    std::copy_n(v_full + r.begin, r.end - r.begin, v_.data() + state);
+    const int64_t bytes = (r.end - r.begin) * static_cast<int64_t>(sizeof(float));
+    backend_->upload(m_.data() + state, m_full + r.begin, bytes);
+    backend_->upload(v_.data() + state, v_full + r.begin, bytes);
     state += r.end - r.begin;
   }
   t_ = steps;

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "backend/backend.hpp"
 #include "core/tensor_table.hpp"
 
 namespace tessera {
@@ -21,38 +23,45 @@ struct AdamWConfig {
 class AdamW {
  public:
   // owned: the ranges of the flat buffer this optimizer updates and keeps state for (ZeRO-1: this data-parallel
-  // rank's part); empty: the whole buffer.
-  AdamW(const TensorTable& table, const AdamWConfig& config, std::vector<FlatRange> owned = {});
+  // rank's part); empty: the whole buffer. backend: where the moments live and the update runs (nullptr: the CPU);
+  // it must outlive the optimizer.
+  AdamW(const TensorTable& table, const AdamWConfig& config, std::vector<FlatRange> owned = {},
+        Backend* backend = nullptr);
 
-  // One update of the owned ranges with learning rate lr; counts the step (bias correction uses the count).
+  // One update of the owned ranges with learning rate lr (params, grads: the backend's memory); counts the step
+  // (bias correction uses the count).
   void step(float* params, const float* grads, float lr);
   // Elements of state per moment (m or v).
-  int64_t state_elements() const { return static_cast<int64_t>(m_.size()); }
+  int64_t state_elements() const { return m_.size(); }
 
   // The decay this tensor gets (0 for norms, biases and, unless enabled, embeddings).
   float decay_of(const TensorInfo& info) const;
   int64_t steps_taken() const { return t_; }
-  std::vector<float>& m() { return m_; }
-  std::vector<float>& v() { return v_; }
-  const std::vector<float>& m() const { return m_; }
-  const std::vector<float>& v() const { return v_; }
+  // The moments of the owned ranges, packed (state_elements() each), in the backend's memory.
+  float* m() { return m_.data(); }
+  float* v() { return v_.data(); }
+  const float* m() const { return m_.data(); }
+  const float* v() const { return v_.data(); }
+  Backend& backend() const { return *backend_; }
   const std::vector<FlatRange>& owned() const { return owned_; }
   // Whether it keeps state for the whole buffer (no ZeRO-1): then m() and v() are in the parameters' layout.
   bool owns_all() const { return owned_.size() == 1 && owned_[0].begin == 0 && owned_[0].end == table_.total(); }
 
-  // The moments in the layout of the parameters (table.total() elements each): the owned ranges filled, the rest
-  // zero. What a checkpoint stores per tensor.
+  // The moments in the layout of the parameters (table.total() elements each, host memory): the owned ranges
+  // filled, the rest zero. What a checkpoint stores per tensor.
   void export_state(float* m_full, float* v_full) const;
-  // Sets the owned ranges of the moments from buffers in the layout of the parameters, and the step count.
+  // Sets the owned ranges of the moments from host buffers in the layout of the parameters, and the step count.
   void import_state(const float* m_full, const float* v_full, int64_t steps);
   void set_steps_taken(int64_t steps) { t_ = steps; }
 
  private:
   const TensorTable& table_;
   AdamWConfig config_;
+  std::unique_ptr<Backend> own_backend_;  // the CPU backend when none is given
+  Backend* backend_;
   std::vector<FlatRange> owned_;
   int64_t t_ = 0;
-  std::vector<float> m_, v_;
+  DeviceBuffer<float> m_, v_;
 };
 
 }  // namespace tessera

@@ -169,8 +169,8 @@ void Trainer::Impl::load_checkpoint(const std::string& dir, bool resume_run) {
     steps_stored = m.step;
     has_optimizer = m.optimizer_state && (resume_run || cfg.checkpoint.init_optimizer);
     if (has_optimizer && optimizer->owns_all()) {  // straight into AdamW's state
-      reader.read(StateKind::kExpAvg, model->table(), optimizer->m().data());
-      reader.read(StateKind::kExpAvgSq, model->table(), optimizer->v().data());
+      reader.read(StateKind::kExpAvg, model->table(), optimizer->m());
+      reader.read(StateKind::kExpAvgSq, model->table(), optimizer->v());
       optimizer->set_steps_taken(m.optimizer_steps);
     } else if (has_optimizer) {  // ZeRO-1: this rank's ranges of them
       std::vector<float> mom(static_cast<size_t>(model->table().total())), var(mom.size());

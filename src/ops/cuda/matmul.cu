@@ -1,0 +1,138 @@
+// The linear layer on CUDA through cuBLASLt, fp32 in and out with fp32 accumulation (CUBLAS_COMPUTE_32F: no TF32,
+// so the parity tests hold at 1e-5), the bias added by the GEMM's epilogue.
+//
+// Row-major (N, OC) = (N, IC) @ w^T is, read column-major, out^T (OC x N) = w (OC x IC) @ inp^T (IC x N), where w as
+// stored row-major (OC, IC) is the column-major IC x OC matrix used transposed.
+#include "ops/cuda/common.cuh"
+#include "ops/cuda/ops_cuda.hpp"
+
+namespace tessera::ops::cuda {
+namespace {
+
+struct Gemm {
+  bool trans_a = false, trans_b = false;
+  int m = 0, n = 0, k = 0;  // D (m x n) = op(A) (m x k) op(B) (k x n), column-major
+  const float* a = nullptr;
+  int lda = 0;
+  const float* b = nullptr;
+  int ldb = 0;
+  float* d = nullptr;
+  int ldd = 0;
+  float beta = 0;
+  const float* bias = nullptr;  // (m), added to every column of D
+};
+
+// Owns the cuBLASLt descriptors of one call.
+class LtCall {
+ public:
+  explicit LtCall(const Gemm& g) {
+    check(cublasLtMatmulDescCreate(&op_, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
+    const cublasOperation_t ta = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const cublasOperation_t tb = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    check(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)), "TRANSA");
+    check(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)), "TRANSB");
+    if (g.bias != nullptr) {
+      const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+      check(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)),
+            "EPILOGUE");
+      check(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias, sizeof(g.bias)),
+            "BIAS_POINTER");
+    }
+    // stored shapes (rows x cols, column-major) of A and B before their op
+    check(cublasLtMatrixLayoutCreate(&a_, CUDA_R_32F, g.trans_a ? g.k : g.m, g.trans_a ? g.m : g.k, g.lda), "layout A");
+    check(cublasLtMatrixLayoutCreate(&b_, CUDA_R_32F, g.trans_b ? g.n : g.k, g.trans_b ? g.k : g.n, g.ldb), "layout B");
+    check(cublasLtMatrixLayoutCreate(&d_, CUDA_R_32F, g.m, g.n, g.ldd), "layout D");
+  }
+  LtCall(const LtCall&) = delete;
+  LtCall& operator=(const LtCall&) = delete;
+  ~LtCall() {
+    cublasLtMatrixLayoutDestroy(d_);
+    cublasLtMatrixLayoutDestroy(b_);
+    cublasLtMatrixLayoutDestroy(a_);
+    cublasLtMatmulDescDestroy(op_);
+  }
+  void run(const Gemm& g) const {
+    Runtime& r = runtime();
+    const float alpha = 1.0F;
+    // algo = nullptr: cuBLASLt picks one by its heuristics
+    check(cublasLtMatmul(r.lt, op_, &alpha, g.a, a_, g.b, b_, &g.beta, g.d, d_, g.d, d_, nullptr, r.lt_workspace,
+                         r.lt_workspace_bytes, r.stream),
+          "cublasLtMatmul");
+  }
+
+ private:
+  cublasLtMatmulDesc_t op_ = nullptr;
+  cublasLtMatrixLayout_t a_ = nullptr, b_ = nullptr, d_ = nullptr;
+};
+
+void gemm(const Gemm& g) {
+  if (g.m == 0 || g.n == 0 || (g.k == 0 && g.beta == 1.0F && g.bias == nullptr)) return;  // nothing to add
+  LtCall(g).run(g);
+}
+
+// dbias[c] += sum_i dout[i, c], the rows in order.
+__global__ void column_sum_kernel(float* dbias, const float* dout, int N, int OC) {
+  const int c = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (c >= OC) return;
+  float s = dbias[c];
+  for (int64_t i = 0; i < N; ++i) s += dout[i * OC + c];
+  dbias[c] = s;
+}
+
+}  // namespace
+
+void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N, int IC, int OC,
+                    bool accumulate) {
+  Gemm g;
+  g.trans_a = true;  // w^T as stored
+  g.m = OC;
+  g.n = N;
+  g.k = IC;
+  g.a = w;
+  g.lda = IC;
+  g.b = inp;
+  g.ldb = IC;
+  g.d = out;
+  g.ldd = OC;
+  g.beta = accumulate ? 1.0F : 0.0F;
+  g.bias = bias;
+  gemm(g);
+}
+
+void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const float* w, int N,
+                     int IC, int OC) {
+  if (dinp != nullptr) {  // dinp^T (IC x N) = w (IC x OC, stored) @ dout^T (OC x N)
+    Gemm g;
+    g.m = IC;
+    g.n = N;
+    g.k = OC;
+    g.a = w;
+    g.lda = IC;
+    g.b = dout;
+    g.ldb = OC;
+    g.d = dinp;
+    g.ldd = IC;
+    gemm(g);
+  }
+  {  // dw^T (IC x OC) += inp^T (IC x N) @ dout (N x OC)
+    Gemm g;
+    g.trans_b = true;
+    g.m = IC;
+    g.n = OC;
+    g.k = N;
+    g.a = inp;
+    g.lda = IC;
+    g.b = dout;
+    g.ldb = OC;
+    g.d = dw;
+    g.ldd = IC;
+    g.beta = 1.0F;
+    gemm(g);
+  }
+  if (dbias != nullptr) {
+    column_sum_kernel<<<grid_for(OC), kThreads, 0, stream()>>>(dbias, dout, N, OC);
+    check_launch("matmul_backward (bias)");
+  }
+}
+
+}  // namespace tessera::ops::cuda
