@@ -7,12 +7,14 @@
 namespace tessera {
 
 GradReducer::GradReducer(const TensorTable& table, float* grads, const Communicator& dp, int64_t bucket_elements,
-                         bool zero1, const std::vector<int>& late)
+                         bool zero1, const std::vector<int>& late, Backend* backend)
     : grads_(grads),
       dp_(dp),
       zero1_(zero1),
       bucket_of_(static_cast<size_t>(table.size()), -1),
-      late_(static_cast<size_t>(table.size()), false) {
+      late_(static_cast<size_t>(table.size()), false),
+      own_backend_(backend == nullptr ? make_cpu_backend() : nullptr),
+      backend_(backend != nullptr ? backend : own_backend_.get()) {
   // buckets from the last tensor backwards; a bucket closes once it holds bucket_elements
   const int n = table.size();
   for (int i = n - 1; i >= 0;) {
@@ -53,7 +55,8 @@ GradReducer::GradReducer(const TensorTable& table, float* grads, const Communica
     scratch += b.counts[static_cast<size_t>(rank)];
     owned_.push_back({b.own_begin, b.own_begin + b.counts[static_cast<size_t>(rank)]});
   }
-  scratch_.assign(static_cast<size_t>(scratch), 0.0F);
+  scratch_ = DeviceBuffer<float>(*backend_, scratch);
+  scratch_.zero();
   std::sort(owned_.begin(), owned_.end(), [](const FlatRange& a, const FlatRange& b) { return a.begin < b.begin; });
 }
 
@@ -105,8 +108,8 @@ void GradReducer::finish() {
     Bucket& b = buckets_[i];
     dp_.wait(b.request);
     if (zero1_) {  // this rank's summed part back into the flat buffer
-      const float* part = scratch_.data() + scratch_offset_[i];
-      std::copy(part, part + b.counts[static_cast<size_t>(dp_.rank())], grads_ + b.own_begin);
+      backend_->copy(grads_ + b.own_begin, scratch_.data() + scratch_offset_[i],
+                     b.counts[static_cast<size_t>(dp_.rank())] * static_cast<int64_t>(sizeof(float)));
     }
   }
 }

@@ -11,8 +11,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "backend/backend.hpp"
 #include "core/communicator.hpp"
 #include "core/tensor_table.hpp"
 
@@ -22,8 +24,9 @@ class GradReducer {
  public:
   // late: tensors whose reports are ignored (they need another reduction first, e.g. the tied embedding's over the
   // embedding group): their buckets start in finish(). bucket_elements <= 0: one bucket.
+  // grads and the reduce-scatter's scratch are the memory of `backend` (nullptr: the CPU), which must outlive it.
   GradReducer(const TensorTable& table, float* grads, const Communicator& dp, int64_t bucket_elements, bool zero1,
-              const std::vector<int>& late);
+              const std::vector<int>& late, Backend* backend = nullptr);
 
   // Before the last micro-batch's backward: no bucket is ready.
   void start_step();
@@ -58,10 +61,12 @@ class GradReducer {
   float* grads_;
   const Communicator& dp_;
   bool zero1_;
-  std::vector<Bucket> buckets_;          // in the order backward finishes them
-  std::vector<int> bucket_of_;           // tensor index -> bucket
-  std::vector<bool> late_;               // per tensor
-  std::vector<float> scratch_;           // ZeRO-1: the reduce-scatter's output, per bucket this rank's part
+  std::vector<Bucket> buckets_;           // in the order backward finishes them
+  std::vector<int> bucket_of_;            // tensor index -> bucket
+  std::vector<bool> late_;                // per tensor
+  std::unique_ptr<Backend> own_backend_;  // the CPU backend when none is given
+  Backend* backend_;
+  DeviceBuffer<float> scratch_;          // ZeRO-1: the reduce-scatter's output, per bucket this rank's part
   std::vector<int64_t> scratch_offset_;  // per bucket
   std::vector<FlatRange> owned_;
 };

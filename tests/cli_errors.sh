@@ -30,6 +30,11 @@ refuse "vocabulary too large" "exceeds model.vocab_size" "$tessera" train -c tin
 refuse "missing dataset" "no such dataset directory" "$tessera" train -c tiny-gpt2 --data "$work/nowhere"
 refuse "no dataset" "data.path" "$tessera" train -c tiny-gpt2
 refuse "layout vs world" "does not match" "$tessera" train -c tiny-gpt2 --data "$work/ds" --dp 2
+refuse "unknown device" "train.device" "$tessera" train -c tiny-gpt2 --data "$work/ds" --set train.device=gpu
+if ! nvidia-smi -L >/dev/null 2>&1; then  # no GPU here: asking for one is refused with the reason
+  refuse "cuda without a GPU" 'train.device = "cuda": ' "$tessera" train -c tiny-gpt2 --data "$work/ds" --steps 1 \
+    --set train.device=cuda
+fi
 refuse "missing input" "missing.txt" "$tessera" prepare "$work/missing.txt" -o "$work/other"
 : > "$work/empty.txt"
 refuse "empty input" "empty file" "$tessera" prepare "$work/empty.txt" -o "$work/other"

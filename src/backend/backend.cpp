@@ -65,7 +65,7 @@ std::string resolve_device(std::string_view device) {
 std::unique_ptr<Backend> make_backend(std::string_view device, int node_local_rank) {
   if (resolve_device(device) == "cpu") return make_cpu_backend();
   const int count = cuda_device_count();
-  if (count == 0) throw std::runtime_error("train.device = \"cuda\": " + cuda_unavailable_reason());
+  if (count == 0) throw std::runtime_error(cuda_unavailable_reason());
   return make_cuda_backend(node_local_rank % count);
 }
 

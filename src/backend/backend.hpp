@@ -102,7 +102,8 @@ std::unique_ptr<Backend> make_cpu_backend();
 // The GPU `device` of this node (a rank takes its node-local rank modulo the GPUs visible to it). Throws
 // std::runtime_error with cuda_unavailable_reason() when there is none.
 std::unique_ptr<Backend> make_cuda_backend(int device);
-// By train.device: "cpu", "cuda" or "auto" (cuda when a GPU is visible, else cpu). Throws on any other name.
+// By train.device: "cpu", "cuda" or "auto" (cuda when a GPU is visible, else cpu). Throws on any other name, and
+// with cuda_unavailable_reason() for "cuda" where there is no GPU.
 std::unique_ptr<Backend> make_backend(std::string_view device, int node_local_rank = 0);
 // "auto" resolved the way make_backend would: "cpu" or "cuda".
 std::string resolve_device(std::string_view device);

@@ -105,7 +105,7 @@ std::string cuda_unavailable_reason() {
   int runtime = 0;
   cudaDriverGetVersion(&driver);
   cudaRuntimeGetVersion(&runtime);
-  if (driver == 0) return "no NVIDIA driver on this machine (no GPU to use)";
+  if (driver == 0) return "no NVIDIA driver on this machine";
   if (status == cudaErrorInsufficientDriver) {
     return fmt::format("the NVIDIA driver supports CUDA {}.{}, older than this build's CUDA {}.{}", driver / 1000,
                        driver % 1000 / 10, runtime / 1000, runtime % 1000 / 10);

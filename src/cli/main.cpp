@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "backend/backend.hpp"
 #include "cli/commands.hpp"
 #include "core/blas.hpp"
 #include "core/check.hpp"
@@ -17,7 +18,13 @@ void print_version() {
   fmt::print("tessera {} (commit {})\n", tessera::version(), tessera::git_commit());
   fmt::print("  build    {}, -march={}\n", tessera::build_type(), tessera::build_arch());
   fmt::print("  BLAS     {} | kernel {}\n", tessera::blas_config(), tessera::blas_core_name());
-  fmt::print("  CUDA     {}\n", tessera::cuda_enabled() ? "on" : "off");
+  if (!tessera::cuda_compiled()) {
+    fmt::print("  CUDA     off\n");
+  } else if (const int gpus = tessera::cuda_device_count(); gpus > 0) {
+    fmt::print("  CUDA     on: {} GPU{} visible\n", gpus, gpus == 1 ? "" : "s");
+  } else {
+    fmt::print("  CUDA     on: no GPU ({})\n", tessera::cuda_unavailable_reason());
+  }
 }
 
 }  // namespace

@@ -225,6 +225,7 @@ constexpr Choice<Position> kPositions[] = {{"learned", Position::kLearned}, {"ro
 constexpr Choice<Objective> kObjectives[] = {{"clm", Objective::kCausal}, {"mlm", Objective::kMasked}};
 constexpr Choice<std::string_view> kDecays[] = {{"cosine", "cosine"}, {"linear", "linear"}, {"constant", "constant"}};
 constexpr Choice<std::string_view> kOnNonfinite[] = {{"stop", "stop"}, {"skip", "skip"}};
+constexpr Choice<std::string_view> kDevices[] = {{"auto", "auto"}, {"cpu", "cpu"}, {"cuda", "cuda"}};
 constexpr Choice<std::string_view> kPpSchedule[] = {{"1f1b", "1f1b"}, {"afab", "afab"}};
 
 // Every key of the run config, once, in the order it is printed. A visitor reads them from TOML (ConfigReader) or
@@ -282,6 +283,7 @@ void visit_keys(RunConfig& c, Visitor& v) {
   v.key("seed", t.seed);
   v.choice("on_nonfinite", t.on_nonfinite, kOnNonfinite);
   v.key("threads", t.threads);
+  v.choice("device", t.device, kDevices);
 
   v.section("parallel");
   v.key("tp", c.parallel.tp);

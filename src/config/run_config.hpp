@@ -41,6 +41,7 @@ struct TrainConfig {
   uint64_t seed = 1234;
   std::string on_nonfinite = "stop";  // NaN/Inf loss or gradient norm: "stop" | "skip" the step
   int threads = 0;                    // OpenMP threads (0: all cores)
+  std::string device = "auto";        // "auto" (cuda when a GPU is visible, else cpu) | "cpu" | "cuda"
 };
 
 struct ParallelConfig {

@@ -16,8 +16,5 @@ const char* build_type() {
 const char* build_arch() {
   return TESSERA_BUILD_ARCH;
 }
-bool cuda_enabled() {
-  return TESSERA_CUDA_ENABLED != 0;
-}
 
 }  // namespace tessera

@@ -9,7 +9,7 @@ namespace tessera {
 
 EvalResult evaluate_loss(Transformer<float>& model, BlendedSampler& sampler, const BatchBuilder& batches, uint64_t salt,
                          const ProcessGroup& dp, const ProcessGroup& pp, int64_t max_samples,
-                         const std::function<void()>& on_batch) {
+                         const std::function<void()>& on_batch, const Communicator* pp_data) {
   const int T = sampler.seq_len();
   const int mb = model.max_batch();
   const int64_t available = sampler.samples_per_epoch();
@@ -20,7 +20,9 @@ EvalResult evaluate_loss(Transformer<float>& model, BlendedSampler& sampler, con
   double sums[2] = {0, 0};                                                              // loss sum, targeted positions
   int B = 0;
   auto flush = [&] {
-    if (B > 0) sums[0] += run_pipeline_forward(model, {inputs.data(), targets.data(), 1, B, T}, pp);
+    if (B > 0)
+      sums[0] +=
+          run_pipeline_forward(model, {inputs.data(), targets.data(), 1, B, T}, pp_data != nullptr ? *pp_data : pp);
     B = 0;
     if (on_batch) on_batch();
   };

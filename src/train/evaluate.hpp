@@ -22,6 +22,6 @@ struct EvalResult {
 // Collective over dp and pp (the pipeline carries each batch through the stages).
 EvalResult evaluate_loss(Transformer<float>& model, BlendedSampler& sampler, const BatchBuilder& batches, uint64_t salt,
                          const ProcessGroup& dp, const ProcessGroup& pp, int64_t max_samples,
-                         const std::function<void()>& on_batch = {});
+                         const std::function<void()>& on_batch = {}, const Communicator* pp_data = nullptr);
 
 }  // namespace tessera

@@ -4,12 +4,11 @@
 #include <cmath>
 
 #include "core/check.hpp"
-#include "ops/ops.hpp"
 
 namespace tessera {
 
-GradNorm::GradNorm(const TensorTable& table, int tensors_in_model)
-    : table_(table), sums_(static_cast<size_t>(tensors_in_model), 0.0) {
+GradNorm::GradNorm(const TensorTable& table, int tensors_in_model, const ops::OpTable<float>& ops)
+    : table_(table), ops_(ops), sums_(static_cast<size_t>(tensors_in_model), 0.0) {
   for (const TensorInfo& info : table.entries())
     TESSERA_CHECK(info.global_index >= 0 && info.global_index < tensors_in_model, "tensor {}: global index {} of {}",
                   info.name, info.global_index, tensors_in_model);
@@ -27,7 +26,7 @@ double GradNorm::compute(const float* grads, const std::vector<FlatRange>& owned
     double& sum = sums_[static_cast<size_t>(info.global_index)];
     for (size_t k = r; k < owned.size() && owned[k].begin < end; ++k) {
       const int64_t b = std::max(begin, owned[k].begin), e = std::min(end, owned[k].end);
-      if (b < e) sum += ops::sum_squares(grads + b, e - b);
+      if (b < e) sum += ops_.sum_squares(grads + b, e - b);
     }
   }
   const auto n = static_cast<int64_t>(sums_.size());

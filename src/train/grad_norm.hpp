@@ -11,22 +11,26 @@
 
 #include "core/communicator.hpp"
 #include "core/tensor_table.hpp"
+#include "ops/op_table.hpp"
 #include "parallel/grad_reducer.hpp"
 
 namespace tessera {
 
 class GradNorm {
  public:
-  // table: this rank's tensors; tensors_in_model: how many tensors the whole model has.
-  GradNorm(const TensorTable& table, int tensors_in_model);
+  // table: this rank's tensors; tensors_in_model: how many tensors the whole model has; ops: the backend's that
+  // holds the gradients.
+  GradNorm(const TensorTable& table, int tensors_in_model, const ops::OpTable<float>& ops = ops::cpu::table<float>());
   // Collective over tp and pp (the groups of this rank). grads laid out by the table, of which this rank holds the
   // reduced values in `owned` (the whole buffer without ZeRO-1). zero1_dp: under ZeRO-1 the data-parallel group,
-  // over which the owners' parts add up; nullptr otherwise.
+  // over which the owners' parts add up; nullptr otherwise. The groups sum host scalars (the process groups, not
+  // the device communicators).
   double compute(const float* grads, const std::vector<FlatRange>& owned, const Communicator& tp,
                  const Communicator& pp, const Communicator* zero1_dp);
 
  private:
   const TensorTable& table_;
+  const ops::OpTable<float>& ops_;
   std::vector<double> sums_;  // per tensor of the whole model, by global index
 };
 

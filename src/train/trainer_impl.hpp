@@ -18,6 +18,7 @@
 #include "model/transformer.hpp"
 #include "optim/adamw.hpp"
 #include "optim/lr_schedule.hpp"
+#include "parallel/device_groups.hpp"
 #include "parallel/grad_reducer.hpp"
 #include "parallel/pipeline.hpp"
 #include "train/batch.hpp"
@@ -68,7 +69,9 @@ struct Trainer::Impl {
   std::vector<int32_t> seq;              // one sampled sequence, (T + 1)
   std::vector<uint8_t> mask;             // its loss mask (fine-tuning data), else empty
 
-  // model and optimizer
+  // model and optimizer, in the memory of the run's backend (train.device)
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<DeviceGroups> devices;  // the communicators of device buffers (NCCL on CUDA; the groups on the CPU)
   std::unique_ptr<Transformer<float>> model;
   std::unique_ptr<PipelineRunner> pipeline;  // this rank's forwards and backwards of one step
   std::unique_ptr<GradNorm> grad_norm;
@@ -110,6 +113,7 @@ struct Trainer::Impl {
   // set-up (trainer_setup.cpp)
   void setup();
   void open_data();
+  void open_backend();
   void build_model();
   void build_optimizer();
   void open_outputs();

@@ -73,8 +73,9 @@ int64_t Trainer::Impl::eval_samples() const {
 double Trainer::Impl::evaluate(int64_t step) {
   EvalResult val;
   try {
-    val = evaluate_loss(*model, *val_sampler, *batches, kValStream, ps.dp, ps.pp, eval_samples(),
-                        [this] { phase(step_now, "evaluation"); });
+    val = evaluate_loss(
+        *model, *val_sampler, *batches, kValStream, ps.dp, ps.pp, eval_samples(),
+        [this] { phase(step_now, "evaluation"); }, &devices->pp());
   } catch (const Error& e) {
     const std::string saved = save_after_error(step);
     TESSERA_RAISE("{} (at the evaluation of step {}{})", e.what(), step, saved);

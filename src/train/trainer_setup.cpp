@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -37,6 +40,7 @@ void Trainer::Impl::setup() {
   global_batch = plan.global_batch;
   grad_accum = plan.grad_accum;
 
+  open_backend();  // first: a machine without the device asked for is told before any data is read
   open_data();
   build_model();
   build_optimizer();
@@ -71,28 +75,57 @@ void Trainer::Impl::open_data() {
   if (train_sampler->has_loss_mask()) mask.assign(static_cast<size_t>(T) + 1, 1);
 }
 
+// The run's backend (train.device) and the communicators that carry its device buffers. On CUDA a rank takes the GPU
+// of its rank on the node (modulo the GPUs it sees). A rank that cannot have the device stops every rank.
+void Trainer::Impl::open_backend() {
+  const int local_rank = ProcessGroup::node_local(ps.world).rank();
+  std::string device;
+  agree_on_error(ps.world, [&] {
+    try {
+      device = resolve_device(cfg.train.device);
+    } catch (const std::runtime_error& e) {
+      TESSERA_RAISE("train.device: {}", e.what());
+    }
+  });
+  int64_t on_gpu = device == "cuda" ? 1 : 0;  // "auto" must choose the same on every rank
+  ps.world.all_reduce_sum(&on_gpu, 1);
+  if (on_gpu != 0 && on_gpu != ps.world.size())
+    TESSERA_RAISE("train.device = \"{}\": {} of the {} ranks see a GPU; set train.device to \"cpu\" or \"cuda\"",
+                  cfg.train.device, on_gpu, ps.world.size());
+  agree_on_error(ps.world, [&] {
+    try {
+      backend = make_backend(device, local_rank);
+    } catch (const std::runtime_error& e) {
+      TESSERA_RAISE("train.device = \"{}\": {}", cfg.train.device, e.what());
+    }
+  });
+  devices = std::make_unique<DeviceGroups>(*backend, ps.tp, ps.pp, ps.dp, ps.embedding);
+}
+
 // This rank's shard of the model and the runner of its pipeline schedule.
 void Trainer::Impl::build_model() {
   check_fits_in_memory(plan);
   const ModelShard shard = plan_shard(cfg, plan, ps.coord);
-  model = std::make_unique<Transformer<float>>(cfg.model, mb, T, &ps.tp, shard);
+  model = std::make_unique<Transformer<float>>(cfg.model, mb, T, &devices->tp(), shard, backend.get());
   pipeline = std::make_unique<PipelineRunner>(
       *model, pipeline_order(plan.schedule, shard.pp, shard.pp_rank, grad_accum, shard.virtual_stages), grad_accum,
-      ps.pp);
+      devices->pp());
   // a checkpoint read later sets every tensor: the (costly) initialisation only for a fresh start
   if (resume.checkpoint.empty() && resume.init_from.empty()) model->init_weights(cfg.train.seed);
 }
 
 // The gradient norm, the data-parallel reducer (ZeRO-1's ranges), AdamW and the learning-rate schedule.
 void Trainer::Impl::build_optimizer() {
-  grad_norm = std::make_unique<GradNorm>(model->table(), Transformer<float>::plan_table(cfg.model).size());
+  grad_norm =
+      std::make_unique<GradNorm>(model->table(), Transformer<float>::plan_table(cfg.model).size(), backend->ops());
   // data-parallel reduction in buckets (overlapped with backward), ZeRO-1's ranges; the tied embedding's gradient
   // is reduced over the embedding group first, so its bucket waits for the end of backward
   std::vector<int> late;
   if (cfg.model.tie_embeddings && ps.embedding.size() > 1 && model->embedding_index() >= 0)
     late.push_back(model->embedding_index());
   const auto bucket = static_cast<int64_t>(cfg.parallel.bucket_mb * 1024 * 1024 / sizeof(float));
-  reducer = std::make_unique<GradReducer>(model->table(), model->grads(), ps.dp, bucket, cfg.parallel.zero1, late);
+  reducer = std::make_unique<GradReducer>(model->table(), model->grads(), devices->dp(), bucket, cfg.parallel.zero1,
+                                          late, backend.get());
   overlap = cfg.parallel.overlap_grad_reduce && ps.dp.size() > 1;
   if (overlap) {
     model->set_grads_ready_hook([this](int first, int last) {
@@ -106,7 +139,7 @@ void Trainer::Impl::build_optimizer() {
   oc.eps = cfg.train.eps;
   oc.weight_decay = cfg.train.weight_decay;
   oc.decay_embeddings = cfg.train.decay_embeddings;
-  optimizer = std::make_unique<AdamW>(model->table(), oc, reducer->owned());
+  optimizer = std::make_unique<AdamW>(model->table(), oc, reducer->owned(), backend.get());
   schedule = lr_schedule(cfg.train);
 }
 
@@ -165,14 +198,21 @@ void Trainer::Impl::load_checkpoint(const std::string& dir, bool resume_run) {
     const WeightSource& reader = *source;
     const CheckpointManifest& m = reader.manifest();
     bytes = reader.bytes();
-    reader.read(StateKind::kParams, model->table(), model->params());
+    const bool on_host = backend->device() == Device::kCpu;
+    if (on_host) {
+      reader.read(StateKind::kParams, model->table(), model->params());
+    } else {  // through host memory (start-up only)
+      std::vector<float> host(static_cast<size_t>(model->table().total()));
+      reader.read(StateKind::kParams, model->table(), host.data());
+      backend->upload(model->params(), host.data(), static_cast<int64_t>(host.size() * sizeof(float)));
+    }
     steps_stored = m.step;
     has_optimizer = m.optimizer_state && (resume_run || cfg.checkpoint.init_optimizer);
-    if (has_optimizer && optimizer->owns_all()) {  // straight into AdamW's state
+    if (has_optimizer && optimizer->owns_all() && on_host) {  // straight into AdamW's state
       reader.read(StateKind::kExpAvg, model->table(), optimizer->m());
       reader.read(StateKind::kExpAvgSq, model->table(), optimizer->v());
       optimizer->set_steps_taken(m.optimizer_steps);
-    } else if (has_optimizer) {  // ZeRO-1: this rank's ranges of them
+    } else if (has_optimizer) {  // ZeRO-1 (this rank's ranges of them) or GPU memory: through host buffers
       std::vector<float> mom(static_cast<size_t>(model->table().total())), var(mom.size());
       reader.read(StateKind::kExpAvg, model->table(), mom.data());
       reader.read(StateKind::kExpAvgSq, model->table(), var.data());
@@ -229,6 +269,7 @@ void Trainer::Impl::print_start() const {
   if (!main()) return;
   fmt::print("# resolved config ({})\n{}\n\n", cfg.source, to_toml(cfg));
   fmt::print("{}\n", describe_run(cfg, plan, data));
+  fmt::print("device: {}\n", backend->description());
   fmt::print("threads: {} per rank | MFU denominator {:.1f} GFLOP/s ({}; OpenBLAS {} kernel)\n", threads,
              peak_flops / 1e9, peak_source, blas_core_name());
   if (const std::string w = blas_kernel_warning(); !w.empty()) fmt::print("warning: {}\n", w);

@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include "core/check.hpp"
-#include "ops/ops.hpp"
 #include "train/trainer_impl.hpp"
 
 namespace tessera {
@@ -70,7 +69,7 @@ void Trainer::Impl::reduce_tied_embedding() {
   const int wte = model->embedding_index();
   if (!cfg.model.tie_embeddings || ps.embedding.size() == 1 || wte < 0) return;
   const TensorInfo& info = model->table()[wte];
-  ps.embedding.all_reduce_sum(model->grads() + info.offset, info.numel);
+  devices->embedding().all_reduce_sum(model->grads() + info.offset, info.numel);
 }
 
 // The data-parallel reduction: the sum over ranks is the gradient of the global mean loss (buckets started during
@@ -99,7 +98,7 @@ StepRecord Trainer::Impl::update(int64_t step, double loss) {
   }
   if (cfg.train.grad_clip > 0 && norm > cfg.train.grad_clip) {
     for (const FlatRange& r : reducer->owned())
-      ops::scale(model->grads() + r.begin, static_cast<float>(cfg.train.grad_clip / norm), r.end - r.begin);
+      model->ops().scale(model->grads() + r.begin, static_cast<float>(cfg.train.grad_clip / norm), r.end - r.begin);
   }
   optimizer->step(model->params(), model->grads(), record.lr);
   reducer->gather_params(model->params());
