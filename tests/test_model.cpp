@@ -131,5 +131,47 @@ TEST(Model, SizesWithoutBuildingEqualTheBuiltModel) {
             Transformer<float>::sizes(m, 2, m.max_seq_len).activation_elements);
 }
 
+// Recomputation changes what a layer keeps, never what it computes: losses and gradients bit for bit those of no
+// recomputation, over two steps (the second after an update), with less memory; sizes() plans what is built.
+TEST(Model, RecomputationGivesTheSameGradientsInLessMemory) {
+  for (const char* family : {"gpt2", "llama"}) {
+    for (const Objective objective : {Objective::kCausal, Objective::kMasked}) {
+      const ModelConfig m = tiny(family, objective);
+      std::vector<float> want_grads;
+      double want_loss = 0;
+      int64_t last_bytes = 0;
+      for (const Recompute r : {Recompute::kNone, Recompute::kSelective, Recompute::kFull}) {
+        ModelShard shard;
+        shard.recompute = r;
+        Transformer<float> model(m, 2, 0, nullptr, shard);
+        model.init_weights(11);
+        std::vector<int32_t> tokens = {1, 2, 3, 36, 5, 6, 7, 8, 9, 10, 11, 12}, targets = {2, 3, 4, 4, -1, 7, 8, 9, 10, 11, 12, 13};
+        double loss = 0;
+        for (int step = 0; step < 2; ++step) {
+          model.zero_grads();
+          loss = model.forward_backward(tokens.data(), targets.data(), 2, 6, 0.1F);
+          if (step == 0)
+            for (int64_t i = 0; i < model.flat_size(); ++i) model.params()[i] -= 0.01F * model.grads()[i];
+        }
+        std::vector<float> grads(model.grads(), model.grads() + model.flat_size());
+        const std::string what = std::string(family) + " " + to_string(objective) + " recompute " +
+                                 std::to_string(static_cast<int>(r));
+        if (r == Recompute::kNone) {
+          want_grads = grads;
+          want_loss = loss;
+        } else {
+          EXPECT_EQ(loss, want_loss) << what;
+          EXPECT_EQ(grads, want_grads) << what;
+          EXPECT_LT(model.activation_bytes(), last_bytes) << what;
+        }
+        last_bytes = model.activation_bytes();
+        EXPECT_EQ(Transformer<float>::sizes(m, 2, 0, shard).activation_elements * static_cast<int64_t>(sizeof(float)),
+                  model.activation_bytes())
+            << what;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tessera

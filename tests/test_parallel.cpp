@@ -61,6 +61,12 @@ std::vector<LayoutCase> layout_cases() {
   cases.push_back({1, 1, 2, {"parallel.overlap_grad_reduce=false"}, "dp2-no-overlap", ""});
   cases.push_back({1, 2, 2, {"parallel.zero1=true"}, "pp2-dp2-zero1", ""});
   cases.push_back({2, 2, 2, {"parallel.zero1=true", "parallel.sequence_parallel=true"}, "tp2-pp2-dp2-zero1-sp", ""});
+  // recomputation trains the same model bit for bit, its collectives recomputed too
+  cases.push_back({2, 1, 1, {"parallel.sequence_parallel=true", "train.recompute=full"}, "tp2-sp-full", "tp2-sp"});
+  cases.push_back({2, 2, 1, {"train.recompute=selective"}, "tp2-pp2-selective", "tp2-pp2-dp1"});
+  cases.push_back({2, 2, 1, {"train.recompute=full"}, "tp2-pp2-full", "tp2-pp2-dp1"});
+  cases.push_back({2, 2, 2, {"parallel.sequence_parallel=true", "train.recompute=full"}, "tp2-pp2-dp2-sp-full",
+                   "tp2-pp2-dp2-sp"});
   return cases;
 }
 

@@ -226,6 +226,7 @@ constexpr Choice<Objective> kObjectives[] = {{"clm", Objective::kCausal}, {"mlm"
 constexpr Choice<std::string_view> kDecays[] = {{"cosine", "cosine"}, {"linear", "linear"}, {"constant", "constant"}};
 constexpr Choice<std::string_view> kOnNonfinite[] = {{"stop", "stop"}, {"skip", "skip"}};
 constexpr Choice<std::string_view> kDevices[] = {{"auto", "auto"}, {"cpu", "cpu"}, {"cuda", "cuda"}};
+constexpr Choice<std::string_view> kRecompute[] = {{"none", "none"}, {"selective", "selective"}, {"full", "full"}};
 constexpr Choice<std::string_view> kPpSchedule[] = {{"1f1b", "1f1b"}, {"afab", "afab"}};
 
 // Every key of the run config, once, in the order it is printed. A visitor reads them from TOML (ConfigReader) or
@@ -284,6 +285,7 @@ void visit_keys(RunConfig& c, Visitor& v) {
   v.choice("on_nonfinite", t.on_nonfinite, kOnNonfinite);
   v.key("threads", t.threads);
   v.choice("device", t.device, kDevices);
+  v.choice("recompute", t.recompute, kRecompute);
 
   v.section("parallel");
   v.key("tp", c.parallel.tp);

@@ -42,6 +42,7 @@ struct TrainConfig {
   std::string on_nonfinite = "stop";  // NaN/Inf loss or gradient norm: "stop" | "skip" the step
   int threads = 0;                    // OpenMP threads (0: all cores)
   std::string device = "auto";        // "auto" (cuda when a GPU is visible, else cpu) | "cpu" | "cuda"
+  std::string recompute = "none";     // activations recomputed in backward: "none" | "selective" | "full"
 };
 
 struct ParallelConfig {

@@ -14,6 +14,12 @@
 
 namespace tessera {
 
+// Activation recomputation (Megatron's): which activations a layer keeps for backward. kSelective drops the attention
+// probabilities (B, NH, T, T) and recomputes them from the kept q, k, v; kFull keeps only each layer's output (the
+// next layer's input) and recomputes the whole layer, tensor-parallel collectives included, before its backward.
+// The recomputed values are bit for bit the forward's: every setting trains the same model.
+enum class Recompute { kNone, kSelective, kFull };
+
 struct ModelShard {
   int tp_rank = 0;
   int tp = 1;
@@ -23,6 +29,7 @@ struct ModelShard {
   std::vector<int> pp_layers;      // layers of each of the pp * v chunks, in model order (empty: an even split)
   std::vector<int> slots;          // activation slots (micro-batches in flight) of each of this rank's chunks ({}: 1)
   bool sequence_parallel = false;  // the residual stream and norms split along the sequence across tp
+  Recompute recompute = Recompute::kNone;  // the activations each layer keeps (train.recompute)
 
   int chunks() const { return pp * virtual_stages; }
   // The residual stream's rows are split into this many parts (tp under sequence parallelism, else 1).

@@ -191,22 +191,35 @@ TensorTable Transformer<T>::plan_params(const ModelConfig& m, const ModelShard& 
 }
 
 template <typename T>
-double Transformer<T>::slot_elements(const LocalDims& d, const ChunkRange& chunk, double B, double Tn, int seq_split) {
+double Transformer<T>::layer_elements(const LocalDims& d, double B, double Tn, int seq_split) {
   const double BT = B * Tn, BTs = BT / seq_split;  // all rows, this rank's rows of the residual stream
-  const double C = d.C, attn_out = d.attn_out, QKV = d.QKV, F = d.F, fc_out = d.fc_out, Vp = d.Vp;
-  const double probs = B * d.NH * Tn * Tn;
-  const double per_layer = BT * (C + QKV + attn_out + C + fc_out + F) + BTs * (2 + C + 2 + C) + probs;
+  const double C = d.C, attn_out = d.attn_out, QKV = d.QKV, F = d.F, fc_out = d.fc_out;
+  return BT * (C + QKV + attn_out + C + fc_out + F) + BTs * (2 + C + 2 + C) + probs_elements(d, B, Tn);
+}
+
+template <typename T>
+double Transformer<T>::slot_elements(const LocalDims& d, const ChunkRange& chunk, double B, double Tn, int seq_split,
+                                     Recompute recompute) {
+  const double BT = B * Tn, BTs = BT / seq_split;  // all rows, this rank's rows of the residual stream
+  const double C = d.C, Vp = d.Vp;
+  double per_layer = layer_elements(d, B, Tn, seq_split);  // what a layer keeps
+  if (recompute == Recompute::kSelective) per_layer -= probs_elements(d, B, Tn);
+  if (recompute == Recompute::kFull) per_layer = BTs * C;
   double n = BTs * C + per_layer * chunk.n_layers;           // input, layers
   if (chunk.head) n += BT * C + BTs * 2 + BT * Vp + BT * 4;  // final norm, logits, losses, lse, sums
   return n;
 }
 
 template <typename T>
-double Transformer<T>::scratch_elements(const LocalDims& d, double B, double Tn, int seq_split) {
+double Transformer<T>::scratch_elements(const LocalDims& d, double B, double Tn, int seq_split, Recompute recompute) {
   const double BT = B * Tn, BTs = BT / seq_split;
   const double split = seq_split > 1 ? 3 * BTs * d.C : 0;  // the local rows of rowpar, dres, dln
-  return 3 * BT * d.C + split                              // rowpar, dres, dln
-         + BT * (d.QKV + d.attn_out + d.fc_out + d.F);     // backward scratch
+  double shared = 0;                                       // the layer activations recomputation shares
+  if (recompute == Recompute::kSelective) shared = probs_elements(d, B, Tn);
+  if (recompute == Recompute::kFull) shared = layer_elements(d, B, Tn, seq_split);  // with an output to recompute into
+  return 3 * BT * d.C + split                           // rowpar, dres, dln
+         + BT * (d.QKV + d.attn_out + d.fc_out + d.F)  // backward scratch
+         + shared;
 }
 
 // Elements of every activation that plan_activations lays out (keep the two in step; the plan checks its total).
@@ -217,10 +230,10 @@ int64_t Transformer<T>::activation_elements(const ModelConfig& m, const ModelSha
   const LocalDims d = local_dims(m, shard);
   const auto B = static_cast<double>(max_batch), Tn = static_cast<double>(max_seq);
   const std::vector<ChunkRange> chunks = rank_chunks(m, shard);
-  double total = scratch_elements(d, B, Tn, shard.seq_split());
+  double total = scratch_elements(d, B, Tn, shard.seq_split(), shard.recompute);
   for (size_t c = 0; c < chunks.size(); ++c) {
     const int slots = shard.slots.empty() ? 1 : shard.slots[c];
-    total += slots * slot_elements(d, chunks[c], B, Tn, shard.seq_split());
+    total += slots * slot_elements(d, chunks[c], B, Tn, shard.seq_split(), shard.recompute);
   }
   return total < 0x1p56 ? static_cast<int64_t>(total) : int64_t{1} << 56;
 }
@@ -254,6 +267,32 @@ void Transformer<T>::plan_activations() {
   datty_ = take(BT * attn_out);
   dfch_ = take(BT * fc_out);
   dact_ = take(BT * F);
+  // one layer's activations (all but its output) for every layer to share, as recomputation allows
+  auto layer_acts = [&](bool keep_all, bool keep_probs) {
+    LayerActs a = shared_layer_;
+    if (keep_all) {
+      a.ln1 = take(BT * C);
+      a.ln1_mean = take(BTs);
+      a.ln1_rstd = take(BTs);
+      a.qkv = take(BT * QKV);
+    }
+    if (keep_probs) a.probs = take(probs);
+    if (keep_all) {
+      a.atty = take(BT * attn_out);
+      a.res2 = take(BTs * C);
+      a.ln2 = take(BT * C);
+      a.ln2_mean = take(BTs);
+      a.ln2_rstd = take(BTs);
+      a.fch = take(BT * fc_out);
+      a.act = take(BT * F);
+    }
+    return a;
+  };
+  const Recompute recompute = shard_.recompute;
+  if (recompute != Recompute::kNone) {
+    shared_layer_ = layer_acts(recompute == Recompute::kFull, true);
+    if (recompute == Recompute::kFull) shared_layer_.res3 = take(BTs * C);  // kept outputs are never written again
+  }
   int total_slots = 0;
   for (const int s : shard_.slots) total_slots += s;
   slot_ids_ = DeviceBuffer<int32_t>(*backend_, static_cast<int64_t>(total_slots) * 2 * BT);
@@ -267,19 +306,7 @@ void Transformer<T>::plan_activations() {
     for (Slot& s : slots_[c]) {
       s.input = take(BTs * C);
       for (int l = 0; l < chunk.n_layers; ++l) {
-        LayerActs a{};
-        a.ln1 = take(BT * C);
-        a.ln1_mean = take(BTs);
-        a.ln1_rstd = take(BTs);
-        a.qkv = take(BT * QKV);
-        a.probs = take(probs);
-        a.atty = take(BT * attn_out);
-        a.res2 = take(BTs * C);
-        a.ln2 = take(BT * C);
-        a.ln2_mean = take(BTs);
-        a.ln2_rstd = take(BTs);
-        a.fch = take(BT * fc_out);
-        a.act = take(BT * F);
+        LayerActs a = layer_acts(recompute != Recompute::kFull, recompute == Recompute::kNone);
         a.res3 = take(BTs * C);
         s.layers.push_back(a);
       }

@@ -176,8 +176,12 @@ class Transformer {
 
   static TensorTable plan_params(const ModelConfig& m, const ModelShard& shard, Plan* plan);
   // Activation elements of one slot of a chunk, and of the scratch every chunk shares.
-  static double slot_elements(const LocalDims& d, const ChunkRange& chunk, double B, double Tn, int seq_split);
-  static double scratch_elements(const LocalDims& d, double B, double Tn, int seq_split);
+  static double slot_elements(const LocalDims& d, const ChunkRange& chunk, double B, double Tn, int seq_split,
+                               Recompute recompute);
+  static double scratch_elements(const LocalDims& d, double B, double Tn, int seq_split, Recompute recompute);
+  // Elements of one layer's activations: every one, and the layer's output alone.
+  static double layer_elements(const LocalDims& d, double B, double Tn, int seq_split);
+  static double probs_elements(const LocalDims& d, double B, double Tn) { return B * d.NH * Tn * Tn; }
   static int64_t activation_elements(const ModelConfig& m, const ModelShard& shard, int64_t max_batch, int64_t max_seq);
   void plan_activations();
   LayerParams layer_view(T* base, int l) const;
@@ -188,6 +192,8 @@ class Transformer {
                      int N) const;
   void layer_forward(int l, const LayerActs& a, const T* x, int B, int Tn);
   void layer_backward(int l, const LayerActs& a, const T* x, int B, int Tn);
+  // Before layer_backward under recomputation: what the layer did not keep, computed again from its input x.
+  void layer_recompute(int l, const LayerActs& a, const T* x, int B, int Tn);
   double loss_forward(Slot& s);
   void loss_backward(Slot& s, T dloss);
   void check_single_stage(const char* what) const;
@@ -223,6 +229,8 @@ class Transformer {
   T* d_norm_out_ = nullptr;        // (N, C) d(norm output), partial over this rank's columns
   T* d_norm_out_local_ = nullptr;  // (N_sp, C) its reduce-scattered rows (sequence parallelism; else = d_norm_out_)
   T *dqkv_ = nullptr, *datty_ = nullptr, *dfch_ = nullptr, *dact_ = nullptr;
+  // recomputation: the activations every layer shares (selective: the probabilities; full: all but the output)
+  LayerActs shared_layer_{};
   const T* last_logits_ = nullptr;
   GradsReadyHook grads_ready_;
   DeviceBuffer<float> rope_cos_, rope_sin_;  // (Tmax, HS/2)

@@ -98,6 +98,25 @@ void Transformer<T>::layer_backward(int l, const LayerActs& a, const T* x, int B
 }
 
 template <typename T>
+void Transformer<T>::layer_recompute(int l, const LayerActs& a, const T* x, int B, int Tn) {
+  const LocalDims& d = dims_;
+  switch (shard_.recompute) {
+    case Recompute::kNone:
+      return;
+    case Recompute::kSelective:  // the probabilities from the kept q, k, v (the output, kept too, into scratch)
+      ops_->attention_forward(datty_, a.probs, a.qkv, B, Tn, d.NH, d.NKV, d.HS,
+                              config_.objective == Objective::kCausal);
+      return;
+    case Recompute::kFull: {  // the whole layer into the shared activations, its output into scratch
+      LayerActs shared = a;
+      shared.res3 = shared_layer_.res3;
+      layer_forward(l, shared, x, B, Tn);
+      return;
+    }
+  }
+}
+
+template <typename T>
 T* Transformer<T>::chunk_input(int c, int s) {
   return slot(c, s).input;
 }
@@ -236,6 +255,7 @@ const T* Transformer<T>::backward_chunk(int c, int s, bool last) {
   // d_residual_ carries d(loss)/d(residual stream) down through the layers
   for (int i = chunk.n_layers - 1; i >= 0; --i) {
     const T* x = i > 0 ? sl.layers[static_cast<size_t>(i - 1)].res3 : sl.input;
+    layer_recompute(chunk.first_layer + i, sl.layers[static_cast<size_t>(i)], x, B, Tn);
     layer_backward(chunk.first_layer + i, sl.layers[static_cast<size_t>(i)], x, B, Tn);
     const int l = chunk.first_layer + i;
     if (last) report_ready(layer_index_[static_cast<size_t>(l)].ln1_w, layer_last_tensor(l));

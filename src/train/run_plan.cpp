@@ -36,6 +36,9 @@ ModelShard plan_shard(const RunConfig& cfg, const RunPlan& plan, const Coord& co
       pipeline_order(plan.schedule, shard.pp, shard.pp_rank, plan.grad_accum, shard.virtual_stages);
   shard.slots = pipeline_slots(order, shard.virtual_stages);
   shard.sequence_parallel = cfg.parallel.sequence_parallel;
+  shard.recompute = cfg.train.recompute == "full"        ? Recompute::kFull
+                    : cfg.train.recompute == "selective" ? Recompute::kSelective
+                                                         : Recompute::kNone;
   return shard;
 }
 
@@ -158,9 +161,10 @@ std::string describe_run(const RunConfig& cfg, const RunPlan& plan, const RunDat
                        layers, plan.grad_accum, 100 * pipeline_bubble(l.pp, plan.grad_accum, v));
   }
   out += fmt::format(
-      "memory per rank: {} = parameters {} + gradients {} + AdamW state {} + activations {} (micro-batch {} x {}){}\n",
+      "memory per rank: {} = parameters {} + gradients {} + AdamW state {} + activations {} (micro-batch {} x {}{}){}\n",
       bytes_string(plan.total_bytes()), bytes_string(plan.param_bytes), bytes_string(plan.grad_bytes),
       bytes_string(plan.optimizer_bytes), bytes_string(plan.activation_bytes), plan.micro_batch, plan.seq_len,
+      cfg.train.recompute == "none" ? std::string() : fmt::format(", {} recomputation", cfg.train.recompute),
       l.tp * l.pp > 1 ? fmt::format("; {} parameters on {}", plan.sizes.parameters,
                                     l.pp > 1 ? fmt::format("the ranks of pipeline stage {}", plan.heaviest_stage)
                                              : std::string("each rank"))
