@@ -349,6 +349,13 @@ TEST_F(CudaOps, ReductionsAndAdamW) {
   const double gpu_ss = gpu_ops().sum_squares(d_x.data(), n);
   EXPECT_NEAR(gpu_ss, cpu_ss, 1e-9 * cpu_ss);
   EXPECT_EQ(gpu_ops().sum_squares(d_x.data(), n), gpu_ss) << "the same bits twice";
+  const std::vector<double> start = {0.5, 0.25};
+  DeviceBuffer<double> d_sums = up(start);
+  gpu_ops().sum_squares_to(d_sums.data() + 1, d_x.data(), n);  // added to what is there, the other left alone
+  gpu_ops().sum_squares_to(d_sums.data() + 1, d_x.data(), 1000);
+  const std::vector<double> sums = down(d_sums);
+  EXPECT_EQ(sums[0], 0.5);
+  EXPECT_NEAR(sums[1], 0.25 + gpu_ss + cpu_ops().sum_squares(x.data(), 1000), 1e-9 * gpu_ss);
   EXPECT_FALSE(gpu_ops().has_nonfinite(d_x.data(), n));
   cpu_ops().scale(x.data(), 0.5F, n);
   gpu_ops().scale(d_x.data(), 0.5F, n);
@@ -473,6 +480,25 @@ TEST_F(CudaOps, TwentyTrainingStepsMatchTheCpu) {
       }
     }
   }
+}
+
+// After the first step (which sizes the attention scratch), a step allocates no GPU memory.
+TEST_F(CudaOps, AStepAllocatesNothing) {
+  const ModelConfig m = small_model("llama", Objective::kCausal);
+  Transformer<float> model(m, 4, 32, nullptr, {}, gpu_);
+  model.init_weights(1);
+  AdamW optimizer(model.table(), AdamWConfig{}, {}, gpu_);
+  std::vector<int32_t> tokens(4 * 32, 7), targets(4 * 32, 8);
+  auto step = [&] {
+    model.zero_grads();
+    model.forward_backward(tokens.data(), targets.data(), 4, 32, 1.0F / 128);
+    optimizer.step(model.params(), model.grads(), 1e-3F);
+    gpu_->synchronize();
+  };
+  step();
+  const int64_t free_before = gpu_->memory().free_bytes;
+  for (int i = 0; i < 3; ++i) step();
+  EXPECT_EQ(gpu_->memory().free_bytes, free_before);
 }
 
 }  // namespace

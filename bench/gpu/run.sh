@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs tessera's GPU checks on a lent GPU machine (an NVIDIA driver and a CUDA 13 toolkit, none of Debian's
-# libraries) from what bench/gpu/pack.sh packed: the CUDA ops against their CPU twins (backend_tests). Prints
-# everything; with $OUT set, also writes gpu-report.txt there.
+# libraries) from what bench/gpu/pack.sh packed: the CUDA ops against their CPU twins and 20 training steps of both
+# families and objectives against the CPU (backend_tests), then GPT-2 124M's step, GEMMs, attention and memory
+# (bench_gpu_step). Prints everything; with $OUT set, also writes gpu-report.txt there.
 #   Usage: bash bench/gpu/run.sh [PACK=build-gpu-pack]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,5 +33,7 @@ if nvidia-smi -L >/dev/null 2>&1 && grep -q "skipped: no GPU" "$log"; then
   status=1
 fi
 rm -f "$log"
+echo "== GPT-2 124M, T = 1024 (bench_gpu_step)"
+"$pack/bin/bench_gpu_step" || status=1
 echo "== done: exit $status"
 exit "$status"

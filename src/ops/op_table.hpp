@@ -39,6 +39,7 @@ struct OpTable {
   decltype(&vocab_parallel_loss<T>) vocab_parallel_loss = nullptr;
   decltype(&vocab_parallel_backward<T>) vocab_parallel_backward = nullptr;
   decltype(&sum_squares<T>) sum_squares = nullptr;
+  decltype(&sum_squares_to<T>) sum_squares_to = nullptr;
   decltype(&scale<T>) scale = nullptr;
   decltype(&has_nonfinite<T>) has_nonfinite = nullptr;
   decltype(&adamw_update<T>) adamw_update = nullptr;

@@ -123,6 +123,9 @@ void vocab_parallel_backward(T* logits, const T* lse, const int32_t* targets, T 
 // sum of squares, accumulated in double over fixed chunks
 template <typename T>
 double sum_squares(const T* x, int64_t n);
+// The same added to *out, a double in the backend's memory: a GPU sums many tensors without waiting for each.
+template <typename T>
+void sum_squares_to(double* out, const T* x, int64_t n);
 template <typename T>
 void scale(T* x, T factor, int64_t n);
 // true if any element is NaN or Inf

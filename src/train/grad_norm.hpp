@@ -7,20 +7,22 @@
 // bit. Under ZeRO-1 each data-parallel rank adds the parts of the tensors it owns.
 #pragma once
 
+#include <memory>
 #include <vector>
 
+#include "backend/backend.hpp"
 #include "core/communicator.hpp"
 #include "core/tensor_table.hpp"
-#include "ops/op_table.hpp"
 #include "parallel/grad_reducer.hpp"
 
 namespace tessera {
 
 class GradNorm {
  public:
-  // table: this rank's tensors; tensors_in_model: how many tensors the whole model has; ops: the backend's that
-  // holds the gradients.
-  GradNorm(const TensorTable& table, int tensors_in_model, const ops::OpTable<float>& ops = ops::cpu::table<float>());
+  // table: this rank's tensors; tensors_in_model: how many tensors the whole model has; backend: the one that holds
+  // the gradients (nullptr: the CPU), which must outlive it. Each tensor's sum of squares is added up on the
+  // backend and read once per call.
+  GradNorm(const TensorTable& table, int tensors_in_model, Backend* backend = nullptr);
   // Collective over tp and pp (the groups of this rank). grads laid out by the table, of which this rank holds the
   // reduced values in `owned` (the whole buffer without ZeRO-1). zero1_dp: under ZeRO-1 the data-parallel group,
   // over which the owners' parts add up; nullptr otherwise. The groups sum host scalars (the process groups, not
@@ -30,8 +32,10 @@ class GradNorm {
 
  private:
   const TensorTable& table_;
-  const ops::OpTable<float>& ops_;
-  std::vector<double> sums_;  // per tensor of the whole model, by global index
+  std::unique_ptr<Backend> own_backend_;  // the CPU backend when none is given
+  Backend* backend_;
+  DeviceBuffer<double> device_sums_;  // per tensor of the whole model, in the backend's memory
+  std::vector<double> sums_;          // per tensor of the whole model, by global index
 };
 
 }  // namespace tessera

@@ -117,7 +117,7 @@ void Trainer::Impl::build_model() {
 // The gradient norm, the data-parallel reducer (ZeRO-1's ranges), AdamW and the learning-rate schedule.
 void Trainer::Impl::build_optimizer() {
   grad_norm =
-      std::make_unique<GradNorm>(model->table(), Transformer<float>::plan_table(cfg.model).size(), backend->ops());
+      std::make_unique<GradNorm>(model->table(), Transformer<float>::plan_table(cfg.model).size(), backend.get());
   // data-parallel reduction in buckets (overlapped with backward), ZeRO-1's ranges; the tied embedding's gradient
   // is reduced over the embedding group first, so its bucket waits for the end of backward
   std::vector<int> late;

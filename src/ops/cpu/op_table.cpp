@@ -33,6 +33,7 @@ OpTable<T> make_table() {
   t.vocab_parallel_loss = &ops::vocab_parallel_loss<T>;
   t.vocab_parallel_backward = &ops::vocab_parallel_backward<T>;
   t.sum_squares = &ops::sum_squares<T>;
+  t.sum_squares_to = &ops::sum_squares_to<T>;
   t.scale = &ops::scale<T>;
   t.has_nonfinite = &ops::has_nonfinite<T>;
   t.adamw_update = &ops::adamw_update<T>;

@@ -30,6 +30,11 @@ double sum_squares(const T* x, int64_t n) {
 }
 
 template <typename T>
+void sum_squares_to(double* out, const T* x, int64_t n) {
+  *out += sum_squares(x, n);
+}
+
+template <typename T>
 void scale(T* x, T factor, int64_t n) {
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) x[i] *= factor;
@@ -45,6 +50,8 @@ bool has_nonfinite(const T* x, int64_t n) {
 
 template double sum_squares<float>(const float*, int64_t);
 template double sum_squares<double>(const double*, int64_t);
+template void sum_squares_to<float>(double*, const float*, int64_t);
+template void sum_squares_to<double>(double*, const double*, int64_t);
 template void scale<float>(float*, float, int64_t);
 template void scale<double>(double*, double, int64_t);
 template bool has_nonfinite<float>(const float*, int64_t);

@@ -32,6 +32,7 @@ OpTable<float> make_table() {
   t.vocab_parallel_loss = &cuda::vocab_parallel_loss;
   t.vocab_parallel_backward = &cuda::vocab_parallel_backward;
   t.sum_squares = &cuda::sum_squares;
+  t.sum_squares_to = &cuda::sum_squares_to;
   t.scale = &cuda::scale;
   t.has_nonfinite = &cuda::has_nonfinite;
   t.adamw_update = &cuda::adamw_update;

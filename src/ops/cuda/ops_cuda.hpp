@@ -51,6 +51,7 @@ double vocab_parallel_loss(float* losses, float* lse, const float* sums, const i
 void vocab_parallel_backward(float* logits, const float* lse, const int32_t* targets, float dloss, int N, int v0,
                              int Vn, int Vp_local);
 double sum_squares(const float* x, int64_t n);
+void sum_squares_to(double* out, const float* x, int64_t n);
 void scale(float* x, float factor, int64_t n);
 bool has_nonfinite(const float* x, int64_t n);
 void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, const AdamWParams& p);

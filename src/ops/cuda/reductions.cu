@@ -20,11 +20,12 @@ __global__ void sum_squares_partial_kernel(double* partial, const float* x, int6
   if (threadIdx.x == 0) partial[blockIdx.x] = s;
 }
 
-__global__ void sum_partials_kernel(double* out, const double* partial, int count) {
+// out[0] = (add ? out[0] : 0) + the partials in order
+__global__ void sum_partials_kernel(double* out, const double* partial, int count, bool add) {
   if (threadIdx.x != 0) return;
   double total = 0;
   for (int i = 0; i < count; ++i) total += partial[i];
-  out[0] = total;
+  out[0] = add ? out[0] + total : total;
 }
 
 __global__ void nonfinite_kernel(double* flag, const float* x, int64_t n) {
@@ -40,9 +41,20 @@ double sum_squares(const float* x, int64_t n) {
   auto* partial = static_cast<double*>(scratch(kBlocks * sizeof(double)));
   sum_squares_partial_kernel<<<kBlocks, kThreads, 0, r.stream>>>(partial, x, n);
   check_launch("sum_squares");
-  sum_partials_kernel<<<1, 32, 0, r.stream>>>(r.device_scalars, partial, kBlocks);
+  sum_partials_kernel<<<1, 32, 0, r.stream>>>(r.device_scalars, partial, kBlocks, false);
   check_launch("sum_squares (total)");
   return read_scalars(1)[0];
+}
+
+// The partial sums go through the runtime's scratch, reused by the next call only after this one's kernels (one
+// stream): no wait for the host.
+void sum_squares_to(double* out, const float* x, int64_t n) {
+  Runtime& r = runtime();
+  auto* partial = static_cast<double*>(scratch(kBlocks * sizeof(double)));
+  sum_squares_partial_kernel<<<kBlocks, kThreads, 0, r.stream>>>(partial, x, n);
+  check_launch("sum_squares_to");
+  sum_partials_kernel<<<1, 32, 0, r.stream>>>(out, partial, kBlocks, true);
+  check_launch("sum_squares_to (total)");
 }
 
 bool has_nonfinite(const float* x, int64_t n) {

@@ -1,0 +1,198 @@
+// The CUDA backend's throughput on GPT-2 124M (T = 1024): a full training step (forward and backward in one call,
+// AdamW) in tokens/s and MFU, the GEMMs of the model's shapes against the square GEMM that is their ceiling, the
+// attention op, and the GPU memory used against the plan. No MPI, no HDF5: bench/gpu/run.sh runs it on a lent GPU.
+// Prints markdown rows; without a GPU it says so and exits 0 (a benchmark never fails).
+//
+//   bench_gpu_step [--layers 12] [--width 768] [--heads 12] [--seq 1024] [--batch 8] [--vocab 50257] [--steps 10]
+//                  [--warmup 3] [--peak-tflops 989] [--recompute none|selective|full]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "backend/backend.hpp"
+#include "core/readable.hpp"
+#include "core/rng.hpp"
+#include "model/transformer.hpp"
+#include "optim/adamw.hpp"
+
+namespace {
+
+using namespace tessera;
+using clock_type = std::chrono::steady_clock;
+
+struct Options {
+  int layers = 12, width = 768, heads = 12, seq = 1024, batch = 8, vocab = 50257, steps = 10, warmup = 3;
+  double peak_tflops = 989;  // dense bf16 of an H100/H200 SXM: the MFU denominator
+  std::string recompute = "none";
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i];
+    const char* v = argv[i + 1];
+    if (k == "--layers")
+      o.layers = std::atoi(v);
+    else if (k == "--width")
+      o.width = std::atoi(v);
+    else if (k == "--heads")
+      o.heads = std::atoi(v);
+    else if (k == "--seq")
+      o.seq = std::atoi(v);
+    else if (k == "--batch")
+      o.batch = std::atoi(v);
+    else if (k == "--vocab")
+      o.vocab = std::atoi(v);
+    else if (k == "--steps")
+      o.steps = std::atoi(v);
+    else if (k == "--warmup")
+      o.warmup = std::atoi(v);
+    else if (k == "--peak-tflops")
+      o.peak_tflops = std::atof(v);
+    else if (k == "--recompute")
+      o.recompute = v;
+    else
+      std::fprintf(stderr, "bench_gpu_step: ignoring unknown option %s\n", k.c_str());
+  }
+  return o;
+}
+
+double median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
+// Median seconds of f over `runs` after one warm-up, the device drained around each.
+template <typename F>
+double time_op(Backend& gpu, int runs, F&& f) {
+  f();
+  gpu.synchronize();
+  std::vector<double> t;
+  for (int i = 0; i < runs; ++i) {
+    const auto a = clock_type::now();
+    f();
+    gpu.synchronize();
+    t.push_back(std::chrono::duration<double>(clock_type::now() - a).count());
+  }
+  return median(t);
+}
+
+void random_fill(Backend& gpu, DeviceBuffer<float>& b, uint64_t seed) {
+  std::vector<float> host(static_cast<size_t>(b.size()));
+  Rng rng(seed, 0);
+  for (auto& x : host) x = static_cast<float>(0.02 * rng.normal());
+  gpu.upload(b.data(), host.data(), b.bytes());
+}
+
+// fp32 GEMMs through the op table: the model's four shapes against a square product, the ceiling of this path.
+void bench_gemm(Backend& gpu, const Options& o) {
+  const auto& ops = gpu.ops();
+  auto rate = [&](int N, int IC, int OC) {
+    DeviceBuffer<float> in(gpu, int64_t{N} * IC), w(gpu, int64_t{OC} * IC), out(gpu, int64_t{N} * OC);
+    random_fill(gpu, in, 1);
+    random_fill(gpu, w, 2);
+    const double s =
+        time_op(gpu, 10, [&] { ops.matmul_forward(out.data(), in.data(), w.data(), nullptr, N, IC, OC, false); });
+    return 2.0 * N * IC * OC / s / 1e12;
+  };
+  const double ceiling = rate(8192, 8192, 8192);
+  const int N = o.batch * o.seq, C = o.width;
+  std::printf("| GEMM (fp32, cuBLASLt) | shape N x IC -> OC | TFLOP/s | of the square ceiling |\n|---|---|---|---|\n");
+  std::printf("| square | 8192 x 8192 -> 8192 | %.1f | 100%% |\n", ceiling);
+  const struct {
+    const char* name;
+    int ic, oc;
+  } shapes[] = {{"qkv", C, 3 * C}, {"attn proj", C, C}, {"mlp fc", C, 4 * C}, {"mlp proj", 4 * C, C}};
+  for (const auto& s : shapes) {
+    const double r = rate(N, s.ic, s.oc);
+    std::printf("| %s | %d x %d -> %d | %.1f | %.0f%% |\n", s.name, N, s.ic, s.oc, r, 100 * r / ceiling);
+  }
+}
+
+void bench_attention(Backend& gpu, const Options& o) {
+  const auto& ops = gpu.ops();
+  const int B = o.batch, Tn = o.seq, NH = o.heads, HS = o.width / o.heads;
+  DeviceBuffer<float> qkv(gpu, int64_t{B} * Tn * 3 * NH * HS), out(gpu, int64_t{B} * Tn * NH * HS),
+      probs(gpu, int64_t{B} * NH * Tn * Tn), dqkv(gpu, qkv.size());
+  random_fill(gpu, qkv, 3);
+  random_fill(gpu, out, 4);
+  ops::Context<float> ctx;
+  const double fwd =
+      time_op(gpu, 5, [&] { ops.attention_forward(out.data(), probs.data(), qkv.data(), B, Tn, NH, NH, HS, true); });
+  const double bwd = time_op(gpu, 5, [&] {
+    ops.attention_backward(dqkv.data(), out.data(), qkv.data(), probs.data(), B, Tn, NH, NH, HS, ctx);
+  });
+  const double flops = 4.0 * B * NH * Tn * Tn * HS / 2;  // causal: half the (T, T) products, forward
+  std::printf(
+      "\n| attention (causal, fp32) | B x NH x T x HS | forward ms | backward ms | forward TFLOP/s |\n"
+      "|---|---|---|---|---|\n| this build's kernels | %d x %d x %d x %d | %.2f | %.2f | %.2f |\n",
+      B, NH, Tn, HS, 1e3 * fwd, 1e3 * bwd, flops / fwd / 1e12);
+}
+
+void bench_step(Backend& gpu, const Options& o) {
+  ModelConfig m;
+  m.vocab_size = o.vocab;
+  m.max_seq_len = o.seq;
+  m.n_layer = o.layers;
+  m.n_head = o.heads;
+  m.d_model = o.width;
+  ModelShard shard;
+  shard.recompute = o.recompute == "full"        ? Recompute::kFull
+                    : o.recompute == "selective" ? Recompute::kSelective
+                                                 : Recompute::kNone;
+  gpu.synchronize();
+  const int64_t free_before = gpu.memory().free_bytes;
+  Transformer<float> model(m, o.batch, o.seq, nullptr, shard, &gpu);
+  model.init_weights(1);
+  AdamW optimizer(model.table(), AdamWConfig{}, {}, &gpu);
+  const int n = o.batch * o.seq;
+  std::vector<int32_t> tokens(static_cast<size_t>(n)), targets(static_cast<size_t>(n));
+  Rng rng(1, 2);
+  for (int i = 0; i < n; ++i) {
+    tokens[static_cast<size_t>(i)] = static_cast<int32_t>(rng.below(static_cast<uint64_t>(o.vocab)));
+    targets[static_cast<size_t>(i)] = static_cast<int32_t>(rng.below(static_cast<uint64_t>(o.vocab)));
+  }
+  std::vector<double> t;
+  double loss = 0;
+  for (int s = 0; s < o.warmup + o.steps; ++s) {
+    gpu.synchronize();
+    const auto a = clock_type::now();
+    model.zero_grads();
+    loss = model.forward_backward(tokens.data(), targets.data(), o.batch, o.seq, 1.0F / static_cast<float>(n));
+    optimizer.step(model.params(), model.grads(), 1e-4F);
+    gpu.synchronize();
+    if (s >= o.warmup) t.push_back(std::chrono::duration<double>(clock_type::now() - a).count());
+  }
+  const int64_t used = free_before - gpu.memory().free_bytes;
+  const int64_t planned = 4 * model.flat_size() * static_cast<int64_t>(sizeof(float)) + model.activation_bytes() +
+                          int64_t{o.batch} * o.heads * o.seq * o.seq * static_cast<int64_t>(sizeof(float));
+  const double step = median(t);
+  const double tflops = model.flops_per_token(o.seq) * n / step / 1e12;
+  std::printf(
+      "\n| step (fp32, %s recompute) | B x T | step ms | tokens/s | model TFLOP/s | MFU vs %.0f | loss | "
+      "GPU memory used | planned |\n|---|---|---|---|---|---|---|---|---|\n",
+      o.recompute.c_str(), o.peak_tflops);
+  std::printf("| GPT-2 L=%d C=%d | %d x %d | %.1f | %.0f | %.1f | %.1f%% | %.3f | %s | %s (%+.1f%%) |\n", o.layers,
+              o.width, o.batch, o.seq, 1e3 * step, n / step, tflops, 100 * tflops / o.peak_tflops, loss / n,
+              bytes_string(used).c_str(), bytes_string(planned).c_str(),
+              100.0 * static_cast<double>(planned - used) / static_cast<double>(std::max<int64_t>(used, 1)));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  if (cuda_device_count() == 0) {
+    std::printf("bench_gpu_step: skipped: no GPU (%s)\n", cuda_unavailable_reason().c_str());
+    return 0;
+  }
+  const std::unique_ptr<Backend> gpu = make_cuda_backend(0);
+  std::printf("%s\n\n", gpu->description().c_str());
+  bench_gemm(*gpu, o);
+  bench_attention(*gpu, o);
+  bench_step(*gpu, o);
+  return 0;
+}
