@@ -145,7 +145,8 @@ TEST(Model, RecomputationGivesTheSameGradientsInLessMemory) {
         shard.recompute = r;
         Transformer<float> model(m, 2, 0, nullptr, shard);
         model.init_weights(11);
-        std::vector<int32_t> tokens = {1, 2, 3, 36, 5, 6, 7, 8, 9, 10, 11, 12}, targets = {2, 3, 4, 4, -1, 7, 8, 9, 10, 11, 12, 13};
+        std::vector<int32_t> tokens = {1, 2, 3, 36, 5, 6, 7, 8, 9, 10, 11, 12},
+                             targets = {2, 3, 4, 4, -1, 7, 8, 9, 10, 11, 12, 13};
         double loss = 0;
         for (int step = 0; step < 2; ++step) {
           model.zero_grads();
@@ -154,8 +155,8 @@ TEST(Model, RecomputationGivesTheSameGradientsInLessMemory) {
             for (int64_t i = 0; i < model.flat_size(); ++i) model.params()[i] -= 0.01F * model.grads()[i];
         }
         std::vector<float> grads(model.grads(), model.grads() + model.flat_size());
-        const std::string what = std::string(family) + " " + to_string(objective) + " recompute " +
-                                 std::to_string(static_cast<int>(r));
+        const std::string what =
+            std::string(family) + " " + to_string(objective) + " recompute " + std::to_string(static_cast<int>(r));
         if (r == Recompute::kNone) {
           want_grads = grads;
           want_loss = loss;

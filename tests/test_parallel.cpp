@@ -65,8 +65,8 @@ std::vector<LayoutCase> layout_cases() {
   cases.push_back({2, 1, 1, {"parallel.sequence_parallel=true", "train.recompute=full"}, "tp2-sp-full", "tp2-sp"});
   cases.push_back({2, 2, 1, {"train.recompute=selective"}, "tp2-pp2-selective", "tp2-pp2-dp1"});
   cases.push_back({2, 2, 1, {"train.recompute=full"}, "tp2-pp2-full", "tp2-pp2-dp1"});
-  cases.push_back({2, 2, 2, {"parallel.sequence_parallel=true", "train.recompute=full"}, "tp2-pp2-dp2-sp-full",
-                   "tp2-pp2-dp2-sp"});
+  cases.push_back(
+      {2, 2, 2, {"parallel.sequence_parallel=true", "train.recompute=full"}, "tp2-pp2-dp2-sp-full", "tp2-pp2-dp2-sp"});
   return cases;
 }
 

@@ -217,8 +217,8 @@ double Transformer<T>::scratch_elements(const LocalDims& d, double B, double Tn,
   double shared = 0;                                       // the layer activations recomputation shares
   if (recompute == Recompute::kSelective) shared = probs_elements(d, B, Tn);
   if (recompute == Recompute::kFull) shared = layer_elements(d, B, Tn, seq_split);  // with an output to recompute into
-  return 3 * BT * d.C + split                           // rowpar, dres, dln
-         + BT * (d.QKV + d.attn_out + d.fc_out + d.F)  // backward scratch
+  return 3 * BT * d.C + split                                                       // rowpar, dres, dln
+         + BT * (d.QKV + d.attn_out + d.fc_out + d.F)                               // backward scratch
          + shared;
 }
 

@@ -177,7 +177,7 @@ class Transformer {
   static TensorTable plan_params(const ModelConfig& m, const ModelShard& shard, Plan* plan);
   // Activation elements of one slot of a chunk, and of the scratch every chunk shares.
   static double slot_elements(const LocalDims& d, const ChunkRange& chunk, double B, double Tn, int seq_split,
-                               Recompute recompute);
+                              Recompute recompute);
   static double scratch_elements(const LocalDims& d, double B, double Tn, int seq_split, Recompute recompute);
   // Elements of one layer's activations: every one, and the layer's output alone.
   static double layer_elements(const LocalDims& d, double B, double Tn, int seq_split);

@@ -161,7 +161,8 @@ std::string describe_run(const RunConfig& cfg, const RunPlan& plan, const RunDat
                        layers, plan.grad_accum, 100 * pipeline_bubble(l.pp, plan.grad_accum, v));
   }
   out += fmt::format(
-      "memory per rank: {} = parameters {} + gradients {} + AdamW state {} + activations {} (micro-batch {} x {}{}){}\n",
+      "memory per rank: {} = parameters {} + gradients {} + AdamW state {} + activations {} (micro-batch {} x "
+      "{}{}){}\n",
       bytes_string(plan.total_bytes()), bytes_string(plan.param_bytes), bytes_string(plan.grad_bytes),
       bytes_string(plan.optimizer_bytes), bytes_string(plan.activation_bytes), plan.micro_batch, plan.seq_len,
       cfg.train.recompute == "none" ? std::string() : fmt::format(", {} recomputation", cfg.train.recompute),
