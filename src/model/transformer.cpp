@@ -267,7 +267,8 @@ void Transformer<T>::plan_activations() {
   datty_ = take(BT * attn_out);
   dfch_ = take(BT * fc_out);
   dact_ = take(BT * F);
-  // one layer's activations (all but its output) for every layer to share, as recomputation allows
+  // A layer's activations but its output: those it keeps in new memory (keep_all: all of them; keep_probs: the
+  // attention probabilities), the rest in the set every layer shares under recomputation (shared_layer_)
   auto layer_acts = [&](bool keep_all, bool keep_probs) {
     LayerActs a = shared_layer_;
     if (keep_all) {
