@@ -17,12 +17,13 @@ PipelineRunner::PipelineRunner(Transformer<float>& model, PipelineOrder order, i
       pp_(pp),
       n_(model.boundary_elements(model.max_batch(), model.max_seq())) {
   const std::vector<ChunkRange>& chunks = model.chunks();
-  const size_t v = chunks.size(), per_chunk = static_cast<size_t>(m) * static_cast<size_t>(n_);
+  const size_t v = chunks.size();
+  const int64_t per_chunk = m * n_;
   inbox_.resize(v);
   grad_inbox_.resize(v);
   for (size_t c = 0; c < v; ++c) {  // only the messages a chunk receives
-    if (!chunks[c].embedding) inbox_[c].assign(per_chunk, 0.0F);
-    if (!chunks[c].head) grad_inbox_[c].assign(per_chunk, 0.0F);
+    if (!chunks[c].embedding) inbox_[c] = DeviceBuffer<float>(model.backend(), per_chunk);
+    if (!chunks[c].head) grad_inbox_[c] = DeviceBuffer<float>(model.backend(), per_chunk);
   }
   received_.resize(v * static_cast<size_t>(m));
   grads_in_.resize(v * static_cast<size_t>(m));
@@ -47,9 +48,9 @@ double PipelineRunner::step(const MicroBatches& batches, float dloss) {
   TESSERA_CHECK(batches.m == m_, "{} micro-batches for a pipeline planned for {}", batches.m, m_);
   const int64_t BT = static_cast<int64_t>(batches.B) * batches.T;
   const int64_t n = model_.boundary_elements(batches.B, batches.T);  // this step's messages (at most n_)
-  auto at = [this](std::vector<std::vector<float>>& box, size_t c, int i) {
-    return box[c].data() + static_cast<size_t>(i) * static_cast<size_t>(n_);
-  };
+  auto at = [this](std::vector<DeviceBuffer<float>>& box, size_t c, int i) { return box[c].data() + i * n_; };
+  Backend& backend = model_.backend();
+  const auto bytes = n * static_cast<int64_t>(sizeof(float));
   using clock = std::chrono::steady_clock;
   const auto start = clock::now();
   wait_s_ = 0;
@@ -80,8 +81,7 @@ double PipelineRunner::step(const MicroBatches& batches, float dloss) {
       free_slots_[c].pop_back();
       if (!chunk.embedding) {
         wait_for(received_[r]);
-        const float* in = at(inbox_, c, a.micro_batch);
-        std::copy(in, in + n, model_.chunk_input(a.chunk, s));
+        backend.copy(model_.chunk_input(a.chunk, s), at(inbox_, c, a.micro_batch), bytes);
       }
       model_.forward_chunk(a.chunk, s, batches.inputs + a.micro_batch * BT, batches.targets + a.micro_batch * BT,
                            batches.B, batches.T);
@@ -97,8 +97,7 @@ double PipelineRunner::step(const MicroBatches& batches, float dloss) {
     pp_.wait(sent_backward);  // the gradient buffer is about to be written again
     if (!chunk.head) {
       wait_for(grads_in_[r]);
-      const float* g = at(grad_inbox_, c, a.micro_batch);
-      std::copy(g, g + n, model_.chunk_output_grad());
+      backend.copy(model_.chunk_output_grad(), at(grad_inbox_, c, a.micro_batch), bytes);
     }
     const float* din = model_.backward_chunk(a.chunk, s, a.micro_batch == m_ - 1);
     if (din != nullptr) sent_backward = send_backward(pp_, din, n, chunk.index - 1);

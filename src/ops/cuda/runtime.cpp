@@ -13,6 +13,7 @@ constexpr size_t kLtWorkspaceBytes = size_t{32} << 20;  // cuBLASLt's recommenda
 constexpr int kScalars = 64;
 
 Runtime g_runtime;
+int g_users = 0;  // CUDA backends alive: the last one stops the runtime
 
 }  // namespace
 
@@ -37,7 +38,10 @@ Runtime& runtime() {
 }
 
 void start_runtime(int device) {
-  if (g_runtime.device == device) return;
+  if (g_runtime.device == device) {
+    ++g_users;
+    return;
+  }
   if (g_runtime.device >= 0) throw std::runtime_error("the CUDA runtime is started on another device already");
   check(cudaSetDevice(device), "cudaSetDevice");
   Runtime r;
@@ -49,10 +53,11 @@ void start_runtime(int device) {
   check(cudaMallocHost(reinterpret_cast<void**>(&r.host_scalars), kScalars * sizeof(double)), "cudaMallocHost");
   check(cudaMalloc(reinterpret_cast<void**>(&r.device_scalars), kScalars * sizeof(double)), "cudaMalloc (scalars)");
   g_runtime = r;
+  g_users = 1;
 }
 
 void stop_runtime() {
-  if (g_runtime.device < 0) return;
+  if (g_runtime.device < 0 || --g_users > 0) return;
   cudaStreamSynchronize(g_runtime.stream);
   cudaFree(g_runtime.scratch);
   cudaFree(g_runtime.device_scalars);

@@ -24,7 +24,8 @@ struct Runtime {
   double* device_scalars = nullptr;
 };
 
-// The started runtime (checked).
+// The started runtime (checked). One device per process: every CUDA backend of the process shares it, and the last
+// one to stop stops it.
 Runtime& runtime();
 void start_runtime(int device);
 void stop_runtime();
