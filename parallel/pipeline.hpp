@@ -47,10 +47,10 @@ class PipelineRunner {
   PipelineOrder order_;
   int m_;
   const Communicator& pp_;
-  int64_t n_;                                       // elements of one micro-batch's activations, (B, T, C)
+  int64_t n_;  // elements of one micro-batch's activations, (B, T, C)
   // in the model's backend memory
-  std::vector<DeviceBuffer<float>> inbox_;       // received activations, per chunk that does not embed: (m, B, T, C)
-  std::vector<DeviceBuffer<float>> grad_inbox_;  // received gradients, per chunk that is not the head: (m, B, T, C)
+  std::vector<DeviceBuffer<float>> inbox_;          // received activations, per chunk that does not embed: (m, B, T, C)
+  std::vector<DeviceBuffer<float>> grad_inbox_;     // received gradients, per chunk that is not the head: (m, B, T, C)
   std::vector<Request> received_;                   // per (chunk, micro-batch): the forward input
   std::vector<Request> grads_in_;                   // per (chunk, micro-batch): the output's gradient
   std::vector<std::vector<Request>> sent_forward_;  // per (chunk, slot)
