@@ -100,9 +100,10 @@ void Trainer::Impl::open_backend() {
     }
   });
   if (backend->device() == Device::kCuda && ps.pp.size() > 1)
-    TESSERA_RAISE("train.device = \"cuda\" with parallel.pp = {}: pipeline parallelism on GPUs is not there yet (NCCL's "
-                  "point-to-point calls carry no tags, which the schedules' messages need); use parallel.pp = 1 on GPUs",
-                  ps.pp.size());
+    TESSERA_RAISE(
+        "train.device = \"cuda\" with parallel.pp = {}: pipeline parallelism on GPUs is not there yet (NCCL's "
+        "point-to-point calls carry no tags, which the schedules' messages need); use parallel.pp = 1 on GPUs",
+        ps.pp.size());
   devices = std::make_unique<DeviceGroups>(*backend, ps.tp, ps.pp, ps.dp, ps.embedding);
 }
 
