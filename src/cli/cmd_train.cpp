@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "backend/backend.hpp"
 #include "cli/commands.hpp"
 #include "core/check.hpp"
 #include "train/trainer.hpp"
@@ -112,7 +113,7 @@ void add_train(CLI::App& app, const MpiRuntime& mpi) {
       layout = resolve_layout(config.parallel, world);
       resolved_config = config;
       resolved = resolve_run(resolved_config, layout);  // datasets opened and checked, the run planned
-      if (!flags->dry_run) check_fits_in_memory(resolved->plan);
+      if (!flags->dry_run && resolve_device(config.train.device) == "cpu") check_fits_in_memory(resolved->plan);
     });
     if (flags->dry_run) {  // the plan from the config and the dataset's metadata alone
       if (mpi.rank() != 0) return;

@@ -109,15 +109,18 @@ RunPlan plan_run(RunConfig& cfg, const Layout& layout) {
   return plan;
 }
 
-void check_fits_in_memory(const RunPlan& plan) {
-  const int64_t machine = physical_memory_bytes();
-  if (machine == 0 || plan.total_bytes() <= machine) return;
+void check_fits_in_memory(const RunPlan& plan, int64_t capacity, int64_t extra, const std::string& where) {
+  const int64_t machine = capacity > 0 ? capacity : physical_memory_bytes();
+  const int64_t needed = plan.total_bytes() + extra;
+  if (machine == 0 || needed <= machine) return;
   const bool activations = plan.activation_bytes >= plan.param_bytes + plan.grad_bytes + plan.optimizer_bytes;
   TESSERA_RAISE(
       "the run needs {} per rank ({} of activations for train.micro_batch = {} x train.seq_len = {}, {} of "
-      "parameters, gradients and AdamW state), more than this machine's {}: lower {}",
-      bytes_string(plan.total_bytes()), bytes_string(plan.activation_bytes), plan.micro_batch, plan.seq_len,
-      bytes_string(plan.param_bytes + plan.grad_bytes + plan.optimizer_bytes), bytes_string(machine),
+      "parameters, gradients and AdamW state{}), more than {} {}: lower {}",
+      bytes_string(needed), bytes_string(plan.activation_bytes), plan.micro_batch, plan.seq_len,
+      bytes_string(plan.param_bytes + plan.grad_bytes + plan.optimizer_bytes),
+      extra > 0 ? fmt::format(", {} of the GPU's scratch", bytes_string(extra)) : std::string(), where,
+      bytes_string(machine),
       activations ? "train.micro_batch or train.seq_len (accumulate through train.global_batch instead), or the "
                     "model (model.n_layer, model.vocab_size, model.d_model, model.d_ff)"
                   : "the model's size (model.vocab_size, model.d_model, model.n_layer, model.d_ff)");

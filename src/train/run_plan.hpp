@@ -42,8 +42,10 @@ ModelShard plan_shard(const RunConfig& config, const RunPlan& plan, const Coord&
 RunPlan plan_run(RunConfig& config, const Layout& layout);
 
 // Refuses a plan whose memory per rank exceeds this machine's, naming the keys that size its largest part (run
-// before anything is allocated: a std::bad_alloc names nothing).
-void check_fits_in_memory(const RunPlan& plan);
+// before anything is allocated: a std::bad_alloc names nothing). capacity: the memory the plan must fit in
+// (0: this machine's physical memory); extra: bytes the backend needs beyond the plan; where: whose memory it is.
+void check_fits_in_memory(const RunPlan& plan, int64_t capacity = 0, int64_t extra = 0,
+                          const std::string& where = "this machine's");
 
 // The start-of-run summary (data, model, layout and batch, memory per rank, compute): printed by the trainer and by
 // train --dry-run.

@@ -109,7 +109,13 @@ void Trainer::Impl::open_backend() {
 
 // This rank's shard of the model and the runner of its pipeline schedule.
 void Trainer::Impl::build_model() {
-  check_fits_in_memory(plan);
+  if (backend->device() == Device::kCpu) {
+    check_fits_in_memory(plan);
+  } else {  // the GPU's memory: the plan, attention's (B, NH, T, T) backward scratch and cuBLASLt's workspace
+    const int64_t heads = cfg.model.n_head / ps.tp.size();
+    const int64_t extra = int64_t{mb} * heads * T * T * static_cast<int64_t>(sizeof(float)) + (int64_t{32} << 20);
+    check_fits_in_memory(plan, backend->memory().total_bytes, extra, "the GPU's");
+  }
   const ModelShard shard = plan_shard(cfg, plan, ps.coord);
   model = std::make_unique<Transformer<float>>(cfg.model, mb, T, &devices->tp(), shard, backend.get());
   pipeline = std::make_unique<PipelineRunner>(
