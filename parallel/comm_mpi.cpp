@@ -202,14 +202,14 @@ void ProcessGroup::all_gather_in_place(float* data, const int* counts) const {
 Request ProcessGroup::start_send(const float* data, int64_t n, int peer, int tag) const {
   TESSERA_CHECK(n <= INT_MAX / 2, "non-blocking send of {} elements (one message at most)", n);
   MPI_Request r = MPI_REQUEST_NULL;
-  check_mpi(MPI_Isend(data, static_cast<int>(n), MPI_FLOAT, peer, tag, comm_, &r), "MPI_Isend");
+  check_mpi(MPI_Isend(data, static_cast<int>(n), MPI_FLOAT, peer, ordered_ ? 0 : tag, comm_, &r), "MPI_Isend");
   return take_slot(r);
 }
 
 Request ProcessGroup::start_recv(float* data, int64_t n, int peer, int tag) const {
   TESSERA_CHECK(n <= INT_MAX / 2, "non-blocking recv of {} elements (one message at most)", n);
   MPI_Request r = MPI_REQUEST_NULL;
-  check_mpi(MPI_Irecv(data, static_cast<int>(n), MPI_FLOAT, peer, tag, comm_, &r), "MPI_Irecv");
+  check_mpi(MPI_Irecv(data, static_cast<int>(n), MPI_FLOAT, peer, ordered_ ? 0 : tag, comm_, &r), "MPI_Irecv");
   return take_slot(r);
 }
 

@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "core/check.hpp"
@@ -34,6 +35,7 @@ class NcclCommunicator final : public Communicator {
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
+  bool ordered_p2p() const override { return true; }
 
   void all_reduce(float* data, int64_t n, ReduceOp op) const override;
   void all_reduce(double* data, int64_t n, ReduceOp op) const override;
@@ -66,44 +68,57 @@ struct NcclCommunicator::State {
   cudaEvent_t done = nullptr;           // a blocking collective's completion
   std::vector<cudaEvent_t> events;      // by request slot
   std::vector<int> free_slots;
-  // Point-to-point calls are batched in one NCCL group (Megatron's batch_isend_irecv): NCCL runs a lone send
-  // until its receive is posted, so two ranks that each send first would wait on each other. The group is
-  // launched by the next wait, test or collective.
-  bool group_open = false;
-  std::vector<int> grouped_slots;
+  // Point-to-point calls wait to be launched: NCCL runs a lone send until its receive is posted (two ranks that each
+  // send first would wait on each other) and matches a pair's messages in the order they are launched (no tags).
+  // So they are held until the next wait, test or collective launches every held one in one NCCL group (Megatron's
+  // batch_isend_irecv).
+  struct P2p {
+    bool send = false;
+    const float* send_data = nullptr;
+    float* recv_data = nullptr;
+    int64_t n = 0;
+    int peer = 0;
+    int slot = -1;
+  };
+  std::vector<P2p> held;
 
-  // The collective's stream waits for the compute stream's work so far (after launching any open group).
+  // The collective's stream waits for the compute stream's work so far (after launching the held calls).
   void begin() {
-    flush();
+    launch();
     order_after_compute();
   }
   void order_after_compute() {
     check_cuda(cudaEventRecord(compute_ready, compute), "cudaEventRecord");
     check_cuda(cudaStreamWaitEvent(stream, compute_ready, 0), "cudaStreamWaitEvent");
   }
-  void open_group() {
-    if (group_open) return;
-    check_nccl(ncclGroupStart(), "ncclGroupStart");
-    group_open = true;
+  bool is_held(int slot) const {
+    return std::any_of(held.begin(), held.end(), [slot](const P2p& p) { return p.slot == slot; });
   }
-  // Launches the open group after everything issued on the compute stream so far (the data of its sends), and
-  // records its requests' events.
-  void flush() {
-    if (!group_open) return;
+  // Launches every held call in one NCCL group, in the order they were made, after everything issued on the
+  // compute stream so far (the data of the sends); records their requests' events.
+  void launch() {
+    if (held.empty()) return;
     order_after_compute();
-    group_open = false;
-    check_nccl(ncclGroupEnd(), "ncclGroupEnd");
-    for (const int slot : grouped_slots) {
-      check_cuda(cudaEventRecord(events[static_cast<size_t>(slot)], stream), "cudaEventRecord");
+    check_nccl(ncclGroupStart(), "ncclGroupStart");
+    for (const P2p& p : held) {
+      if (p.send) {
+        check_nccl(ncclSend(p.send_data, static_cast<size_t>(p.n), ncclFloat32, p.peer, comm, stream), "ncclSend");
+      } else {
+        check_nccl(ncclRecv(p.recv_data, static_cast<size_t>(p.n), ncclFloat32, p.peer, comm, stream), "ncclRecv");
+      }
     }
-    grouped_slots.clear();
+    check_nccl(ncclGroupEnd(), "ncclGroupEnd");
+    for (const P2p& p : held) {
+      check_cuda(cudaEventRecord(events[static_cast<size_t>(p.slot)], stream), "cudaEventRecord");
+    }
+    held.clear();
   }
   // The compute stream waits for the collective.
   void end() {
     check_cuda(cudaEventRecord(done, stream), "cudaEventRecord");
     check_cuda(cudaStreamWaitEvent(compute, done, 0), "cudaStreamWaitEvent");
   }
-  Request take_slot(bool grouped = false) {
+  Request take_slot(bool record = true) {
     if (free_slots.empty()) {
       cudaEvent_t e = nullptr;
       check_cuda(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
@@ -112,11 +127,7 @@ struct NcclCommunicator::State {
     }
     const int slot = free_slots.back();
     free_slots.pop_back();
-    if (grouped) {
-      grouped_slots.push_back(slot);
-    } else {
-      check_cuda(cudaEventRecord(events[static_cast<size_t>(slot)], stream), "cudaEventRecord");
-    }
+    if (record) check_cuda(cudaEventRecord(events[static_cast<size_t>(slot)], stream), "cudaEventRecord");
     return Request(slot);
   }
 };
@@ -132,11 +143,11 @@ NcclCommunicator::NcclCommunicator(const ProcessGroup& group, void* compute_stre
   check_cuda(cudaEventCreateWithFlags(&state_->compute_ready, cudaEventDisableTiming), "cudaEventCreate");
   check_cuda(cudaEventCreateWithFlags(&state_->done, cudaEventDisableTiming), "cudaEventCreate");
   state_->events.reserve(kSlots);
+  state_->held.reserve(kSlots);
 }
 
 NcclCommunicator::~NcclCommunicator() {
   if (!state_) return;
-  if (state_->group_open) ncclGroupEnd();
   cudaStreamSynchronize(state_->stream);
   for (cudaEvent_t e : state_->events) cudaEventDestroy(e);
   cudaEventDestroy(state_->done);
@@ -222,20 +233,20 @@ Request NcclCommunicator::start_reduce_scatter(const float* send, float* recv, c
 // NCCL has no tags: messages between two ranks arrive in the order they were issued on the stream, which is the
 // order the contract asks of one tag.
 Request NcclCommunicator::start_send(const float* data, int64_t n, int peer, int /*tag*/) const {
-  state_->open_group();
-  check_nccl(ncclSend(data, static_cast<size_t>(n), ncclFloat32, peer, state_->comm, state_->stream), "ncclSend");
-  return state_->take_slot(true);
+  Request r = state_->take_slot(false);
+  state_->held.push_back({true, data, nullptr, n, peer, r.slot()});
+  return r;
 }
 
 Request NcclCommunicator::start_recv(float* data, int64_t n, int peer, int /*tag*/) const {
-  state_->open_group();
-  check_nccl(ncclRecv(data, static_cast<size_t>(n), ncclFloat32, peer, state_->comm, state_->stream), "ncclRecv");
-  return state_->take_slot(true);
+  Request r = state_->take_slot(false);
+  state_->held.push_back({false, nullptr, data, n, peer, r.slot()});
+  return r;
 }
 
 void NcclCommunicator::wait(Request& request) const {
   if (!request.pending()) return;
-  state_->flush();
+  if (state_->is_held(request.slot())) state_->launch();
   const auto slot = static_cast<size_t>(request.slot());
   check_cuda(cudaStreamWaitEvent(state_->compute, state_->events[slot], 0), "cudaStreamWaitEvent");
   state_->free_slots.push_back(request.slot());
@@ -244,7 +255,7 @@ void NcclCommunicator::wait(Request& request) const {
 
 bool NcclCommunicator::test(Request& request) const {
   if (!request.pending()) return true;
-  state_->flush();
+  if (state_->is_held(request.slot())) state_->launch();
   const cudaError_t status = cudaEventQuery(state_->events[static_cast<size_t>(request.slot())]);
   if (status == cudaErrorNotReady) return false;
   check_cuda(status, "cudaEventQuery");

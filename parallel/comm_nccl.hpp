@@ -6,11 +6,12 @@
 // communicator's own stream, ordered after the work already issued on the compute stream (an event) and, for the
 // blocking calls, with the compute stream ordered after them: "returns" means that the next kernel on the compute
 // stream, or a Backend::download, sees the result; the host does not wait. The start_* calls record an event in a
-// slot; wait() orders the compute stream after it, test() asks whether it has completed. Point-to-point calls are
-// batched into one NCCL group launched by the next wait, test or collective (a lone NCCL send waits for its receive,
-// so two ranks that each send first would wait on each other); NCCL has no tags, so messages between two ranks
-// match in the order they are issued: what the pipeline schedules (which post every receive of a step first, told
-// apart by tags) do not give yet, and the trainer refuses pipeline parallelism on GPUs.
+// slot; wait() orders the compute stream after it, test() asks whether it has completed. Point-to-point calls
+// ignore tags (ordered_p2p()): they are held until the next wait, test or collective, which launches every held
+// one in one NCCL group (a lone NCCL send waits for its receive, so two ranks that each send first would wait on
+// each other). Messages between two ranks match in the order they are launched, so a caller posts each receive
+// where it waits for it, in its peer's order of sends (the pipeline does so with ordered point-to-point; the
+// interleaved schedules' order differs between stages, and the trainer refuses them on GPUs).
 #pragma once
 
 #include <memory>

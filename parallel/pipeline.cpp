@@ -59,8 +59,10 @@ double PipelineRunner::step(const MicroBatches& batches, float dloss) {
     pp_.wait(r);
     wait_s_ += std::chrono::duration<double>(clock::now() - t0).count();
   };
-  // 1. every receive of the step, posted now
-  for (size_t c = 0; c < chunks.size(); ++c) {
+  // 1. every receive of the step, posted now (tags tell them apart); with ordered point-to-point (NCCL) each is
+  // posted where it is waited for instead, in the order the peer sends
+  const bool ordered = pp_.ordered_p2p();
+  for (size_t c = 0; c < chunks.size() && !ordered; ++c) {
     for (int i = 0; i < m_; ++i) {
       const size_t r = c * static_cast<size_t>(m_) + static_cast<size_t>(i);
       if (!chunks[c].embedding) received_[r] = recv_forward(pp_, at(inbox_, c, i), n, chunks[c].index);
@@ -80,6 +82,7 @@ double PipelineRunner::step(const MicroBatches& batches, float dloss) {
       s = free_slots_[c].back();
       free_slots_[c].pop_back();
       if (!chunk.embedding) {
+        if (ordered) received_[r] = recv_forward(pp_, at(inbox_, c, a.micro_batch), n, chunk.index);
         wait_for(received_[r]);
         backend.copy(model_.chunk_input(a.chunk, s), at(inbox_, c, a.micro_batch), bytes);
       }
@@ -96,6 +99,7 @@ double PipelineRunner::step(const MicroBatches& batches, float dloss) {
     TESSERA_CHECK(s >= 0, "chunk {}: backward of micro-batch {} before its forward", c, a.micro_batch);
     pp_.wait(sent_backward);  // the gradient buffer is about to be written again
     if (!chunk.head) {
+      if (ordered) grads_in_[r] = recv_backward(pp_, at(grad_inbox_, c, a.micro_batch), n, chunk.index);
       wait_for(grads_in_[r]);
       backend.copy(model_.chunk_output_grad(), at(grad_inbox_, c, a.micro_batch), bytes);
     }

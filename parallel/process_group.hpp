@@ -58,6 +58,10 @@ class ProcessGroup final : public Communicator {
   // Every rank's vector at `root`, in rank order (other ranks get an empty result). Any length (sent in pieces).
   std::vector<std::vector<int32_t>> gather(const std::vector<int32_t>& local, int root) const;
   void barrier() const;
+  // Point-to-point as NCCL has it (ordered_p2p(): tags ignored), for the tests that run the GPU's message order on
+  // the CPU. Off by default.
+  void set_ordered_p2p(bool ordered) { ordered_ = ordered; }
+  bool ordered_p2p() const override { return ordered_; }
   // A barrier that waits asleep, polling every `poll_ms` (a blocking barrier spins on the cores it waits on: one
   // rank's measurement of the machine would be slowed by its peers).
   void barrier_asleep(int poll_ms = 20) const;
@@ -79,6 +83,7 @@ class ProcessGroup final : public Communicator {
   bool owned_ = false;
   int rank_ = 0;
   int size_ = 1;
+  bool ordered_ = false;
   // handles of non-blocking operations in flight, by slot, and the free slots
   mutable std::vector<MPI_Request> requests_;
   mutable std::vector<int> free_slots_;

@@ -38,7 +38,8 @@ struct LayoutCase {
   int tp, pp, dp;
   std::vector<std::string> set;  // its parallel.* overrides beyond the sizes
   std::string name;
-  std::string oracle;  // a case it must equal bit for bit ("" : none)
+  std::string oracle;        // a case it must equal bit for bit ("" : none)
+  bool ordered_p2p = false;  // the pipeline's messages as NCCL carries them (no tags)
 };
 
 std::vector<LayoutCase> layout_cases() {
@@ -67,6 +68,12 @@ std::vector<LayoutCase> layout_cases() {
   cases.push_back({2, 2, 1, {"train.recompute=full"}, "tp2-pp2-full", "tp2-pp2-dp1"});
   cases.push_back(
       {2, 2, 2, {"parallel.sequence_parallel=true", "train.recompute=full"}, "tp2-pp2-dp2-sp-full", "tp2-pp2-dp2-sp"});
+  // the GPU's point-to-point (NCCL: no tags, receives matched in the order they are waited for) on the schedules
+  // the GPU runs (no interleaving)
+  cases.push_back({1, 2, 1, {}, "pp2-ordered", "tp1-pp2-dp1", true});
+  cases.push_back({1, 2, 1, {"parallel.pp_schedule=afab"}, "pp2-afab-ordered", "pp2-afab", true});
+  cases.push_back({1, 4, 1, {}, "pp4-ordered", "pp4", true});
+  cases.push_back({2, 2, 2, {"parallel.sequence_parallel=true"}, "tp2-pp2-dp2-sp-ordered", "tp2-pp2-dp2-sp", true});
   return cases;
 }
 
@@ -122,7 +129,7 @@ TEST(Parity, EveryLayoutMatchesOneRank) {
         MPI_Comm_split(MPI_COMM_WORLD, rank < n ? 0 : MPI_UNDEFINED, rank, &sub);
         const std::string what = fmt::format("{} {} {}", preset, objective, c.name);
         if (sub != MPI_COMM_NULL) {
-          const TrainResult all = train(preset, overrides(c.name, c.set), {c.tp, c.pp, c.dp}, sub);
+          const TrainResult all = train(preset, overrides(c.name, c.set), {c.tp, c.pp, c.dp}, sub, c.ordered_p2p);
           MPI_Comm_free(&sub);
           if (rank == 0) {
             ++cases_run;

@@ -99,11 +99,12 @@ void Trainer::Impl::open_backend() {
       TESSERA_RAISE("train.device = \"{}\": {}", cfg.train.device, e.what());
     }
   });
-  if (backend->device() == Device::kCuda && ps.pp.size() > 1)
+  if (backend->device() == Device::kCuda && ps.pp.size() > 1 && cfg.parallel.virtual_stages > 1)
     TESSERA_RAISE(
-        "train.device = \"cuda\" with parallel.pp = {}: pipeline parallelism on GPUs is not there yet (NCCL's "
-        "point-to-point calls carry no tags, which the schedules' messages need); use parallel.pp = 1 on GPUs",
-        ps.pp.size());
+        "train.device = \"cuda\" with parallel.virtual_stages = {}: the interleaved schedule is not there yet on GPUs "
+        "(NCCL's point-to-point calls have no tags, and its stages receive in another order than their peers send); "
+        "use parallel.virtual_stages = 1",
+        cfg.parallel.virtual_stages);
   devices = std::make_unique<DeviceGroups>(*backend, ps.tp, ps.pp, ps.dp, ps.embedding);
 }
 
