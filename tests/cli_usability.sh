@@ -102,10 +102,15 @@ check "dry run exits 0: $err" test "$rc" -eq 0
 for w in "[model]" "124475904 parameters" "memory per rank" "FLOPs per token" "tokens per step" "steps: 19073" "layout: world 1"; do
   check "dry run prints '$w'" has "$out" "$w"
 done
+run_capture "$tessera" train -c gpt2-124m --data "$work/ds" --dry-run --set train.recompute=full
+check "dry run with full recomputation plans less activation memory: $(grep -m1 'memory per rank' <<<"$out")" \
+  has "$out" "full recomputation)"
 check "dry run makes no checkpoint directory" test ! -e "$work/never"
 check "dry run makes no metrics file" test ! -e "$work/never.jsonl"
 
 # --- a run whose paths are relative resolves from anywhere; info --model prints the config
+run_capture "$tessera" train -c tiny-gpt2 --data "$work/ds" --steps 1 --set train.device=cpu --set eval.interval=0
+check "train.device = cpu trains on the CPU backend: $err" bash -c "[[ $rc -eq 0 && \$1 == *'device: cpu: '* ]]" _ "$out"
 (cd "$work" && "$tessera" train -c tiny-gpt2 --data ds --steps 12 --set eval.interval=6 --checkpoint-dir run \
   --metrics run/metrics.jsonl > train.log 2>&1)
 check "a short run trains" grep -q "step 12/12" "$work/train.log"
