@@ -35,7 +35,7 @@ void operator delete(void* p, std::size_t) noexcept {
 namespace tessera {
 namespace {
 
-void expect_step_allocates_nothing(const char* family) {
+void expect_step_allocates_nothing(const char* family, Recompute recompute = Recompute::kNone) {
   ModelConfig m;
   m.family = family;
   m.apply_family_defaults();
@@ -45,7 +45,9 @@ void expect_step_allocates_nothing(const char* family) {
   m.n_head = 4;
   m.n_kv_head = 2;
   m.d_model = 32;
-  Transformer<float> model(m, 4);
+  ModelShard shard;
+  shard.recompute = recompute;
+  Transformer<float> model(m, 4, 0, nullptr, shard);
   model.init_weights(1);
   const SelfCommunicator one;  // the groups of a single rank
   GradReducer reducer(model.table(), model.grads(), one, 1024, false, {});
@@ -72,7 +74,8 @@ void expect_step_allocates_nothing(const char* family) {
   const int64_t before = g_allocations.load();
   step();
   step();
-  EXPECT_EQ(g_allocations.load() - before, 0) << family << ": operator new called inside a training step";
+  EXPECT_EQ(g_allocations.load() - before, 0)
+      << family << " (recompute " << static_cast<int>(recompute) << "): operator new called inside a training step";
 }
 
 TEST(Allocations, TrainingStepAllocatesNothingGpt2) {
@@ -80,6 +83,11 @@ TEST(Allocations, TrainingStepAllocatesNothingGpt2) {
 }
 TEST(Allocations, TrainingStepAllocatesNothingLlama) {
   expect_step_allocates_nothing("llama");
+}
+
+TEST(Allocations, RecomputationAllocatesNothing) {
+  expect_step_allocates_nothing("gpt2", Recompute::kSelective);
+  expect_step_allocates_nothing("llama", Recompute::kFull);
 }
 
 }  // namespace
