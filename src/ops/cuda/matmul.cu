@@ -51,13 +51,12 @@ class LtCall {
     cublasLtMatrixLayoutDestroy(a_);
     cublasLtMatmulDescDestroy(op_);
   }
-  void run(const Gemm& g) const {
+  cublasStatus_t run(const Gemm& g) const {
     Runtime& r = runtime();
     const float alpha = 1.0F;
     // algo = nullptr: cuBLASLt picks one by its heuristics
-    check(cublasLtMatmul(r.lt, op_, &alpha, g.a, a_, g.b, b_, &g.beta, g.d, d_, g.d, d_, nullptr, r.lt_workspace,
-                         r.lt_workspace_bytes, r.stream),
-          "cublasLtMatmul");
+    return cublasLtMatmul(r.lt, op_, &alpha, g.a, a_, g.b, b_, &g.beta, g.d, d_, g.d, d_, nullptr, r.lt_workspace,
+                          r.lt_workspace_bytes, r.stream);
   }
 
  private:
@@ -65,9 +64,25 @@ class LtCall {
   cublasLtMatrixLayout_t a_ = nullptr, b_ = nullptr, d_ = nullptr;
 };
 
+// D (m x n, column-major, ld ldd) += bias (m) on every column.
+__global__ void add_bias_kernel(float* d, const float* bias, int m, int64_t n, int ldd) {
+  TESSERA_GRID_STRIDE(i, m * n) {
+    d[(i / m) * ldd + i % m] += bias[i % m];
+  }
+}
+
 void gemm(const Gemm& g) {
   if (g.m == 0 || g.n == 0 || (g.k == 0 && g.beta == 1.0F && g.bias == nullptr)) return;  // nothing to add
-  LtCall(g).run(g);
+  const cublasStatus_t status = LtCall(g).run(g);
+  if (status == CUBLAS_STATUS_NOT_SUPPORTED && g.bias != nullptr) {  // no algorithm with the bias epilogue here
+    Gemm plain = g;
+    plain.bias = nullptr;
+    check(LtCall(plain).run(plain), "cublasLtMatmul");
+    add_bias_kernel<<<grid_for(int64_t{g.m} * g.n), kThreads, 0, stream()>>>(g.d, g.bias, g.m, g.n, g.ldd);
+    check_launch("matmul_forward (bias)");
+    return;
+  }
+  check(status, "cublasLtMatmul");
 }
 
 // dbias[c] += sum_i dout[i, c], the rows in order.
