@@ -1,7 +1,6 @@
 // The trainer before step 1: the data opened and checked, the model, pipeline, reducer and optimizer built, the
 // outputs tested, a checkpoint read, the MFU's peak measured. Everything a step needs is allocated here.
 #include <omp.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -181,7 +180,8 @@ void Trainer::Impl::check_outputs() const {
   if (ec || !std::filesystem::is_directory(dir))
     TESSERA_RAISE("checkpoint.dir {}: cannot create the directory ({})", cfg.checkpoint.dir,
                   ec ? ec.message() : "a file of that name is in the way");
-  const std::filesystem::path probe = dir / fmt::format(".tessera-write-test-{}", getpid());
+  // one name for every run: a probe left by a run killed between its write and its removal goes with the next run's
+  const std::filesystem::path probe = dir / ".tessera-write-test";
   std::FILE* f = std::fopen(probe.c_str(), "w");
   const bool ok = f != nullptr && std::fputs("tessera\n", f) >= 0 && std::fflush(f) == 0;
   if (f != nullptr) std::fclose(f);
