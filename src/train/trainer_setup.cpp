@@ -77,7 +77,6 @@ void Trainer::Impl::open_data() {
 // The run's backend (train.device) and the communicators that carry its device buffers. On CUDA a rank takes the GPU
 // of its rank on the node (modulo the GPUs it sees). A rank that cannot have the device stops every rank.
 void Trainer::Impl::open_backend() {
-  const int local_rank = ProcessGroup::node_local(ps.world).rank();
   std::string device;
   agree_on_error(ps.world, [&] {
     try {
@@ -91,6 +90,8 @@ void Trainer::Impl::open_backend() {
   if (on_gpu != 0 && on_gpu != ps.world.size())
     TESSERA_RAISE("train.device = \"{}\": {} of the {} ranks see a GPU; set train.device to \"cpu\" or \"cuda\"",
                   cfg.train.device, on_gpu, ps.world.size());
+  // every rank chose the same device: the node-local group (collective) only where a GPU is to be picked
+  const int local_rank = device == "cuda" ? ProcessGroup::node_local(ps.world).rank() : 0;
   agree_on_error(ps.world, [&] {
     try {
       backend = make_backend(device, local_rank);
