@@ -4,7 +4,7 @@
 // Prints markdown rows; without a GPU it says so and exits 0 (a benchmark never fails).
 //
 //   bench_gpu_step [--layers 12] [--width 768] [--heads 12] [--seq 1024] [--batch 8] [--vocab 50257] [--steps 10]
-//                  [--warmup 3] [--peak-tflops 989] [--recompute none|selective|full]
+//                  [--warmup 3] [--peak-tflops 989] [--recompute none|selective|full] [--attention flash|materialized]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -27,6 +27,7 @@ struct Options {
   int layers = 12, width = 768, heads = 12, seq = 1024, batch = 8, vocab = 50257, steps = 10, warmup = 3;
   double peak_tflops = 989;  // dense bf16 of an H100/H200 SXM: the MFU denominator
   std::string recompute = "none";
+  std::string attention = "flash";
 };
 
 Options parse(int argc, char** argv) {
@@ -54,6 +55,8 @@ Options parse(int argc, char** argv) {
       o.peak_tflops = std::atof(v);
     else if (k == "--recompute")
       o.recompute = v;
+    else if (k == "--attention")
+      o.attention = v;
     else
       std::fprintf(stderr, "bench_gpu_step: ignoring unknown option %s\n", k.c_str());
   }
@@ -116,20 +119,31 @@ void bench_attention(Backend& gpu, const Options& o) {
   const auto& ops = gpu.ops();
   const int B = o.batch, Tn = o.seq, NH = o.heads, HS = o.width / o.heads;
   DeviceBuffer<float> qkv(gpu, int64_t{B} * Tn * 3 * NH * HS), out(gpu, int64_t{B} * Tn * NH * HS),
-      probs(gpu, int64_t{B} * NH * Tn * Tn), dqkv(gpu, qkv.size());
+      dout(gpu, out.size()), probs(gpu, int64_t{B} * NH * Tn * Tn), lse(gpu, int64_t{B} * NH * Tn),
+      dqkv(gpu, qkv.size());
   random_fill(gpu, qkv, 3);
-  random_fill(gpu, out, 4);
+  random_fill(gpu, dout, 4);
   ops::Context<float> ctx;
-  const double fwd =
-      time_op(gpu, 5, [&] { ops.attention_forward(out.data(), probs.data(), qkv.data(), B, Tn, NH, NH, HS, true); });
-  const double bwd = time_op(gpu, 5, [&] {
-    ops.attention_backward(dqkv.data(), out.data(), qkv.data(), probs.data(), B, Tn, NH, NH, HS, ctx);
-  });
   const double flops = 4.0 * B * NH * Tn * Tn * HS / 2;  // causal: half the (T, T) products, forward
   std::printf(
       "\n| attention (causal, fp32) | B x NH x T x HS | forward ms | backward ms | forward TFLOP/s |\n"
-      "|---|---|---|---|---|\n| this build's kernels | %d x %d x %d x %d | %.2f | %.2f | %.2f |\n",
-      B, NH, Tn, HS, 1e3 * fwd, 1e3 * bwd, flops / fwd / 1e12);
+      "|---|---|---|---|---|\n");
+  auto row = [&](const char* name, double fwd, double bwd) {
+    std::printf("| %s | %d x %d x %d x %d | %.2f | %.2f | %.2f |\n", name, B, NH, Tn, HS, 1e3 * fwd, 1e3 * bwd,
+                flops / fwd / 1e12);
+  };
+  double fwd = time_op(
+      gpu, 5, [&] { ops.flash_attention_forward(out.data(), lse.data(), qkv.data(), B, Tn, NH, NH, HS, true, ctx); });
+  double bwd = time_op(gpu, 5, [&] {
+    ops.flash_attention_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), B, Tn, NH, NH, HS, true,
+                                 ctx);
+  });
+  row("flash (tiles, lse kept)", fwd, bwd);
+  fwd = time_op(gpu, 5, [&] { ops.attention_forward(out.data(), probs.data(), qkv.data(), B, Tn, NH, NH, HS, true); });
+  bwd = time_op(gpu, 5, [&] {
+    ops.attention_backward(dqkv.data(), dout.data(), qkv.data(), probs.data(), B, Tn, NH, NH, HS, ctx);
+  });
+  row("materialized (probabilities kept)", fwd, bwd);
 }
 
 void bench_step(Backend& gpu, const Options& o) {
@@ -140,9 +154,8 @@ void bench_step(Backend& gpu, const Options& o) {
   m.n_head = o.heads;
   m.d_model = o.width;
   ModelShard shard;
-  shard.recompute = o.recompute == "full"        ? Recompute::kFull
-                    : o.recompute == "selective" ? Recompute::kSelective
-                                                 : Recompute::kNone;
+  shard.recompute = recompute_from_name(o.recompute);
+  shard.attention = attention_from_name(o.attention);
   gpu.synchronize();
   const int64_t free_before = gpu.memory().free_bytes;
   Transformer<float> model(m, o.batch, o.seq, nullptr, shard, &gpu);
@@ -167,14 +180,16 @@ void bench_step(Backend& gpu, const Options& o) {
     if (s >= o.warmup) t.push_back(std::chrono::duration<double>(clock_type::now() - a).count());
   }
   const int64_t used = free_before - gpu.memory().free_bytes;
+  // the plan: parameters, gradients, AdamW's moments, activations, attention's backward scratch (as the trainer's)
+  const int64_t scratch_rows = int64_t{o.batch} * o.heads * o.seq * (o.attention == "flash" ? 1 : o.seq);
   const int64_t planned = 4 * model.flat_size() * static_cast<int64_t>(sizeof(float)) + model.activation_bytes() +
-                          int64_t{o.batch} * o.heads * o.seq * o.seq * static_cast<int64_t>(sizeof(float));
+                          scratch_rows * static_cast<int64_t>(sizeof(float));
   const double step = median(t);
   const double tflops = model.flops_per_token(o.seq) * n / step / 1e12;
   std::printf(
-      "\n| step (fp32, %s recompute) | B x T | step ms | tokens/s | model TFLOP/s | MFU vs %.0f | loss | "
+      "\n| step (fp32, %s attention, %s recompute) | B x T | step ms | tokens/s | model TFLOP/s | MFU vs %.0f | loss | "
       "GPU memory used | planned |\n|---|---|---|---|---|---|---|---|---|\n",
-      o.recompute.c_str(), o.peak_tflops);
+      o.attention.c_str(), o.recompute.c_str(), o.peak_tflops);
   std::printf("| GPT-2 L=%d C=%d | %d x %d | %.1f | %.0f | %.1f | %.1f%% | %.3f | %s | %s (%+.1f%%) |\n", o.layers,
               o.width, o.batch, o.seq, 1e3 * step, n / step, tflops, 100 * tflops / o.peak_tflops, loss / n,
               bytes_string(used).c_str(), bytes_string(planned).c_str(),

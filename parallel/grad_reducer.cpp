@@ -13,8 +13,7 @@ GradReducer::GradReducer(const TensorTable& table, float* grads, const Communica
       zero1_(zero1),
       bucket_of_(static_cast<size_t>(table.size()), -1),
       late_(static_cast<size_t>(table.size()), false),
-      own_backend_(backend == nullptr ? make_cpu_backend() : nullptr),
-      backend_(backend != nullptr ? backend : own_backend_.get()) {
+      backend_(backend != nullptr ? backend : &cpu_backend()) {
   // buckets from the last tensor backwards; a bucket closes once it holds bucket_elements
   const int n = table.size();
   for (int i = n - 1; i >= 0;) {

@@ -11,7 +11,6 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <vector>
 
 #include "backend/backend.hpp"
@@ -61,11 +60,10 @@ class GradReducer {
   float* grads_;
   const Communicator& dp_;
   bool zero1_;
-  std::vector<Bucket> buckets_;           // in the order backward finishes them
-  std::vector<int> bucket_of_;            // tensor index -> bucket
-  std::vector<bool> late_;                // per tensor
-  std::unique_ptr<Backend> own_backend_;  // the CPU backend when none is given
-  Backend* backend_;
+  std::vector<Bucket> buckets_;          // in the order backward finishes them
+  std::vector<int> bucket_of_;           // tensor index -> bucket
+  std::vector<bool> late_;               // per tensor
+  Backend* backend_;                     // the CPU backend (cpu_backend()) when none is given
   DeviceBuffer<float> scratch_;          // ZeRO-1: the reduce-scatter's output, per bucket this rank's part
   std::vector<int64_t> scratch_offset_;  // per bucket
   std::vector<FlatRange> owned_;

@@ -9,6 +9,13 @@
 #include "parallel/p2p.hpp"
 
 namespace tessera {
+namespace {
+
+bool holds_head(const std::vector<ChunkRange>& chunks) {
+  return std::any_of(chunks.begin(), chunks.end(), [](const ChunkRange& c) { return c.head; });
+}
+
+}  // namespace
 
 PipelineRunner::PipelineRunner(Transformer<float>& model, PipelineOrder order, int m, const Communicator& pp)
     : model_(model),
@@ -71,7 +78,6 @@ double PipelineRunner::step(const MicroBatches& batches, float dloss) {
   }
   // 2. the schedule's forwards and backwards
   Request sent_backward;
-  double loss = 0;
   for (const PipelineAction& a : order_) {
     const auto c = static_cast<size_t>(a.chunk);
     const ChunkRange& chunk = chunks[c];
@@ -89,7 +95,7 @@ double PipelineRunner::step(const MicroBatches& batches, float dloss) {
       model_.forward_chunk(a.chunk, s, batches.inputs + a.micro_batch * BT, batches.targets + a.micro_batch * BT,
                            batches.B, batches.T);
       if (chunk.head) {
-        loss += model_.chunk_loss(a.chunk, s, dloss, true);
+        model_.chunk_loss(a.chunk, s, dloss, true);
       } else {
         sent_forward_[c][static_cast<size_t>(s)] =
             send_forward(pp_, model_.chunk_output(a.chunk, s), n, chunk.index + 1);
@@ -110,6 +116,8 @@ double PipelineRunner::step(const MicroBatches& batches, float dloss) {
     s = -1;
   }
   pp_.wait(sent_backward);
+  // the step's loss sum, read once (the head's micro-batches added it on the device)
+  const double loss = holds_head(chunks) ? model_.take_loss_sum() : 0.0;
   step_s_ = std::chrono::duration<double>(clock::now() - start).count();
   return loss;
 }
@@ -119,7 +127,6 @@ double run_pipeline_forward(Transformer<float>& model, const MicroBatches& batch
   const int64_t BT = static_cast<int64_t>(batches.B) * batches.T;
   const int64_t n = model.boundary_elements(batches.B, batches.T);
   std::vector<Request> sent(chunks.size());  // slot 0 of each chunk
-  double loss = 0;
   for (int i = 0; i < batches.m; ++i) {
     for (size_t c = 0; c < chunks.size(); ++c) {
       const int chunk = static_cast<int>(c);
@@ -130,14 +137,14 @@ double run_pipeline_forward(Transformer<float>& model, const MicroBatches& batch
       }
       model.forward_chunk(chunk, 0, batches.inputs + i * BT, batches.targets + i * BT, batches.B, batches.T);
       if (chunks[c].head) {
-        loss += model.chunk_loss(chunk, 0, 0.0F, false);
+        model.chunk_loss(chunk, 0, 0.0F, false);
       } else {
         sent[c] = send_forward(pp, model.chunk_output(chunk, 0), n, chunks[c].index + 1);
       }
     }
   }
   for (Request& r : sent) pp.wait(r);
-  return loss;
+  return holds_head(chunks) ? model.take_loss_sum() : 0.0;
 }
 
 }  // namespace tessera

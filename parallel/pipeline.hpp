@@ -35,7 +35,8 @@ class PipelineRunner {
   static int64_t buffer_elements(const std::vector<ChunkRange>& chunks, int m, int64_t message);
 
   // Forward and backward of every micro-batch (gradients accumulate, scaled by dloss). Returns the loss sum over
-  // the micro-batches on the rank that holds the head, 0 elsewhere. Collective over pp.
+  // the micro-batches on the rank that holds the head (added on the device, read once at the end), 0 elsewhere.
+  // Collective over pp.
   double step(const MicroBatches& batches, float dloss);
   // Seconds the last step spent waiting for activations and gradients from other stages (the pipeline's bubble,
   // plus transfer time), and the whole step.

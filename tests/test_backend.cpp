@@ -284,16 +284,47 @@ TEST_F(CudaOps, Attention) {
   }
 }
 
+// The tiled attention against the CPU's, within one tile (37) and across the CPU's 64-query tiles (150).
+TEST_F(CudaOps, FlashAttention) {
+  for (const int T : {Tn, 150}) {
+    for (const bool causal : {true, false}) {
+      for (const int kv : {NKV, NH}) {
+        const int64_t n_out = static_cast<int64_t>(B) * T * NH * HS;
+        const int64_t nq = static_cast<int64_t>(B) * T * (NH + 2 * kv) * HS;
+        Vec qkv = random_vec(nq, 1), out(n_out), lse(static_cast<int64_t>(B) * NH * T);
+        auto d_qkv = up(qkv), d_out = up(out), d_lse = up(lse);
+        ops::Context<float> ctx;
+        ctx.reserve_scratch(ops::flash_attention_scratch_size(HS));
+        const std::string what =
+            "flash attention T " + std::to_string(T) + (causal ? " causal" : "") + (kv == NH ? "" : " grouped-query");
+        cpu_ops().flash_attention_forward(out.data(), lse.data(), qkv.data(), B, T, NH, kv, HS, causal, ctx);
+        gpu_ops().flash_attention_forward(d_out.data(), d_lse.data(), d_qkv.data(), B, T, NH, kv, HS, causal, ctx);
+        expect_close((what + " out").c_str(), out, d_out);
+        expect_close((what + " lse").c_str(), lse, d_lse);
+        Vec dout = random_vec(n_out, 2), dqkv(qkv.size());
+        auto d_dout = up(dout), d_dqkv = up(dqkv);
+        cpu_ops().flash_attention_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), B, T, NH, kv,
+                                           HS, causal, ctx);
+        gpu_ops().flash_attention_backward(d_dqkv.data(), d_dout.data(), d_qkv.data(), d_out.data(), d_lse.data(), B, T,
+                                           NH, kv, HS, causal, ctx);
+        expect_close((what + " backward").c_str(), dqkv, d_dqkv);
+      }
+    }
+  }
+}
+
 TEST_F(CudaOps, CrossEntropy) {
   const auto targets = random_tokens(N, V, 7, true);
   auto d_targets = up(targets);
   Vec logits = random_vec(static_cast<int64_t>(N) * Vp, 1, 3.0F), losses(N), lse(N);
   auto d_logits = up(logits), d_losses = up(losses), d_lse = up(lse);
-  const double cpu_sum =
-      cpu_ops().cross_entropy_forward(losses.data(), lse.data(), logits.data(), targets.data(), N, V, Vp);
-  const double gpu_sum =
-      gpu_ops().cross_entropy_forward(d_losses.data(), d_lse.data(), d_logits.data(), d_targets.data(), N, V, Vp);
-  EXPECT_NEAR(gpu_sum, cpu_sum, 1e-5 * std::abs(cpu_sum));
+  // the loss sums add to what their doubles hold (0.5 here), on the device
+  double cpu_sum = 0.5;
+  auto d_sum = up(std::vector<double>{0.5});
+  cpu_ops().cross_entropy_forward(losses.data(), lse.data(), logits.data(), targets.data(), N, V, Vp, &cpu_sum);
+  gpu_ops().cross_entropy_forward(d_losses.data(), d_lse.data(), d_logits.data(), d_targets.data(), N, V, Vp,
+                                  d_sum.data());
+  EXPECT_NEAR(down(d_sum)[0], cpu_sum, 1e-5 * std::abs(cpu_sum));
   expect_close("cross_entropy_forward losses", losses, d_losses);
   expect_close("cross_entropy_forward lse", lse, d_lse);
   const float dloss = 1.0F / static_cast<float>(N - 2);
@@ -304,11 +335,12 @@ TEST_F(CudaOps, CrossEntropy) {
   expect_close("cross_entropy_backward", dlogits, d_dlogits);
   Vec fused = logits;
   auto d_fused = up(logits);
-  const double cpu_fused =
-      cpu_ops().cross_entropy_forward_backward(fused.data(), losses.data(), targets.data(), dloss, N, V, Vp);
-  const double gpu_fused =
-      gpu_ops().cross_entropy_forward_backward(d_fused.data(), d_losses.data(), d_targets.data(), dloss, N, V, Vp);
-  EXPECT_NEAR(gpu_fused, cpu_fused, 1e-5 * std::abs(cpu_fused));
+  double cpu_fused = 0.5;
+  auto d_fused_sum = up(std::vector<double>{0.5});
+  cpu_ops().cross_entropy_forward_backward(fused.data(), losses.data(), targets.data(), dloss, N, V, Vp, &cpu_fused);
+  gpu_ops().cross_entropy_forward_backward(d_fused.data(), d_losses.data(), d_targets.data(), dloss, N, V, Vp,
+                                           d_fused_sum.data());
+  EXPECT_NEAR(down(d_fused_sum)[0], cpu_fused, 1e-5 * std::abs(cpu_fused));
   expect_close("cross_entropy_forward_backward dlogits", fused, d_fused);
 }
 
@@ -329,10 +361,11 @@ TEST_F(CudaOps, VocabParallelCrossEntropy) {
     expect_close("vocab_parallel_sum_exp", sums, d_sums);
     Vec lse = rowmax, losses(N);  // one rank's sums stand for the all-reduced ones
     auto d_lse = up(lse), d_losses = up(losses);
-    const double cpu_total = cpu_ops().vocab_parallel_loss(losses.data(), lse.data(), sums.data(), targets.data(), N);
-    const double gpu_total =
-        gpu_ops().vocab_parallel_loss(d_losses.data(), d_lse.data(), d_sums.data(), d_targets.data(), N);
-    EXPECT_NEAR(gpu_total, cpu_total, 1e-5 * std::abs(cpu_total));
+    double cpu_total = 0.5;
+    auto d_total = up(std::vector<double>{0.5});
+    cpu_ops().vocab_parallel_loss(losses.data(), lse.data(), sums.data(), targets.data(), N, &cpu_total);
+    gpu_ops().vocab_parallel_loss(d_losses.data(), d_lse.data(), d_sums.data(), d_targets.data(), N, d_total.data());
+    EXPECT_NEAR(down(d_total)[0], cpu_total, 1e-5 * std::abs(cpu_total));
     expect_close("vocab_parallel_loss losses", losses, d_losses);
     expect_close("vocab_parallel_loss lse", lse, d_lse);
     cpu_ops().vocab_parallel_backward(logits.data(), lse.data(), targets.data(), 0.01F, N, v0, Vn, Vp_local);
@@ -421,9 +454,12 @@ ModelConfig small_model(const std::string& family, Objective objective) {
 
 // The loss of each of `steps` AdamW steps on batches drawn from a fixed generator (MLM: 15% of positions masked and
 // targeted; CLM: the next token).
-std::vector<double> train_losses(Backend& backend, const ModelConfig& config, int steps) {
+std::vector<double> train_losses(Backend& backend, const ModelConfig& config, int steps,
+                                 Attention attention = Attention::kMaterialized) {
   const int B = 4, Tn = 32, N = B * Tn;
-  Transformer<float> model(config, B, Tn, nullptr, {}, &backend);
+  ModelShard shard;
+  shard.attention = attention;
+  Transformer<float> model(config, B, Tn, nullptr, shard, &backend);
   model.init_weights(1234);
   AdamW optimizer(model.table(), AdamWConfig{}, {}, &backend);
   std::mt19937 gen(99);
@@ -473,10 +509,13 @@ TEST_F(CudaOps, TwentyTrainingStepsMatchTheCpu) {
     for (const Objective objective : {Objective::kCausal, Objective::kMasked}) {
       const ModelConfig m = small_model(family, objective);
       const auto want = train_losses(*cpu, m, 20);
-      const auto got = train_losses(*gpu_, m, 20);
-      for (size_t i = 0; i < want.size(); ++i) {
-        EXPECT_NEAR(got[i], want[i], 1e-4 * std::abs(want[i]))
-            << family << " " << to_string(objective) << " step " << i + 1;
+      for (const Attention attention : {Attention::kMaterialized, Attention::kFlash}) {  // flash: the GPU's default
+        const auto got = train_losses(*gpu_, m, 20, attention);
+        for (size_t i = 0; i < want.size(); ++i) {
+          EXPECT_NEAR(got[i], want[i], 1e-4 * std::abs(want[i]))
+              << family << " " << to_string(objective) << (attention == Attention::kFlash ? " flash" : "") << " step "
+              << i + 1;
+        }
       }
     }
   }
@@ -485,7 +524,9 @@ TEST_F(CudaOps, TwentyTrainingStepsMatchTheCpu) {
 // After the first step (which sizes the attention scratch), a step allocates no GPU memory.
 TEST_F(CudaOps, AStepAllocatesNothing) {
   const ModelConfig m = small_model("llama", Objective::kCausal);
-  Transformer<float> model(m, 4, 32, nullptr, {}, gpu_);
+  ModelShard shard;
+  shard.attention = Attention::kFlash;
+  Transformer<float> model(m, 4, 32, nullptr, shard, gpu_);
   model.init_weights(1);
   AdamW optimizer(model.table(), AdamWConfig{}, {}, gpu_);
   std::vector<int32_t> tokens(4 * 32, 7), targets(4 * 32, 8);

@@ -63,7 +63,8 @@ TEST(OpsGrad, VocabParallelCrossEntropyMatchesOneRank) {
   Vec logits = random_vector(N * Vp, 1, 3.0);
   const std::vector<int32_t> targets = {0, 7, 10, -1, 8};
   Vec losses(N), lse(N);
-  const double want = ops::cross_entropy_forward(losses.data(), lse.data(), logits.data(), targets.data(), N, V, Vp);
+  double want = 0;
+  ops::cross_entropy_forward(losses.data(), lse.data(), logits.data(), targets.data(), N, V, Vp, &want);
   Vec dwant = logits;
   ops::cross_entropy_backward(dwant.data(), lse.data(), targets.data(), 0.5, N, V, Vp);
 
@@ -246,6 +247,55 @@ TEST(OpsGrad, AttentionLongerSequence) {
   check_attention(2, 1, true, 70);
 }
 
+// Tiled (flash) attention: its gradient against finite differences, and forward and backward against the
+// materialised op (the same function, summed in another order), across tile edges (64) and for every head layout.
+void check_flash_attention(int NH, int NKV, bool causal, int Tn) {
+  const int B = 2, HS = 3, C = NH * HS, QKV = (NH + 2 * NKV) * HS;
+  Vec qkv = random_vector(B * Tn * QKV, 1), r = random_vector(B * Tn * C, 2);
+  Vec out(B * Tn * C), lse(B * NH * Tn);
+  ops::Context<double> ctx;
+  ctx.reserve_scratch(ops::flash_attention_scratch_size(HS));
+  auto loss = [&] {
+    ops::flash_attention_forward(out.data(), lse.data(), qkv.data(), B, Tn, NH, NKV, HS, causal, ctx);
+    return weighted_sum(out, r);
+  };
+  loss();
+  Vec dqkv(qkv.size(), 7.0);  // stale values must be overwritten
+  ops::flash_attention_backward(dqkv.data(), r.data(), qkv.data(), out.data(), lse.data(), B, Tn, NH, NKV, HS, causal,
+                                ctx);
+  expect_gradient("qkv", qkv, dqkv, loss, 1e-6, Tn > 16 ? 300 : 0);
+
+  Vec ref_out(out.size()), probs(B * NH * Tn * Tn), ref_dqkv(qkv.size());
+  ops::attention_forward(ref_out.data(), probs.data(), qkv.data(), B, Tn, NH, NKV, HS, causal);
+  ops::Context<double> ref_ctx;
+  ref_ctx.reserve_scratch(ops::attention_scratch_size(Tn));
+  ops::attention_backward(ref_dqkv.data(), r.data(), qkv.data(), probs.data(), B, Tn, NH, NKV, HS, ref_ctx);
+  loss();
+  for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], ref_out[i], 1e-12) << "out " << i;
+  for (size_t i = 0; i < qkv.size(); ++i) ASSERT_NEAR(dqkv[i], ref_dqkv[i], 1e-12) << "dqkv " << i;
+  // lse is the row's logsumexp: exp(score - lse) is the materialised probability
+  const int b = B - 1, h = NH - 1, i = Tn - 1, g = h / (NH / NKV);
+  const double* q = qkv.data() + (b * Tn + i) * QKV + h * HS;
+  for (int j = 0; j < (causal ? i + 1 : Tn); ++j) {
+    const double* k = qkv.data() + (b * Tn + j) * QKV + (NH + g) * HS;
+    double score = 0;
+    for (int d = 0; d < HS; ++d) score += q[d] * k[d] / std::sqrt(double(HS));
+    EXPECT_NEAR(std::exp(score - lse[(b * NH + h) * Tn + i]), probs[((b * NH + h) * Tn + i) * Tn + j], 1e-12);
+  }
+}
+
+TEST(OpsGrad, FlashAttentionCausal) {
+  check_flash_attention(2, 2, true, 5);
+}
+TEST(OpsGrad, FlashAttentionBidirectionalGroupedQuery) {
+  check_flash_attention(4, 2, false, 7);
+}
+TEST(OpsGrad, FlashAttentionAcrossTiles) {
+  check_flash_attention(2, 1, true, 70);
+  check_flash_attention(3, 1, false, 130);
+  check_flash_attention(2, 2, true, 128);
+}
+
 TEST(OpsGrad, CrossEntropy) {
   const int N = 4, V = 5, Vp = 8;
   Vec logits = random_vector(N * Vp, 1, 2.0);
@@ -255,7 +305,9 @@ TEST(OpsGrad, CrossEntropy) {
   Vec losses(N), lse(N);
   const double dloss = 0.7;
   auto loss = [&] {
-    return dloss * ops::cross_entropy_forward(losses.data(), lse.data(), logits.data(), targets.data(), N, V, Vp);
+    double sum = 0;
+    ops::cross_entropy_forward(losses.data(), lse.data(), logits.data(), targets.data(), N, V, Vp, &sum);
+    return dloss * sum;
   };
   const double total = loss() / dloss;
   // reference: log-sum-exp over the real vocabulary only
@@ -280,11 +332,12 @@ TEST(OpsGrad, CrossEntropyFusedEqualsForwardThenBackward) {
   Vec logits = random_vector(N * Vp, 4, 3.0);
   std::vector<int32_t> targets = {17, -1, 4999};
   Vec losses(N), lse(N), separate = logits, fused = logits, fused_losses(N);
-  const double a = ops::cross_entropy_forward(losses.data(), lse.data(), separate.data(), targets.data(), N, V, Vp);
+  double a = 1.5, b = 1.5;  // the sums add to what is there
+  ops::cross_entropy_forward(losses.data(), lse.data(), separate.data(), targets.data(), N, V, Vp, &a);
   ops::cross_entropy_backward(separate.data(), lse.data(), targets.data(), 0.25, N, V, Vp);
-  const double b =
-      ops::cross_entropy_forward_backward(fused.data(), fused_losses.data(), targets.data(), 0.25, N, V, Vp);
+  ops::cross_entropy_forward_backward(fused.data(), fused_losses.data(), targets.data(), 0.25, N, V, Vp, &b);
   EXPECT_EQ(a, b);
+  EXPECT_EQ(a, 1.5 + (losses[0] + losses[1] + losses[2]));
   EXPECT_EQ(separate, fused);
   EXPECT_EQ(losses, fused_losses);
 }

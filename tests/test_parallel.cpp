@@ -64,7 +64,14 @@ std::vector<LayoutCase> layout_cases() {
   cases.push_back({2, 2, 2, {"parallel.zero1=true", "parallel.sequence_parallel=true"}, "tp2-pp2-dp2-zero1-sp", ""});
   // recomputation trains the same model bit for bit, its collectives recomputed too
   cases.push_back({2, 1, 1, {"parallel.sequence_parallel=true", "train.recompute=full"}, "tp2-sp-full", "tp2-sp"});
-  cases.push_back({2, 2, 1, {"train.recompute=selective"}, "tp2-pp2-selective", "tp2-pp2-dp1"});
+  // the materialised attention (the others run flash attention), and selective recomputation of its probabilities
+  cases.push_back({2, 2, 1, {"train.attention=materialized"}, "tp2-pp2-materialized", ""});
+  cases.push_back({2,
+                   2,
+                   1,
+                   {"train.attention=materialized", "train.recompute=selective"},
+                   "tp2-pp2-selective",
+                   "tp2-pp2-materialized"});
   cases.push_back({2, 2, 1, {"train.recompute=full"}, "tp2-pp2-full", "tp2-pp2-dp1"});
   cases.push_back(
       {2, 2, 2, {"parallel.sequence_parallel=true", "train.recompute=full"}, "tp2-pp2-dp2-sp-full", "tp2-pp2-dp2-sp"});

@@ -56,6 +56,11 @@ std::unique_ptr<Backend> make_cpu_backend() {
   return std::make_unique<CpuBackend>();
 }
 
+Backend& cpu_backend() {
+  static auto* const backend = new CpuBackend();  // never destroyed (see backend.hpp)
+  return *backend;
+}
+
 std::string resolve_device(std::string_view device) {
   if (device == "cpu" || device == "cuda") return std::string(device);
   if (device == "auto") return cuda_device_count() > 0 ? "cuda" : "cpu";

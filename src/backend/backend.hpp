@@ -99,6 +99,9 @@ int cuda_device_count();
 std::string cuda_unavailable_reason();
 
 std::unique_ptr<Backend> make_cpu_backend();
+// The process's CPU backend (it has no state: one serves every object not given a backend). Never destroyed, so a
+// buffer released at exit still has it.
+Backend& cpu_backend();
 // The GPU `device` of this node (a rank takes its node-local rank modulo the GPUs visible to it). Throws
 // std::runtime_error with cuda_unavailable_reason() when there is none.
 std::unique_ptr<Backend> make_cuda_backend(int device);

@@ -36,7 +36,7 @@ void print_table(const LayoutPlan& plan, const RunConfig& cfg, const PlanFlags& 
       const LayoutPrediction& s = plan.smallest;
       fmt::print(
           "the smallest needs {} per device: tp {}, pp {}, dp {}, micro-batch {}{} (memory as this build "
-          "trains: fp32 weights, gradients, AdamW and activations)\n",
+          "trains on GPUs: fp32 weights, gradients, AdamW and activations, flash attention)\n",
           bytes_string(s.memory_bytes), s.layout.tp, s.layout.pp, s.layout.dp, s.micro_batch,
           s.zero1 ? ", ZeRO-1" : "");
     }
@@ -85,8 +85,9 @@ void add_plan(CLI::App& app, const MpiRuntime& mpi) {
       "plan", "The layouts (tp, pp, dp, micro-batch, ZeRO-1) of a model on a cluster that fit in memory, best first");
   cmd->footer(
       "The model is the config's [model] (model.vocab_size = 0: GPT-2's 50257 tokens). Memory per device is the run "
-      "plan's (fp32 parameters, gradients, AdamW and activations of the heaviest pipeline stage, as --dry-run "
-      "prints it); the step time is modelled from the peak, the bandwidths and the layout (docs/running-at-scale.md).");
+      "plan's (fp32 parameters, gradients, AdamW and activations of the heaviest pipeline stage, with flash attention "
+      "unless train.attention says otherwise, as --dry-run prints it); the step time is modelled from the peak, the "
+      "bandwidths and the layout (docs/running-at-scale.md).");
   cmd->add_option("-c,--config", f->config, "Config file, or a preset name (configs/)");
   cmd->add_option("--set", f->sets, "Override a config key: section.key=value (repeatable)")->default_str("");
   cmd->add_option("--global-batch", f->global_batch, "Sequences per step (default: the config's train.global_batch)")

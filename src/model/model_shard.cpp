@@ -7,6 +7,19 @@
 
 namespace tessera {
 
+Recompute recompute_from_name(std::string_view name) {
+  if (name == "none") return Recompute::kNone;
+  if (name == "selective") return Recompute::kSelective;
+  if (name == "full") return Recompute::kFull;
+  TESSERA_RAISE("train.recompute = \"{}\": use \"none\", \"selective\" or \"full\"", name);
+}
+
+Attention attention_from_name(std::string_view name) {
+  if (name == "materialized") return Attention::kMaterialized;
+  if (name == "flash") return Attention::kFlash;
+  TESSERA_RAISE("train.attention = \"{}\": use \"flash\" or \"materialized\"", name);
+}
+
 void check_tp_divides_model(const ModelConfig& m, int tp) {
   auto divides = [tp](int value, const char* key, const char* why) {
     if (value % tp != 0) TESSERA_RAISE("parallel.tp = {} does not divide {} = {} ({})", tp, key, value, why);

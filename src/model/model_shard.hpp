@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "model/model_config.hpp"
@@ -20,6 +21,15 @@ namespace tessera {
 // The recomputed values are bit for bit the forward's: every setting trains the same model.
 enum class Recompute { kNone, kSelective, kFull };
 
+// How attention keeps its softmax for backward: kMaterialized keeps the probabilities (B, NH, T, T); kFlash
+// (FlashAttention-2's tiles) keeps each query's logsumexp (B, NH, T) and recomputes the probabilities tile by tile.
+enum class Attention { kMaterialized, kFlash };
+
+// From the names of train.recompute ("none" | "selective" | "full") and train.attention ("flash" | "materialized").
+// Throws tessera::Error on another name.
+Recompute recompute_from_name(std::string_view name);
+Attention attention_from_name(std::string_view name);
+
 struct ModelShard {
   int tp_rank = 0;
   int tp = 1;
@@ -29,7 +39,14 @@ struct ModelShard {
   std::vector<int> pp_layers;      // layers of each of the pp * v chunks, in model order (empty: an even split)
   std::vector<int> slots;          // activation slots (micro-batches in flight) of each of this rank's chunks ({}: 1)
   bool sequence_parallel = false;  // the residual stream and norms split along the sequence across tp
-  Recompute recompute = Recompute::kNone;  // the activations each layer keeps (train.recompute)
+  Recompute recompute = Recompute::kNone;   // the activations each layer keeps (train.recompute)
+  Attention attention = Attention::kFlash;  // train.attention
+
+  // The recomputation the model does: selective recomputation has nothing to drop under flash attention (it keeps
+  // no probabilities), so there it is none (as in Megatron).
+  Recompute layer_recompute() const {
+    return recompute == Recompute::kSelective && attention == Attention::kFlash ? Recompute::kNone : recompute;
+  }
 
   int chunks() const { return pp * virtual_stages; }
   // The residual stream's rows are split into this many parts (tp under sequence parallelism, else 1).

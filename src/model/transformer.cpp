@@ -41,8 +41,7 @@ template <typename T>
 Transformer<T>::Transformer(const ModelConfig& config, int max_batch, int max_seq, const Communicator* tp,
                             ModelShard shard, Backend* backend)
     : config_(config),
-      own_backend_(backend == nullptr ? make_cpu_backend() : nullptr),
-      backend_(backend != nullptr ? backend : own_backend_.get()),
+      backend_(backend != nullptr ? backend : &cpu_backend()),
       ops_(op_table<T>(*backend_)),
       tp_(tp != nullptr ? tp : &self_),
       shard_(std::move(shard)),
@@ -191,19 +190,21 @@ TensorTable Transformer<T>::plan_params(const ModelConfig& m, const ModelShard& 
 }
 
 template <typename T>
-double Transformer<T>::layer_elements(const LocalDims& d, double B, double Tn, int seq_split) {
-  const double BT = B * Tn, BTs = BT / seq_split;  // all rows, this rank's rows of the residual stream
+double Transformer<T>::layer_elements(const LocalDims& d, double B, double Tn, const ModelShard& shard) {
+  const double BT = B * Tn, BTs = BT / shard.seq_split();  // all rows, this rank's rows of the residual stream
   const double C = d.C, attn_out = d.attn_out, QKV = d.QKV, F = d.F, fc_out = d.fc_out;
-  return BT * (C + QKV + attn_out + C + fc_out + F) + BTs * (2 + C + 2 + C) + probs_elements(d, B, Tn);
+  return BT * (C + QKV + attn_out + C + fc_out + F) + BTs * (2 + C + 2 + C) +
+         softmax_elements(d, B, Tn, shard.attention);
 }
 
 template <typename T>
-double Transformer<T>::slot_elements(const LocalDims& d, const ChunkRange& chunk, double B, double Tn, int seq_split,
-                                     Recompute recompute) {
-  const double BT = B * Tn, BTs = BT / seq_split;  // all rows, this rank's rows of the residual stream
+double Transformer<T>::slot_elements(const LocalDims& d, const ChunkRange& chunk, double B, double Tn,
+                                     const ModelShard& shard) {
+  const double BT = B * Tn, BTs = BT / shard.seq_split();  // all rows, this rank's rows of the residual stream
   const double C = d.C, Vp = d.Vp;
-  double per_layer = layer_elements(d, B, Tn, seq_split);  // what a layer keeps
-  if (recompute == Recompute::kSelective) per_layer -= probs_elements(d, B, Tn);
+  const Recompute recompute = shard.layer_recompute();
+  double per_layer = layer_elements(d, B, Tn, shard);  // what a layer keeps
+  if (recompute == Recompute::kSelective) per_layer -= softmax_elements(d, B, Tn, shard.attention);
   if (recompute == Recompute::kFull) per_layer = BTs * C;
   double n = BTs * C + per_layer * chunk.n_layers;           // input, layers
   if (chunk.head) n += BT * C + BTs * 2 + BT * Vp + BT * 4;  // final norm, logits, losses, lse, sums
@@ -211,14 +212,15 @@ double Transformer<T>::slot_elements(const LocalDims& d, const ChunkRange& chunk
 }
 
 template <typename T>
-double Transformer<T>::scratch_elements(const LocalDims& d, double B, double Tn, int seq_split, Recompute recompute) {
-  const double BT = B * Tn, BTs = BT / seq_split;
-  const double split = seq_split > 1 ? 3 * BTs * d.C : 0;  // the local rows of rowpar, dres, dln
-  double shared = 0;                                       // the layer activations recomputation shares
-  if (recompute == Recompute::kSelective) shared = probs_elements(d, B, Tn);
-  if (recompute == Recompute::kFull) shared = layer_elements(d, B, Tn, seq_split);  // with an output to recompute into
-  return 3 * BT * d.C + split                                                       // rowpar, dres, dln
-         + BT * (d.QKV + d.attn_out + d.fc_out + d.F)                               // backward scratch
+double Transformer<T>::scratch_elements(const LocalDims& d, double B, double Tn, const ModelShard& shard) {
+  const double BT = B * Tn, BTs = BT / shard.seq_split();
+  const double split = shard.seq_split() > 1 ? 3 * BTs * d.C : 0;  // the local rows of rowpar, dres, dln
+  const Recompute recompute = shard.layer_recompute();
+  double shared = 0;  // the layer activations recomputation shares
+  if (recompute == Recompute::kSelective) shared = softmax_elements(d, B, Tn, shard.attention);
+  if (recompute == Recompute::kFull) shared = layer_elements(d, B, Tn, shard);  // with an output to recompute into
+  return 3 * BT * d.C + split                                                   // rowpar, dres, dln
+         + BT * (d.QKV + d.attn_out + d.fc_out + d.F)                           // backward scratch
          + shared;
 }
 
@@ -230,10 +232,10 @@ int64_t Transformer<T>::activation_elements(const ModelConfig& m, const ModelSha
   const LocalDims d = local_dims(m, shard);
   const auto B = static_cast<double>(max_batch), Tn = static_cast<double>(max_seq);
   const std::vector<ChunkRange> chunks = rank_chunks(m, shard);
-  double total = scratch_elements(d, B, Tn, shard.seq_split(), shard.recompute);
+  double total = scratch_elements(d, B, Tn, shard);
   for (size_t c = 0; c < chunks.size(); ++c) {
     const int slots = shard.slots.empty() ? 1 : shard.slots[c];
-    total += slots * slot_elements(d, chunks[c], B, Tn, shard.seq_split(), shard.recompute);
+    total += slots * slot_elements(d, chunks[c], B, Tn, shard);
   }
   return total < 0x1p56 ? static_cast<int64_t>(total) : int64_t{1} << 56;
 }
@@ -245,7 +247,7 @@ void Transformer<T>::plan_activations() {
   const int64_t BT = static_cast<int64_t>(max_batch_) * max_seq_;
   const int64_t BTs = BT / shard_.seq_split();  // this rank's rows of the residual stream
   const int64_t C = d.C, attn_out = d.attn_out, QKV = d.QKV, F = d.F, fc_out = d.fc_out, Vp = d.Vp;
-  const int64_t probs = static_cast<int64_t>(max_batch_) * d.NH * max_seq_ * max_seq_;
+  const auto softmax = static_cast<int64_t>(softmax_elements(d, max_batch_, max_seq_, shard_.attention));
   const int64_t total = activation_elements(m, shard_, max_batch_, max_seq_);
   TESSERA_CHECK(BT % shard_.seq_split() == 0, "{} rows of the residual stream over {} sequence-parallel ranks", BT,
                 shard_.seq_split());
@@ -267,9 +269,9 @@ void Transformer<T>::plan_activations() {
   datty_ = take(BT * attn_out);
   dfch_ = take(BT * fc_out);
   dact_ = take(BT * F);
-  // A layer's activations but its output: those it keeps in new memory (keep_all: all of them; keep_probs: the
-  // attention probabilities), the rest in the set every layer shares under recomputation (shared_layer_)
-  auto layer_acts = [&](bool keep_all, bool keep_probs) {
+  // A layer's activations but its output: those it keeps in new memory (keep_all: all of them; keep_softmax: what
+  // attention keeps of its softmax), the rest in the set every layer shares under recomputation (shared_layer_)
+  auto layer_acts = [&](bool keep_all, bool keep_softmax) {
     LayerActs a = shared_layer_;
     if (keep_all) {
       a.ln1 = take(BT * C);
@@ -277,7 +279,7 @@ void Transformer<T>::plan_activations() {
       a.ln1_rstd = take(BTs);
       a.qkv = take(BT * QKV);
     }
-    if (keep_probs) a.probs = take(probs);
+    if (keep_softmax) a.softmax = take(softmax);
     if (keep_all) {
       a.atty = take(BT * attn_out);
       a.res2 = take(BTs * C);
@@ -289,7 +291,7 @@ void Transformer<T>::plan_activations() {
     }
     return a;
   };
-  const Recompute recompute = shard_.recompute;
+  const Recompute recompute = shard_.layer_recompute();
   if (recompute != Recompute::kNone) {
     shared_layer_ = layer_acts(recompute == Recompute::kFull, true);
     if (recompute == Recompute::kFull) shared_layer_.res3 = take(BTs * C);  // kept outputs are never written again
@@ -298,6 +300,8 @@ void Transformer<T>::plan_activations() {
   for (const int s : shard_.slots) total_slots += s;
   slot_ids_ = DeviceBuffer<int32_t>(*backend_, static_cast<int64_t>(total_slots) * 2 * BT);
   slot_ids_.zero();
+  loss_sum_ = DeviceBuffer<double>(*backend_, 1);
+  loss_sum_.zero();
   host_ids_.assign(static_cast<size_t>(2 * BT), 0);
   int32_t* ids = slot_ids_.data();
   slots_.resize(chunks_.size());
@@ -336,7 +340,9 @@ void Transformer<T>::plan_activations() {
     rope_cos_.upload(cos.data());
     rope_sin_.upload(sin.data());
   }
-  if (backend_->device() == Device::kCpu) ctx_.reserve_scratch(ops::attention_scratch_size(max_seq_));
+  if (backend_->device() == Device::kCpu)
+    ctx_.reserve_scratch(shard_.attention == Attention::kFlash ? ops::flash_attention_scratch_size(d.HS)
+                                                               : ops::attention_scratch_size(max_seq_));
 }
 
 template <typename T>
@@ -392,7 +398,8 @@ template <typename T>
 double Transformer<T>::forward(const int32_t* tokens, const int32_t* targets, int B, int Tn) {
   check_single_stage("forward");
   forward_chunk(0, 0, tokens, targets, B, Tn);
-  return chunk_loss(0, 0, T(0), false);
+  chunk_loss(0, 0, T(0), false);
+  return take_loss_sum();
 }
 
 template <typename T>
@@ -408,9 +415,9 @@ template <typename T>
 double Transformer<T>::forward_backward(const int32_t* tokens, const int32_t* targets, int B, int Tn, T dloss) {
   check_single_stage("forward_backward");
   forward_chunk(0, 0, tokens, targets, B, Tn);
-  const double loss = chunk_loss(0, 0, dloss, true);
+  chunk_loss(0, 0, dloss, true);
   backward_chunk(0, 0);
-  return loss;
+  return take_loss_sum();
 }
 
 template <typename T>

@@ -103,9 +103,12 @@ class Transformer {
   void forward_chunk(int c, int s, const int32_t* tokens, const int32_t* targets, int B, int Tn);
   // The chunk's output activations after forward_chunk (B, T, C), for the next stage.
   const T* chunk_output(int c, int s) const;
-  // Head chunk after forward_chunk: the loss sum; train = true also turns the logits into dlogits (scaled by dloss)
-  // for backward_chunk.
-  double chunk_loss(int c, int s, T dloss, bool train);
+  // Head chunk after forward_chunk: adds the micro-batch's loss sum to the model's in the backend's memory (nothing
+  // waits for the device); train = true also turns the logits into dlogits (scaled by dloss) for backward_chunk.
+  void chunk_loss(int c, int s, T dloss, bool train);
+  // The loss sums chunk_loss added since the last call (in their order), read from the backend (the one wait for
+  // the device a step needs for its loss) and reset to 0.
+  double take_loss_sum();
   // Where a chunk that is not the head receives d(output) (B, T, C) before backward_chunk.
   T* chunk_output_grad() { return d_residual_; }
   // Backward through the chunk: grads += ...; the head chunk starts from its dlogits, the others from
@@ -133,7 +136,7 @@ class Transformer {
     T* ln1_mean;      // (B, T)
     T* ln1_rstd;      // (B, T)
     T* qkv;           // (B, T, QKV_tp), q and k rotated when RoPE
-    T* probs;         // (B, NH_tp, T, T)
+    T* softmax;       // (B, NH_tp, T, T) probabilities, or (B, NH_tp, T) logsumexp under flash attention
     T* atty;          // (B, T, attn_out)
     T* res2;          // (B, T, C) residual after attention
     T* ln2;           // (B, T, C)
@@ -176,12 +179,16 @@ class Transformer {
 
   static TensorTable plan_params(const ModelConfig& m, const ModelShard& shard, Plan* plan);
   // Activation elements of one slot of a chunk, and of the scratch every chunk shares.
-  static double slot_elements(const LocalDims& d, const ChunkRange& chunk, double B, double Tn, int seq_split,
-                              Recompute recompute);
-  static double scratch_elements(const LocalDims& d, double B, double Tn, int seq_split, Recompute recompute);
-  // Elements of one layer's activations: every one, and the layer's output alone.
-  static double layer_elements(const LocalDims& d, double B, double Tn, int seq_split);
-  static double probs_elements(const LocalDims& d, double B, double Tn) { return B * d.NH * Tn * Tn; }
+  static double slot_elements(const LocalDims& d, const ChunkRange& chunk, double B, double Tn,
+                              const ModelShard& shard);
+  static double scratch_elements(const LocalDims& d, double B, double Tn, const ModelShard& shard);
+  // Elements of one layer's activations, its output included.
+  static double layer_elements(const LocalDims& d, double B, double Tn, const ModelShard& shard);
+  // What attention keeps of its softmax: the probabilities (B, NH, T, T), or under flash attention the rows'
+  // logsumexp (B, NH, T).
+  static double softmax_elements(const LocalDims& d, double B, double Tn, Attention attention) {
+    return B * d.NH * Tn * (attention == Attention::kFlash ? 1 : Tn);
+  }
   static int64_t activation_elements(const ModelConfig& m, const ModelShard& shard, int64_t max_batch, int64_t max_seq);
   void plan_activations();
   LayerParams layer_view(T* base, int l) const;
@@ -194,15 +201,14 @@ class Transformer {
   void layer_backward(int l, const LayerActs& a, const T* x, int B, int Tn);
   // Before layer_backward under recomputation: what the layer did not keep, computed again from its input x.
   void layer_recompute(int l, const LayerActs& a, const T* x, int B, int Tn);
-  double loss_forward(Slot& s);
+  void loss_forward(Slot& s);
   void loss_backward(Slot& s, T dloss);
   void check_single_stage(const char* what) const;
   void report_ready(int first, int last) const;
   int layer_last_tensor(int l) const;
 
   ModelConfig config_;
-  std::unique_ptr<Backend> own_backend_;  // the CPU backend when none is given
-  Backend* backend_;
+  Backend* backend_;  // the CPU backend (cpu_backend()) when none is given
   const ops::OpTable<T>* ops_;
   SelfCommunicator self_;   // the tensor-parallel group when none is given
   const Communicator* tp_;  // the tensor-parallel group
@@ -217,6 +223,7 @@ class Transformer {
   DeviceBuffer<T> params_, grads_;
   DeviceBuffer<T> acts_;  // every activation below, one allocation
   DeviceBuffer<int32_t> slot_ids_;
+  DeviceBuffer<double> loss_sum_;         // (1) what chunk_loss adds, until take_loss_sum
   std::vector<int32_t> host_ids_;         // staging for a micro-batch's tokens and targets on their way to slot_ids_
   std::vector<std::vector<Slot>> slots_;  // [chunk][slot]
   bool sp_ = false;                       // sequence parallelism

@@ -45,7 +45,12 @@ void Transformer<T>::layer_forward(int l, const LayerActs& a, const T* x, int B,
   ops_->matmul_forward(a.qkv, a.ln1, w.qkv_w, w.qkv_b, N, C, d.QKV, false);
   if (m.position == Position::kRope)
     ops_->rope_forward(a.qkv, rope_cos_.data(), rope_sin_.data(), B, Tn, d.NH, d.NKV, d.HS);
-  ops_->attention_forward(a.atty, a.probs, a.qkv, B, Tn, d.NH, d.NKV, d.HS, m.objective == Objective::kCausal);
+  const bool causal = m.objective == Objective::kCausal;
+  if (shard_.attention == Attention::kFlash) {
+    ops_->flash_attention_forward(a.atty, a.softmax, a.qkv, B, Tn, d.NH, d.NKV, d.HS, causal, ctx_);
+  } else {
+    ops_->attention_forward(a.atty, a.softmax, a.qkv, B, Tn, d.NH, d.NKV, d.HS, causal);
+  }
   ops_->matmul_forward(row_parallel_out_, a.atty, w.proj_w, static_cast<const T*>(nullptr), N, d.attn_out, C, false);
   const T* proj = tp_leave_forward(*tp_, sp_, row_parallel_out_, row_parallel_out_local_, rows.n_local);
   ops_->residual_forward(a.res2, x, proj, w.proj_b, rows.N_sp, C);  // res2 = x + (proj(atty) + b)
@@ -89,7 +94,12 @@ void Transformer<T>::layer_backward(int l, const LayerActs& a, const T* x, int B
   // res2 = x + (atty @ Wo^T + bo)
   dout = tp_leave_backward(*tp_, sp_, d_residual_, d_residual_full_, rows.n_local);
   ops_->matmul_backward(datty_, dw.proj_w, dw.proj_b, dout, a.atty, w.proj_w, N, d.attn_out, C);
-  ops_->attention_backward(dqkv_, datty_, a.qkv, a.probs, B, Tn, d.NH, d.NKV, d.HS, ctx_);
+  if (shard_.attention == Attention::kFlash) {
+    ops_->flash_attention_backward(dqkv_, datty_, a.qkv, a.atty, a.softmax, B, Tn, d.NH, d.NKV, d.HS,
+                                   m.objective == Objective::kCausal, ctx_);
+  } else {
+    ops_->attention_backward(dqkv_, datty_, a.qkv, a.softmax, B, Tn, d.NH, d.NKV, d.HS, ctx_);
+  }
   if (m.position == Position::kRope)
     ops_->rope_backward(dqkv_, rope_cos_.data(), rope_sin_.data(), B, Tn, d.NH, d.NKV, d.HS);
   ops_->matmul_backward(d_norm_out_, dw.qkv_w, dw.qkv_b, dqkv_, a.ln1, w.qkv_w, N, C, d.QKV);
@@ -100,11 +110,11 @@ void Transformer<T>::layer_backward(int l, const LayerActs& a, const T* x, int B
 template <typename T>
 void Transformer<T>::layer_recompute(int l, const LayerActs& a, const T* x, int B, int Tn) {
   const LocalDims& d = dims_;
-  switch (shard_.recompute) {
+  switch (shard_.layer_recompute()) {
     case Recompute::kNone:
       return;
     case Recompute::kSelective:  // the probabilities from the kept q, k, v (the output, kept too, into scratch)
-      ops_->attention_forward(datty_, a.probs, a.qkv, B, Tn, d.NH, d.NKV, d.HS,
+      ops_->attention_forward(datty_, a.softmax, a.qkv, B, Tn, d.NH, d.NKV, d.HS,
                               config_.objective == Objective::kCausal);
       return;
     case Recompute::kFull: {  // the whole layer into the shared activations, its output into scratch
@@ -176,33 +186,45 @@ void Transformer<T>::forward_chunk(int c, int s, const int32_t* tokens, const in
 }
 
 template <typename T>
-double Transformer<T>::chunk_loss(int c, int s, T dloss, bool train) {
+void Transformer<T>::chunk_loss(int c, int s, T dloss, bool train) {
   TESSERA_CHECK(chunks_[static_cast<size_t>(c)].head, "the loss of chunk {}, which is not the head", c);
   Slot& sl = slot(c, s);
   TESSERA_CHECK(sl.B > 0, "loss before forward");
   const int N = sl.B * sl.Tn;
-  if (train && tp_->size() == 1)  // one pass over each row of logits
-    return ops_->cross_entropy_forward_backward(sl.logits, sl.losses, sl.targets, dloss, N, config_.vocab_size,
-                                                dims_.Vp);
-  const double loss = loss_forward(sl);
+  if (train && tp_->size() == 1) {  // one pass over each row of logits
+    ops_->cross_entropy_forward_backward(sl.logits, sl.losses, sl.targets, dloss, N, config_.vocab_size, dims_.Vp,
+                                         loss_sum_.data());
+    return;
+  }
+  loss_forward(sl);
   if (train) loss_backward(sl, dloss);
-  return loss;
+}
+
+template <typename T>
+double Transformer<T>::take_loss_sum() {
+  double sum = 0;
+  loss_sum_.download(&sum);
+  loss_sum_.zero();
+  return sum;
 }
 
 // The loss of a slot's logits: on one rank the fused cross-entropy; under tensor parallelism the vocab-parallel one
 // (local max -> all-reduce MAX -> local sum of exponentials and the owner's target logit -> all-reduce SUM).
 // Leaves lse for the backward.
 template <typename T>
-double Transformer<T>::loss_forward(Slot& sl) {
+void Transformer<T>::loss_forward(Slot& sl) {
   const LocalDims& d = dims_;
   const int N = sl.B * sl.Tn;
-  if (tp_->size() == 1)
-    return ops_->cross_entropy_forward(sl.losses, sl.lse, sl.logits, sl.targets, N, config_.vocab_size, d.Vp);
+  if (tp_->size() == 1) {
+    ops_->cross_entropy_forward(sl.losses, sl.lse, sl.logits, sl.targets, N, config_.vocab_size, d.Vp,
+                                loss_sum_.data());
+    return;
+  }
   ops_->vocab_parallel_max(sl.lse, sl.logits, N, d.Vn, d.Vp);
   tp_->all_reduce(sl.lse, N, ReduceOp::kMax);  // lse holds the row maxima for now
   ops_->vocab_parallel_sum_exp(sl.ce_sums, sl.logits, sl.lse, sl.targets, N, d.v0, d.Vn, d.Vp);
   tp_->all_reduce_sum(sl.ce_sums, int64_t{2} * N);
-  return ops_->vocab_parallel_loss(sl.losses, sl.lse, sl.ce_sums, sl.targets, N);
+  ops_->vocab_parallel_loss(sl.losses, sl.lse, sl.ce_sums, sl.targets, N, loss_sum_.data());
 }
 
 template <typename T>

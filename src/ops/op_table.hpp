@@ -3,8 +3,9 @@
 // src/ops/cuda/ (float). Code that runs on either backend calls through the table its Backend hands out; the
 // parity tests call the same entry of two tables on the same inputs.
 //
-// Pointers passed to a table's ops are that backend's memory (Backend::allocate); host scalars (the loss sum of
-// cross_entropy_forward, sum_squares, has_nonfinite) come back to the host, which on a GPU waits for the device.
+// Pointers passed to a table's ops are that backend's memory (Backend::allocate), the loss sums' doubles included;
+// the host scalars that sum_squares and has_nonfinite return come back to the host, which on a GPU waits for the
+// device (training uses sum_squares_to and the loss sums instead, read once per step).
 #pragma once
 
 #include "ops/ops.hpp"
@@ -31,6 +32,8 @@ struct OpTable {
   decltype(&rope_backward<T>) rope_backward = nullptr;
   decltype(&attention_forward<T>) attention_forward = nullptr;
   decltype(&attention_backward<T>) attention_backward = nullptr;
+  decltype(&flash_attention_forward<T>) flash_attention_forward = nullptr;
+  decltype(&flash_attention_backward<T>) flash_attention_backward = nullptr;
   decltype(&cross_entropy_forward<T>) cross_entropy_forward = nullptr;
   decltype(&cross_entropy_backward<T>) cross_entropy_backward = nullptr;
   decltype(&cross_entropy_forward_backward<T>) cross_entropy_forward_backward = nullptr;

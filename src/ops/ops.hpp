@@ -85,18 +85,33 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* probs, in
                         Context<T>& ctx);
 int64_t attention_scratch_size(int Tn);
 
+// ---- the same attention in tiles (FlashAttention-2): (B, NH, T, T) never exists. lse: (B, NH, T), the logsumexp of
+// each query's scaled scores, kept for backward instead of the probabilities. Both need ctx.scratch of
+// flash_attention_scratch_size(HS) per thread (on the CPU; the CUDA op keeps its tiles on chip).
+template <typename T>
+void flash_attention_forward(T* out, T* lse, const T* qkv, int B, int Tn, int NH, int NKV, int HS, bool causal,
+                             Context<T>& ctx);
+// dqkv (written) from dout; out is the forward's output (its row dot products with dout enter dS).
+template <typename T>
+void flash_attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, const T* lse, int B, int Tn, int NH,
+                              int NKV, int HS, bool causal, Context<T>& ctx);
+int64_t flash_attention_scratch_size(int HS);
+
 // ---- softmax cross-entropy over the first V of Vp logits (the padding never takes part).
 // logits: (N, Vp); targets: (N), -1 = no loss at this position. Writes losses (N) (0 where ignored) and
-// lse (N) = logsumexp of the row; returns the sum of losses (double, summed in row order).
+// lse (N) = logsumexp of the row; adds the sum of losses (double, summed in row order) to *loss_sum, a double in the
+// backend's memory: a GPU adds a step's micro-batches without waiting for each, and the step reads it once.
 template <typename T>
-double cross_entropy_forward(T* losses, T* lse, const T* logits, const int32_t* targets, int N, int V, int Vp);
+void cross_entropy_forward(T* losses, T* lse, const T* logits, const int32_t* targets, int N, int V, int Vp,
+                           double* loss_sum);
 // In place: logits (N, Vp) become dlogits = (softmax - onehot(target)) * dloss, zero on ignored rows and padding.
 template <typename T>
 void cross_entropy_backward(T* logits, const T* lse, const int32_t* targets, T dloss, int N, int V, int Vp);
-// Both at once, for training: writes losses (N), turns logits into dlogits in place and returns the loss sum, with
-// one read of each row from memory instead of two.
+// Both at once, for training: writes losses (N), turns logits into dlogits in place and adds the loss sum to
+// *loss_sum, with one read of each row from memory instead of two.
 template <typename T>
-double cross_entropy_forward_backward(T* logits, T* losses, const int32_t* targets, T dloss, int N, int V, int Vp);
+void cross_entropy_forward_backward(T* logits, T* losses, const int32_t* targets, T dloss, int N, int V, int Vp,
+                                    double* loss_sum);
 
 // ---- vocab-parallel cross-entropy (Megatron): each tensor-parallel rank holds the logits of the vocabulary rows
 // [v0, v0 + Vp_local); the first Vn of them are real (Vn = clamp(V - v0, 0, Vp_local)). The model combines:
@@ -111,9 +126,10 @@ template <typename T>
 void vocab_parallel_sum_exp(T* sums, const T* logits, const T* rowmax, const int32_t* targets, int N, int v0, int Vn,
                             int Vp_local);
 // After the all-reduce SUM of sums: lse (N), holding the row maxima, becomes rowmax + log(sum of exponentials);
-// losses (N) = lse - target logit (0 on ignored rows). Returns the sum of losses (double, in row order).
+// losses (N) = lse - target logit (0 on ignored rows). Adds the sum of losses (double, in row order) to *loss_sum
+// (backend memory, as cross_entropy_forward's).
 template <typename T>
-double vocab_parallel_loss(T* losses, T* lse, const T* sums, const int32_t* targets, int N);
+void vocab_parallel_loss(T* losses, T* lse, const T* sums, const int32_t* targets, int N, double* loss_sum);
 // In place: logits become (softmax - onehot(target)) * dloss on this rank's columns, zero on padding and ignored rows.
 template <typename T>
 void vocab_parallel_backward(T* logits, const T* lse, const int32_t* targets, T dloss, int N, int v0, int Vn,

@@ -9,8 +9,7 @@ namespace tessera {
 AdamW::AdamW(const TensorTable& table, const AdamWConfig& config, std::vector<FlatRange> owned, Backend* backend)
     : table_(table),
       config_(config),
-      own_backend_(backend == nullptr ? make_cpu_backend() : nullptr),
-      backend_(backend != nullptr ? backend : own_backend_.get()),
+      backend_(backend != nullptr ? backend : &cpu_backend()),
       owned_(std::move(owned)) {
   if (owned_.empty()) owned_.push_back({0, table.total()});
   int64_t n = 0;

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <vector>
 
 #include "backend/backend.hpp"
@@ -57,8 +56,7 @@ class AdamW {
  private:
   const TensorTable& table_;
   AdamWConfig config_;
-  std::unique_ptr<Backend> own_backend_;  // the CPU backend when none is given
-  Backend* backend_;
+  Backend* backend_;  // the CPU backend (cpu_backend()) when none is given
   std::vector<FlatRange> owned_;
   int64_t t_ = 0;
   DeviceBuffer<float> m_, v_;

@@ -9,8 +9,7 @@ namespace tessera {
 
 GradNorm::GradNorm(const TensorTable& table, int tensors_in_model, Backend* backend)
     : table_(table),
-      own_backend_(backend == nullptr ? make_cpu_backend() : nullptr),
-      backend_(backend != nullptr ? backend : own_backend_.get()),
+      backend_(backend != nullptr ? backend : &cpu_backend()),
       device_sums_(*backend_, tensors_in_model),
       sums_(static_cast<size_t>(tensors_in_model), 0.0) {
   for (const TensorInfo& info : table.entries())

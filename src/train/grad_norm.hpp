@@ -7,7 +7,6 @@
 // bit. Under ZeRO-1 each data-parallel rank adds the parts of the tensors it owns.
 #pragma once
 
-#include <memory>
 #include <vector>
 
 #include "backend/backend.hpp"
@@ -32,8 +31,7 @@ class GradNorm {
 
  private:
   const TensorTable& table_;
-  std::unique_ptr<Backend> own_backend_;  // the CPU backend when none is given
-  Backend* backend_;
+  Backend* backend_;                  // the CPU backend (cpu_backend()) when none is given
   DeviceBuffer<double> device_sums_;  // per tensor of the whole model, in the backend's memory
   std::vector<double> sums_;          // per tensor of the whole model, by global index
 };

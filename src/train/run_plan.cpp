@@ -36,9 +36,8 @@ ModelShard plan_shard(const RunConfig& cfg, const RunPlan& plan, const Coord& co
       pipeline_order(plan.schedule, shard.pp, shard.pp_rank, plan.grad_accum, shard.virtual_stages);
   shard.slots = pipeline_slots(order, shard.virtual_stages);
   shard.sequence_parallel = cfg.parallel.sequence_parallel;
-  shard.recompute = cfg.train.recompute == "full"        ? Recompute::kFull
-                    : cfg.train.recompute == "selective" ? Recompute::kSelective
-                                                         : Recompute::kNone;
+  shard.recompute = recompute_from_name(cfg.train.recompute);
+  shard.attention = attention_from_name(cfg.train.attention);
   return shard;
 }
 
@@ -165,9 +164,10 @@ std::string describe_run(const RunConfig& cfg, const RunPlan& plan, const RunDat
   }
   out += fmt::format(
       "memory per rank: {} = parameters {} + gradients {} + AdamW state {} + activations {} (micro-batch {} x "
-      "{}{}){}\n",
+      "{}, {} attention{}){}\n",
       bytes_string(plan.total_bytes()), bytes_string(plan.param_bytes), bytes_string(plan.grad_bytes),
       bytes_string(plan.optimizer_bytes), bytes_string(plan.activation_bytes), plan.micro_batch, plan.seq_len,
+      cfg.train.attention,
       cfg.train.recompute == "none" ? std::string() : fmt::format(", {} recomputation", cfg.train.recompute),
       l.tp * l.pp > 1 ? fmt::format("; {} parameters on {}", plan.sizes.parameters,
                                     l.pp > 1 ? fmt::format("the ranks of pipeline stage {}", plan.heaviest_stage)

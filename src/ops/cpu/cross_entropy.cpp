@@ -62,14 +62,15 @@ double sum_in_order(const double* x, int n) {
 }  // namespace
 
 template <typename T>
-double cross_entropy_forward(T* losses, T* lse, const T* logits, const int32_t* targets, int N, int V, int Vp) {
+void cross_entropy_forward(T* losses, T* lse, const T* logits, const int32_t* targets, int N, int V, int Vp,
+                           double* loss_sum) {
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < N; ++i) {
     const T* row = logits + static_cast<int64_t>(i) * Vp;
     lse[i] = row_lse(row, V);
     losses[i] = targets[i] >= 0 ? lse[i] - row[targets[i]] : T(0);
   }
-  return sum_in_order(losses, N);
+  *loss_sum += sum_in_order(losses, N);
 }
 
 template <typename T>
@@ -79,7 +80,8 @@ void cross_entropy_backward(T* logits, const T* lse, const int32_t* targets, T d
 }
 
 template <typename T>
-double cross_entropy_forward_backward(T* logits, T* losses, const int32_t* targets, T dloss, int N, int V, int Vp) {
+void cross_entropy_forward_backward(T* logits, T* losses, const int32_t* targets, T dloss, int N, int V, int Vp,
+                                    double* loss_sum) {
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < N; ++i) {
     T* row = logits + static_cast<int64_t>(i) * Vp;  // 200 KiB for GPT-2: still in L2 for the second pass
@@ -87,14 +89,14 @@ double cross_entropy_forward_backward(T* logits, T* losses, const int32_t* targe
     losses[i] = targets[i] >= 0 ? lse - row[targets[i]] : T(0);
     row_dlogits(row, lse, targets[i], dloss, V, Vp);
   }
-  return sum_in_order(losses, N);
+  *loss_sum += sum_in_order(losses, N);
 }
 
-template double cross_entropy_forward<float>(float*, float*, const float*, const int32_t*, int, int, int);
-template double cross_entropy_forward<double>(double*, double*, const double*, const int32_t*, int, int, int);
+template void cross_entropy_forward<float>(float*, float*, const float*, const int32_t*, int, int, int, double*);
+template void cross_entropy_forward<double>(double*, double*, const double*, const int32_t*, int, int, int, double*);
 template void cross_entropy_backward<float>(float*, const float*, const int32_t*, float, int, int, int);
 template void cross_entropy_backward<double>(double*, const double*, const int32_t*, double, int, int, int);
-template double cross_entropy_forward_backward<float>(float*, float*, const int32_t*, float, int, int, int);
-template double cross_entropy_forward_backward<double>(double*, double*, const int32_t*, double, int, int, int);
+template void cross_entropy_forward_backward<float>(float*, float*, const int32_t*, float, int, int, int, double*);
+template void cross_entropy_forward_backward<double>(double*, double*, const int32_t*, double, int, int, int, double*);
 
 }  // namespace tessera::ops

@@ -25,6 +25,8 @@ OpTable<T> make_table() {
   t.rope_backward = &ops::rope_backward<T>;
   t.attention_forward = &ops::attention_forward<T>;
   t.attention_backward = &ops::attention_backward<T>;
+  t.flash_attention_forward = &ops::flash_attention_forward<T>;
+  t.flash_attention_backward = &ops::flash_attention_backward<T>;
   t.cross_entropy_forward = &ops::cross_entropy_forward<T>;
   t.cross_entropy_backward = &ops::cross_entropy_backward<T>;
   t.cross_entropy_forward_backward = &ops::cross_entropy_forward_backward<T>;

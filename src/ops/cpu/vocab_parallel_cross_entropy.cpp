@@ -39,14 +39,14 @@ void vocab_parallel_sum_exp(T* sums, const T* logits, const T* rowmax, const int
 }
 
 template <typename T>
-double vocab_parallel_loss(T* losses, T* lse, const T* sums, const int32_t* targets, int N) {
+void vocab_parallel_loss(T* losses, T* lse, const T* sums, const int32_t* targets, int N, double* loss_sum) {
   double total = 0;
   for (int i = 0; i < N; ++i) {
     lse[i] += std::log(sums[2 * i]);
     losses[i] = targets[i] >= 0 ? lse[i] - sums[2 * i + 1] : T(0);
     total += static_cast<double>(losses[i]);
   }
-  return total;
+  *loss_sum += total;
 }
 
 template <typename T>
@@ -72,8 +72,8 @@ template void vocab_parallel_max<float>(float*, const float*, int, int, int);
 template void vocab_parallel_max<double>(double*, const double*, int, int, int);
 template void vocab_parallel_sum_exp<float>(float*, const float*, const float*, const int32_t*, int, int, int, int);
 template void vocab_parallel_sum_exp<double>(double*, const double*, const double*, const int32_t*, int, int, int, int);
-template double vocab_parallel_loss<float>(float*, float*, const float*, const int32_t*, int);
-template double vocab_parallel_loss<double>(double*, double*, const double*, const int32_t*, int);
+template void vocab_parallel_loss<float>(float*, float*, const float*, const int32_t*, int, double*);
+template void vocab_parallel_loss<double>(double*, double*, const double*, const int32_t*, int, double*);
 template void vocab_parallel_backward<float>(float*, const float*, const int32_t*, float, int, int, int, int);
 template void vocab_parallel_backward<double>(double*, const double*, const int32_t*, double, int, int, int, int);
 

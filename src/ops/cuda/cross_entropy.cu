@@ -1,5 +1,6 @@
 // Softmax cross-entropy on CUDA, one block per row of logits; the loss sum is added in row order on the device (in
-// double, as the CPU op does) and read once. Vocab-parallel pieces as in ops.hpp.
+// double, as the CPU op does) to the caller's device double, which the step reads once. Vocab-parallel pieces as in
+// ops.hpp.
 #include <cmath>
 
 #include "ops/cuda/common.cuh"
@@ -58,17 +59,16 @@ __global__ void cross_entropy_fused_kernel(float* logits, float* losses, const i
   row_dlogits(row, l, target, dloss, V, Vp);
 }
 
-// out[0] = sum of x[0, n) in order, in double (one thread: the CPU op's order exactly).
-__global__ void sum_in_order_kernel(double* out, const float* x, int n) {
+// *out += the sum of x[0, n) in order, in double (one thread: the CPU op's order exactly). Nothing waits for it.
+__global__ void add_sum_in_order_kernel(double* out, const float* x, int n) {
   double total = 0;
   for (int i = 0; i < n; ++i) total += static_cast<double>(x[i]);
-  out[0] = total;
+  *out += total;
 }
 
-double sum_in_order(const float* x, int n) {
-  sum_in_order_kernel<<<1, 1, 0, stream()>>>(runtime().device_scalars, x, n);
+void add_sum_in_order(double* out, const float* x, int n) {
+  add_sum_in_order_kernel<<<1, 1, 0, stream()>>>(out, x, n);
   check_launch("cross_entropy (loss sum)");
-  return read_scalars(1)[0];
 }
 
 __global__ void vocab_parallel_max_kernel(float* rowmax, const float* logits, int Vn, int Vp_local) {
@@ -120,12 +120,12 @@ __global__ void vocab_parallel_backward_kernel(float* logits, const float* lse, 
 
 }  // namespace
 
-double cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets, int N, int V,
-                             int Vp) {
-  if (N == 0) return 0;
+void cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets, int N, int V, int Vp,
+                           double* loss_sum) {
+  if (N == 0) return;
   cross_entropy_forward_kernel<<<N, kThreads, 0, stream()>>>(losses, lse, logits, targets, V, Vp);
   check_launch("cross_entropy_forward");
-  return sum_in_order(losses, N);
+  add_sum_in_order(loss_sum, losses, N);
 }
 
 void cross_entropy_backward(float* logits, const float* lse, const int32_t* targets, float dloss, int N, int V,
@@ -135,12 +135,12 @@ void cross_entropy_backward(float* logits, const float* lse, const int32_t* targ
   check_launch("cross_entropy_backward");
 }
 
-double cross_entropy_forward_backward(float* logits, float* losses, const int32_t* targets, float dloss, int N, int V,
-                                      int Vp) {
-  if (N == 0) return 0;
+void cross_entropy_forward_backward(float* logits, float* losses, const int32_t* targets, float dloss, int N, int V,
+                                    int Vp, double* loss_sum) {
+  if (N == 0) return;
   cross_entropy_fused_kernel<<<N, kThreads, 0, stream()>>>(logits, losses, targets, dloss, V, Vp);
   check_launch("cross_entropy_forward_backward");
-  return sum_in_order(losses, N);
+  add_sum_in_order(loss_sum, losses, N);
 }
 
 void vocab_parallel_max(float* rowmax, const float* logits, int N, int Vn, int Vp_local) {
@@ -156,11 +156,12 @@ void vocab_parallel_sum_exp(float* sums, const float* logits, const float* rowma
   check_launch("vocab_parallel_sum_exp");
 }
 
-double vocab_parallel_loss(float* losses, float* lse, const float* sums, const int32_t* targets, int N) {
-  if (N == 0) return 0;
+void vocab_parallel_loss(float* losses, float* lse, const float* sums, const int32_t* targets, int N,
+                         double* loss_sum) {
+  if (N == 0) return;
   vocab_parallel_loss_kernel<<<grid_for(N), kThreads, 0, stream()>>>(losses, lse, sums, targets, N);
   check_launch("vocab_parallel_loss");
-  return sum_in_order(losses, N);
+  add_sum_in_order(loss_sum, losses, N);
 }
 
 void vocab_parallel_backward(float* logits, const float* lse, const int32_t* targets, float dloss, int N, int v0,

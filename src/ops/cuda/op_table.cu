@@ -24,6 +24,8 @@ OpTable<float> make_table() {
   t.rope_backward = &cuda::rope_backward;
   t.attention_forward = &cuda::attention_forward;
   t.attention_backward = &cuda::attention_backward;
+  t.flash_attention_forward = &cuda::flash_attention_forward;
+  t.flash_attention_backward = &cuda::flash_attention_backward;
   t.cross_entropy_forward = &cuda::cross_entropy_forward;
   t.cross_entropy_backward = &cuda::cross_entropy_backward;
   t.cross_entropy_forward_backward = &cuda::cross_entropy_forward_backward;

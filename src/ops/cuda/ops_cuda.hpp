@@ -39,15 +39,19 @@ void rope_backward(float* dqkv, const float* cos, const float* sin, int B, int T
 void attention_forward(float* out, float* probs, const float* qkv, int B, int Tn, int NH, int NKV, int HS, bool causal);
 void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* probs, int B, int Tn, int NH,
                         int NKV, int HS, Context<float>& ctx);
-double cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets, int N, int V,
-                             int Vp);
+void flash_attention_forward(float* out, float* lse, const float* qkv, int B, int Tn, int NH, int NKV, int HS,
+                             bool causal, Context<float>& ctx);
+void flash_attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
+                              int B, int Tn, int NH, int NKV, int HS, bool causal, Context<float>& ctx);
+void cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets, int N, int V, int Vp,
+                           double* loss_sum);
 void cross_entropy_backward(float* logits, const float* lse, const int32_t* targets, float dloss, int N, int V, int Vp);
-double cross_entropy_forward_backward(float* logits, float* losses, const int32_t* targets, float dloss, int N, int V,
-                                      int Vp);
+void cross_entropy_forward_backward(float* logits, float* losses, const int32_t* targets, float dloss, int N, int V,
+                                    int Vp, double* loss_sum);
 void vocab_parallel_max(float* rowmax, const float* logits, int N, int Vn, int Vp_local);
 void vocab_parallel_sum_exp(float* sums, const float* logits, const float* rowmax, const int32_t* targets, int N,
                             int v0, int Vn, int Vp_local);
-double vocab_parallel_loss(float* losses, float* lse, const float* sums, const int32_t* targets, int N);
+void vocab_parallel_loss(float* losses, float* lse, const float* sums, const int32_t* targets, int N, double* loss_sum);
 void vocab_parallel_backward(float* logits, const float* lse, const int32_t* targets, float dloss, int N, int v0,
                              int Vn, int Vp_local);
 double sum_squares(const float* x, int64_t n);
