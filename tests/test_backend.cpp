@@ -183,6 +183,33 @@ TEST_F(CudaOps, LayerNorm) {
   expect_close("layernorm_backward db", db, d_db);
 }
 
+// The residual add fused with the norm after it, against the CPU's fused op, with and without a bias.
+TEST_F(CudaOps, ResidualNorms) {
+  Vec x = random_vec(N * C, 1), y = random_vec(N * C, 2), bias = random_vec(C, 3), w = random_vec(C, 4),
+      b = random_vec(C, 5), res(N * C), out(N * C), mean(N), rstd(N);
+  auto d_x = up(x), d_y = up(y), d_bias = up(bias), d_w = up(w), d_b = up(b), d_res = up(res), d_out = up(out),
+       d_mean = up(mean), d_rstd = up(rstd);
+  for (const bool with_bias : {true, false}) {
+    const float* cb = with_bias ? bias.data() : nullptr;
+    const float* gb = with_bias ? d_bias.data() : nullptr;
+    cpu_ops().residual_layernorm_forward(res.data(), out.data(), mean.data(), rstd.data(), x.data(), y.data(), cb,
+                                         w.data(), b.data(), N, C, 1e-5F);
+    gpu_ops().residual_layernorm_forward(d_res.data(), d_out.data(), d_mean.data(), d_rstd.data(), d_x.data(),
+                                         d_y.data(), gb, d_w.data(), d_b.data(), N, C, 1e-5F);
+    expect_close("residual_layernorm_forward res", res, d_res);
+    expect_close("residual_layernorm_forward out", out, d_out);
+    expect_close("residual_layernorm_forward mean", mean, d_mean);
+    expect_close("residual_layernorm_forward rstd", rstd, d_rstd);
+    cpu_ops().residual_rmsnorm_forward(res.data(), out.data(), rstd.data(), x.data(), y.data(), cb, w.data(), N, C,
+                                       1e-6F);
+    gpu_ops().residual_rmsnorm_forward(d_res.data(), d_out.data(), d_rstd.data(), d_x.data(), d_y.data(), gb,
+                                       d_w.data(), N, C, 1e-6F);
+    expect_close("residual_rmsnorm_forward res", res, d_res);
+    expect_close("residual_rmsnorm_forward out", out, d_out);
+    expect_close("residual_rmsnorm_forward rstd", rstd, d_rstd);
+  }
+}
+
 TEST_F(CudaOps, RmsNorm) {
   Vec x = random_vec(N * C, 1, 2.0F), w = random_vec(C, 2), out(N * C), rstd(N);
   auto d_x = up(x), d_w = up(w), d_out = up(out), d_rstd = up(rstd);

@@ -98,6 +98,36 @@ TEST(OpsGrad, VocabParallelCrossEntropyMatchesOneRank) {
   }
 }
 
+// The fused residual + norm ops give the bits of the residual add and the norm in turn (float, as training runs).
+TEST(Ops, ResidualNormsEqualTheTwoOpsInTurn) {
+  const int N = 5, C = 37;
+  auto floats = [](size_t n, uint64_t seed) {
+    const Vec d = random_vector(n, seed);
+    return std::vector<float>(d.begin(), d.end());
+  };
+  const std::vector<float> x = floats(N * C, 1), y = floats(N * C, 2), bias = floats(C, 3), w = floats(C, 4),
+                           b = floats(C, 5);
+  for (const bool with_bias : {true, false}) {
+    const float* bs = with_bias ? bias.data() : nullptr;
+    std::vector<float> res(N * C), out(N * C), mean(N), rstd(N), want_res(N * C), want_out(N * C), want_mean(N),
+        want_rstd(N);
+    ops::residual_forward(want_res.data(), x.data(), y.data(), bs, N, C);
+    ops::layernorm_forward(want_out.data(), want_mean.data(), want_rstd.data(), want_res.data(), w.data(), b.data(), N,
+                           C, 1e-5F);
+    ops::residual_layernorm_forward(res.data(), out.data(), mean.data(), rstd.data(), x.data(), y.data(), bs, w.data(),
+                                    b.data(), N, C, 1e-5F);
+    EXPECT_EQ(res, want_res);
+    EXPECT_EQ(out, want_out);
+    EXPECT_EQ(mean, want_mean);
+    EXPECT_EQ(rstd, want_rstd);
+    ops::rmsnorm_forward(want_out.data(), want_rstd.data(), want_res.data(), w.data(), N, C, 1e-6F);
+    ops::residual_rmsnorm_forward(res.data(), out.data(), rstd.data(), x.data(), y.data(), bs, w.data(), N, C, 1e-6F);
+    EXPECT_EQ(res, want_res);
+    EXPECT_EQ(out, want_out);
+    EXPECT_EQ(rstd, want_rstd);
+  }
+}
+
 TEST(OpsGrad, LayerNorm) {
   const int N = 6, C = 7;
   Vec inp = random_vector(N * C, 1, 2.0), w = random_vector(C, 2), b = random_vector(C, 3), r = random_vector(N * C, 4);

@@ -195,6 +195,9 @@ class Transformer {
   T* tensor(T* base, int index) const { return index < 0 ? nullptr : base + table_[index].offset; }
   Slot& slot(int c, int s);
   void norm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int N) const;
+  // res = x + (y + bias), then the norm of res into out (one pass: the fused op)
+  void residual_norm_forward(T* res, T* out, T* mean, T* rstd, const T* x, const T* y, const T* bias, const T* w,
+                             const T* b, int N) const;
   void norm_backward(T* dinp_accum, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean, const T* rstd,
                      int N) const;
   void layer_forward(int l, const LayerActs& a, const T* x, int B, int Tn);

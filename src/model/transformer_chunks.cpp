@@ -20,6 +20,16 @@ void Transformer<T>::norm_forward(T* out, T* mean, T* rstd, const T* inp, const 
 }
 
 template <typename T>
+void Transformer<T>::residual_norm_forward(T* res, T* out, T* mean, T* rstd, const T* x, const T* y, const T* bias,
+                                           const T* w, const T* b, int N) const {
+  if (config_.norm == Norm::kLayerNorm) {
+    ops_->residual_layernorm_forward(res, out, mean, rstd, x, y, bias, w, b, N, config_.d_model, config_.norm_eps);
+  } else {
+    ops_->residual_rmsnorm_forward(res, out, rstd, x, y, bias, w, N, config_.d_model, config_.norm_eps);
+  }
+}
+
+template <typename T>
 void Transformer<T>::norm_backward(T* dinp_accum, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean,
                                    const T* rstd, int N) const {
   if (config_.norm == Norm::kLayerNorm) {
@@ -53,9 +63,10 @@ void Transformer<T>::layer_forward(int l, const LayerActs& a, const T* x, int B,
   }
   ops_->matmul_forward(row_parallel_out_, a.atty, w.proj_w, static_cast<const T*>(nullptr), N, d.attn_out, C, false);
   const T* proj = tp_leave_forward(*tp_, sp_, row_parallel_out_, row_parallel_out_local_, rows.n_local);
-  ops_->residual_forward(a.res2, x, proj, w.proj_b, rows.N_sp, C);  // res2 = x + (proj(atty) + b)
-  // MLP: column-parallel first linear, row-parallel projection
-  norm_forward(a.ln2 + rows.first, a.ln2_mean, a.ln2_rstd, a.res2, w.ln2_w, w.ln2_b, rows.N_sp);
+  // res2 = x + (proj(atty) + b) and its norm, in one pass; then the MLP: column-parallel first linear, row-parallel
+  // projection
+  residual_norm_forward(a.res2, a.ln2 + rows.first, a.ln2_mean, a.ln2_rstd, x, proj, w.proj_b, w.ln2_w, w.ln2_b,
+                        rows.N_sp);
   tp_enter_forward(*tp_, sp_, a.ln2, rows.n_local);
   ops_->matmul_forward(a.fch, a.ln2, w.fc_w, w.fc_b, N, C, d.fc_out, false);
   if (m.activation == Activation::kGelu) {

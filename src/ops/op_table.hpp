@@ -22,6 +22,8 @@ struct OpTable {
   decltype(&layernorm_backward<T>) layernorm_backward = nullptr;
   decltype(&rmsnorm_forward<T>) rmsnorm_forward = nullptr;
   decltype(&rmsnorm_backward<T>) rmsnorm_backward = nullptr;
+  decltype(&residual_layernorm_forward<T>) residual_layernorm_forward = nullptr;
+  decltype(&residual_rmsnorm_forward<T>) residual_rmsnorm_forward = nullptr;
   decltype(&matmul_forward<T>) matmul_forward = nullptr;
   decltype(&matmul_backward<T>) matmul_backward = nullptr;
   decltype(&gelu_forward<T>) gelu_forward = nullptr;

@@ -45,6 +45,16 @@ void rmsnorm_forward(T* out, T* rstd, const T* inp, const T* w, int N, int C, fl
 template <typename T>
 void rmsnorm_backward(T* dinp_accum, T* dw, const T* dout, const T* inp, const T* w, const T* rstd, int N, int C);
 
+// ---- the residual add and the norm that reads it, in one pass over the rows: res = x + (y + bias) as
+// residual_forward, then out, mean, rstd = the norm of res as layernorm_forward / rmsnorm_forward (the same bits as
+// the two ops in turn). Their backwards are the norm's and the residual stream's, unchanged.
+template <typename T>
+void residual_layernorm_forward(T* res, T* out, T* mean, T* rstd, const T* x, const T* y, const T* bias, const T* w,
+                                const T* b, int N, int C, float eps);
+template <typename T>
+void residual_rmsnorm_forward(T* res, T* out, T* rstd, const T* x, const T* y, const T* bias, const T* w, int N, int C,
+                              float eps);
+
 // ---- linear layer: out (N, OC) = inp (N, IC) @ w^T + bias, w: (OC, IC) as in torch.nn.Linear, bias: (OC) or null.
 // accumulate: out += ... instead of out = ... (adds a residual branch onto a copy of the stream).
 template <typename T>

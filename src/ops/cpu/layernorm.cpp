@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "ops/cpu/column_sums.hpp"
+#include "ops/cpu/norm_rows.hpp"
 #include "ops/ops.hpp"
 
 namespace tessera::ops {
@@ -10,18 +11,8 @@ template <typename T>
 void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* w, const T* b, int N, int C, float eps) {
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < N; ++i) {
-    const T* x = inp + static_cast<int64_t>(i) * C;
-    T* o = out + static_cast<int64_t>(i) * C;
-    T m = 0;
-    for (int c = 0; c < C; ++c) m += x[c];
-    m /= C;
-    T var = 0;
-    for (int c = 0; c < C; ++c) var += (x[c] - m) * (x[c] - m);
-    var /= C;
-    const T s = T(1) / std::sqrt(var + static_cast<T>(eps));
-    for (int c = 0; c < C; ++c) o[c] = (x[c] - m) * s * w[c] + (b != nullptr ? b[c] : T(0));
-    mean[i] = m;
-    rstd[i] = s;
+    const int64_t row = static_cast<int64_t>(i) * C;
+    cpu::layernorm_row(out + row, mean + i, rstd + i, inp + row, w, b, C, eps);
   }
 }
 

@@ -15,6 +15,8 @@ OpTable<T> make_table() {
   t.layernorm_backward = &ops::layernorm_backward<T>;
   t.rmsnorm_forward = &ops::rmsnorm_forward<T>;
   t.rmsnorm_backward = &ops::rmsnorm_backward<T>;
+  t.residual_layernorm_forward = &ops::residual_layernorm_forward<T>;
+  t.residual_rmsnorm_forward = &ops::residual_rmsnorm_forward<T>;
   t.matmul_forward = &ops::matmul_forward<T>;
   t.matmul_backward = &ops::matmul_backward<T>;
   t.gelu_forward = &ops::gelu_forward<T>;

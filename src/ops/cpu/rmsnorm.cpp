@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "ops/cpu/column_sums.hpp"
+#include "ops/cpu/norm_rows.hpp"
 #include "ops/ops.hpp"
 
 namespace tessera::ops {
@@ -10,13 +11,8 @@ template <typename T>
 void rmsnorm_forward(T* out, T* rstd, const T* inp, const T* w, int N, int C, float eps) {
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < N; ++i) {
-    const T* x = inp + static_cast<int64_t>(i) * C;
-    T* o = out + static_cast<int64_t>(i) * C;
-    T ms = 0;
-    for (int c = 0; c < C; ++c) ms += x[c] * x[c];
-    const T s = T(1) / std::sqrt(ms / C + static_cast<T>(eps));
-    for (int c = 0; c < C; ++c) o[c] = x[c] * s * w[c];
-    rstd[i] = s;
+    const int64_t row = static_cast<int64_t>(i) * C;
+    cpu::rmsnorm_row(out + row, rstd + i, inp + row, w, C, eps);
   }
 }
 

@@ -1,23 +1,30 @@
 // LayerNorm and RMSNorm on CUDA: one block per row for the forward and the input gradient; one thread per column,
-// adding the rows in order, for the weight gradients (deterministic, as the CPU's column blocks).
+// adding the rows in order, for the weight gradients (deterministic, as the CPU's column blocks). The fused residual
+// + norm forwards write the row of the residual stream and normalise it in the same block: each thread reads back
+// only the columns it wrote.
 #include "ops/cuda/common.cuh"
 #include "ops/cuda/ops_cuda.hpp"
 
 namespace tessera::ops::cuda {
 namespace {
 
-__global__ void layernorm_forward_kernel(float* out, float* mean, float* rstd, const float* inp, const float* w,
-                                         const float* b, int C, float eps) {
+// The block's row: res = x + (y + bias) (bias may be null), each thread its columns.
+__device__ void residual_row(float* res, const float* x, const float* y, const float* bias, int C) {
+  for (int c = static_cast<int>(threadIdx.x); c < C; c += blockDim.x) {
+    res[c] = bias != nullptr ? x[c] + (y[c] + bias[c]) : x[c] + y[c];
+  }
+}
+
+// LayerNorm of the block's row x into o; mean and rstd of row `row`.
+__device__ void layernorm_row(float* o, float* mean, float* rstd, const float* x, const float* w, const float* b,
+                              int64_t row, int C, float eps) {
   __shared__ float shared[32];
-  const int64_t row = blockIdx.x;
-  const float* x = inp + row * C;
   float s = 0;
   for (int c = static_cast<int>(threadIdx.x); c < C; c += blockDim.x) s += x[c];
   const float m = block_sum(s, shared) / static_cast<float>(C);
   float v = 0;
   for (int c = static_cast<int>(threadIdx.x); c < C; c += blockDim.x) v += (x[c] - m) * (x[c] - m);
   const float r = 1.0F / sqrtf(block_sum(v, shared) / static_cast<float>(C) + eps);
-  float* o = out + row * C;
   for (int c = static_cast<int>(threadIdx.x); c < C; c += blockDim.x) {
     o[c] = (x[c] - m) * r * w[c] + (b != nullptr ? b[c] : 0.0F);
   }
@@ -25,6 +32,20 @@ __global__ void layernorm_forward_kernel(float* out, float* mean, float* rstd, c
     mean[row] = m;
     rstd[row] = r;
   }
+}
+
+__global__ void layernorm_forward_kernel(float* out, float* mean, float* rstd, const float* inp, const float* w,
+                                         const float* b, int C, float eps) {
+  const int64_t row = blockIdx.x;
+  layernorm_row(out + row * C, mean, rstd, inp + row * C, w, b, row, C, eps);
+}
+
+__global__ void residual_layernorm_forward_kernel(float* res, float* out, float* mean, float* rstd, const float* x,
+                                                  const float* y, const float* bias, const float* w, const float* b,
+                                                  int C, float eps) {
+  const int64_t row = blockIdx.x;
+  residual_row(res + row * C, x + row * C, y + row * C, bias, C);
+  layernorm_row(out + row * C, mean, rstd, res + row * C, w, b, row, C, eps);
 }
 
 // dx += rstd * (g - mean(g) - n * mean(g n)), g = dout * w, n = (x - mean) * rstd
@@ -68,16 +89,26 @@ __global__ void norm_backward_weight_kernel(float* dw, float* db, const float* d
   if (db != nullptr) db[c] = sb;
 }
 
-__global__ void rmsnorm_forward_kernel(float* out, float* rstd, const float* inp, const float* w, int C, float eps) {
+// RMSNorm of the block's row x into o; rstd of row `row`.
+__device__ void rmsnorm_row(float* o, float* rstd, const float* x, const float* w, int64_t row, int C, float eps) {
   __shared__ float shared[32];
-  const int64_t row = blockIdx.x;
-  const float* x = inp + row * C;
   float s = 0;
   for (int c = static_cast<int>(threadIdx.x); c < C; c += blockDim.x) s += x[c] * x[c];
   const float r = 1.0F / sqrtf(block_sum(s, shared) / static_cast<float>(C) + eps);
-  float* o = out + row * C;
   for (int c = static_cast<int>(threadIdx.x); c < C; c += blockDim.x) o[c] = x[c] * r * w[c];
   if (threadIdx.x == 0) rstd[row] = r;
+}
+
+__global__ void rmsnorm_forward_kernel(float* out, float* rstd, const float* inp, const float* w, int C, float eps) {
+  const int64_t row = blockIdx.x;
+  rmsnorm_row(out + row * C, rstd, inp + row * C, w, row, C, eps);
+}
+
+__global__ void residual_rmsnorm_forward_kernel(float* res, float* out, float* rstd, const float* x, const float* y,
+                                                const float* bias, const float* w, int C, float eps) {
+  const int64_t row = blockIdx.x;
+  residual_row(res + row * C, x + row * C, y + row * C, bias, C);
+  rmsnorm_row(out + row * C, rstd, res + row * C, w, row, C, eps);
 }
 
 // dx += rstd * (g - x rstd^2 mean(g x)), g = dout * w
@@ -119,6 +150,20 @@ void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, 
   if (N == 0) return;
   rmsnorm_forward_kernel<<<N, kThreads, 0, stream()>>>(out, rstd, inp, w, C, eps);
   check_launch("rmsnorm_forward");
+}
+
+void residual_layernorm_forward(float* res, float* out, float* mean, float* rstd, const float* x, const float* y,
+                                const float* bias, const float* w, const float* b, int N, int C, float eps) {
+  if (N == 0) return;
+  residual_layernorm_forward_kernel<<<N, kThreads, 0, stream()>>>(res, out, mean, rstd, x, y, bias, w, b, C, eps);
+  check_launch("residual_layernorm_forward");
+}
+
+void residual_rmsnorm_forward(float* res, float* out, float* rstd, const float* x, const float* y, const float* bias,
+                              const float* w, int N, int C, float eps) {
+  if (N == 0) return;
+  residual_rmsnorm_forward_kernel<<<N, kThreads, 0, stream()>>>(res, out, rstd, x, y, bias, w, C, eps);
+  check_launch("residual_rmsnorm_forward");
 }
 
 void rmsnorm_backward(float* dinp_accum, float* dw, const float* dout, const float* inp, const float* w,

@@ -14,6 +14,8 @@ OpTable<float> make_table() {
   t.layernorm_backward = &cuda::layernorm_backward;
   t.rmsnorm_forward = &cuda::rmsnorm_forward;
   t.rmsnorm_backward = &cuda::rmsnorm_backward;
+  t.residual_layernorm_forward = &cuda::residual_layernorm_forward;
+  t.residual_rmsnorm_forward = &cuda::residual_rmsnorm_forward;
   t.matmul_forward = &cuda::matmul_forward;
   t.matmul_backward = &cuda::matmul_backward;
   t.gelu_forward = &cuda::gelu_forward;

@@ -26,6 +26,10 @@ void layernorm_backward(float* dinp_accum, float* dw, float* db, const float* do
 void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, int N, int C, float eps);
 void rmsnorm_backward(float* dinp_accum, float* dw, const float* dout, const float* inp, const float* w,
                       const float* rstd, int N, int C);
+void residual_layernorm_forward(float* res, float* out, float* mean, float* rstd, const float* x, const float* y,
+                                const float* bias, const float* w, const float* b, int N, int C, float eps);
+void residual_rmsnorm_forward(float* res, float* out, float* rstd, const float* x, const float* y, const float* bias,
+                              const float* w, int N, int C, float eps);
 void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N, int IC, int OC,
                     bool accumulate);
 void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const float* w, int N,
