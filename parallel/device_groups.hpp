@@ -1,9 +1,11 @@
-// The communicators that carry a rank's device buffers (activations, gradients, parameters) over its process groups:
-// on the CPU backend the process groups themselves (MPI); on the CUDA backend one NCCL communicator per group. The
-// process groups keep the control traffic in host memory (loss sums, norms, flags, agreement) either way.
+// The backend of a job's ranks, chosen alike on all of them, and the communicators that carry a rank's device buffers
+// (activations, gradients, parameters) over its process groups: on the CPU backend the process groups themselves
+// (MPI); on the CUDA backend one NCCL communicator per group. The process groups keep the control traffic in host
+// memory (loss sums, norms, flags, agreement) either way.
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "backend/backend.hpp"
@@ -11,6 +13,17 @@
 #include "parallel/process_group.hpp"
 
 namespace tessera {
+
+// The backend `device` names ("auto" | "cpu" | "cuda") on every rank of `world` (collective): "auto" must choose the
+// same on every rank; on CUDA a rank takes the GPU of its node-local rank modulo the GPUs it sees. An error names
+// `key` (the config key or flag that chose the device), stops every rank and leaves nothing behind.
+std::unique_ptr<Backend> open_agreed_backend(const std::string& device, const ProcessGroup& world,
+                                             const std::string& key);
+
+// The communicator for device buffers over `group`: the group itself on the CPU; on CUDA a new NCCL communicator
+// (collective over the group), kept in `owned`.
+const Communicator& device_communicator(Backend& backend, const ProcessGroup& group,
+                                        std::unique_ptr<Communicator>& owned);
 
 class DeviceGroups {
  public:
@@ -24,8 +37,7 @@ class DeviceGroups {
   const Communicator& embedding() const { return *embedding_; }
 
  private:
-  const Communicator* join(Backend& backend, const ProcessGroup& group);
-  std::vector<std::unique_ptr<Communicator>> owned_;  // the NCCL communicators
+  std::unique_ptr<Communicator> owned_[4];  // the NCCL communicators
   const Communicator *tp_, *pp_, *dp_, *embedding_;
 };
 

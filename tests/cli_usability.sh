@@ -116,6 +116,19 @@ check "train.device = cpu trains on the CPU backend: $err" bash -c "[[ $rc -eq 0
 check "a short run trains" grep -q "step 12/12" "$work/train.log"
 run_capture bash -c "cd / && '$tessera' eval -m '$work/run'"
 check "eval -m RUN from another directory: $err" test "$rc" -eq 0
+eval_default=$(grep "^loss" <<<"$out")
+# eval and generate run where --device says (auto: the GPU when there is one); on the CPU the same numbers
+run_capture "$tessera" eval -m "$work/run" --device cpu
+check "eval --device cpu: $err" bash -c "[[ $rc -eq 0 && \$1 == *'loss '* ]]" _ "$out"
+if ! nvidia-smi -L >/dev/null 2>&1; then
+  check "eval --device cpu gives the default's loss here (no GPU): $(grep '^loss' <<<"$out") vs $eval_default" \
+    test "$(grep '^loss' <<<"$out")" = "$eval_default"
+  refuse "eval --device cuda without a GPU" '--device = "cuda": ' "$tessera" eval -m "$work/run" --device cuda
+  refuse "generate --device cuda without a GPU" '--device = "cuda": ' "$tessera" generate -m "$work/run" --device cuda
+fi
+gen_cpu=$("$tessera" generate -m "$work/run" --device cpu --prompt "To be" --max-tokens 8 --temperature 0 2>&1)
+gen_auto=$("$tessera" generate -m "$work/run" --prompt "To be" --max-tokens 8 --temperature 0 2>&1)
+check "generate --device cpu samples greedily as the default does here: $gen_cpu" test "$gen_cpu" = "$gen_auto"
 run_capture "$tessera" info --model "$work/run"
 check "info --model prints the resolved config" bash -c "[[ \$1 == *'[model]'* && \$1 == *'[train]'* && \$1 == *'steps = 12'* ]]" _ "$out"
 

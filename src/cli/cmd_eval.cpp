@@ -8,6 +8,7 @@
 #include "cli/model_loader.hpp"
 #include "core/check.hpp"
 #include "io/blended_sampler.hpp"
+#include "parallel/device_groups.hpp"
 #include "train/compute_threads.hpp"
 #include "train/evaluate.hpp"
 
@@ -15,7 +16,7 @@ namespace tessera::cli {
 
 namespace {
 struct EvalFlags {
-  std::string model, data, split = "val";
+  std::string model, data, split = "val", device = "auto";
   int micro_batch = 8;
   int64_t samples = 0;
   int threads = 0;
@@ -37,6 +38,7 @@ void add_eval(CLI::App& app, const MpiRuntime& mpi) {
   cmd->add_option("--tp", f->tp, "Tensor-parallel ranks holding the model together (the others share the data)")
       ->check(whole_at_least(1));
   cmd->add_option("--pp", f->pp, "Pipeline stages the model's layers are split into")->check(whole_at_least(1));
+  add_device_option(cmd, f->device);
   cmd->callback([f, &mpi] {
     LoadedModel lm;
     agree_on_setup(mpi, [&] {  // one line for an error every rank meets
@@ -46,7 +48,9 @@ void add_eval(CLI::App& app, const MpiRuntime& mpi) {
     });
     ParallelState ps = ParallelState::create({f->tp, f->pp, mpi.size() / (f->tp * f->pp)});  // the data over dp
     set_compute_threads(f->threads);
-    load_weights(lm, &ps.tp, even_shard(ps.coord.tp_rank, f->tp, ps.coord.pp_rank, f->pp));
+    lm.backend = open_agreed_backend(f->device, ps.world, "--device");
+    const DeviceGroups devices(*lm.backend, ps.tp, ps.pp, ps.dp, ps.embedding);
+    load_weights(lm, &devices.tp(), even_shard(ps.coord.tp_rank, f->tp, ps.coord.pp_rank, f->pp));
     const std::string data = f->data.empty() ? lm.config.data.path : f->data;
     if (data.empty())
       TESSERA_RAISE("eval: {} {}; pass --data DIR", f->model,
@@ -64,7 +68,7 @@ void add_eval(CLI::App& app, const MpiRuntime& mpi) {
     masking.random_vocab = static_cast<int32_t>(t.regular_vocab_size);
     BatchBuilder batches(lm.config.model.objective, masking, lm.config.train.seed);
     const EvalResult r = evaluate_loss(*lm.model, sampler, batches, f->split == "val" ? kValStream : kTrainStream,
-                                       ps.dp, ps.pp, f->samples);
+                                       ps.dp, ps.pp, f->samples, {}, &devices.pp());
     if (ps.is_main()) {
       fmt::print("model {} (step {}) on {} [{}]: {} sequences of {} tokens, {} targeted positions\n", f->model, lm.step,
                  data, f->split, r.samples, T, r.positions);

@@ -14,12 +14,13 @@
 #include "core/check.hpp"
 #include "core/rng.hpp"
 #include "io/utf8.hpp"
+#include "parallel/device_groups.hpp"
 
 namespace tessera::cli {
 
 namespace {
 struct GenerateFlags {
-  std::string model, prompt, tokenizer_files, logits;
+  std::string model, prompt, tokenizer_files, logits, device = "auto";
   std::vector<int32_t> prompt_ids;
   int max_tokens = 200;
   double temperature = 0.8;
@@ -68,6 +69,7 @@ void add_generate(CLI::App& app, const MpiRuntime& mpi) {
   cmd->add_option("--tokenizer-files", f->tokenizer_files, "Directory of the tokenizer's files, if moved");
   cmd->add_option("--tp", f->tp, "Tensor-parallel ranks holding the model together (the job's ranks)")
       ->check(whole_at_least(1));
+  add_device_option(cmd, f->device);
   cmd->add_option("--prompt-ids", f->prompt_ids, "The prompt as token ids (instead of --prompt)")->delimiter(',');
   cmd->add_option("--logits", f->logits,
                   "Write the logits of every prompt position (float32, positions x vocabulary, row-major) to this "
@@ -84,7 +86,9 @@ void add_generate(CLI::App& app, const MpiRuntime& mpi) {
     });
     if (f->tp == 1 && mpi.rank() != 0) return;  // one process samples
     const ProcessGroup tp = ProcessGroup::borrow(f->tp > 1 ? MPI_COMM_WORLD : MPI_COMM_SELF);
-    load_weights(lm, &tp);
+    lm.backend = open_agreed_backend(f->device, tp, "--device");
+    std::unique_ptr<Communicator> nccl;  // the tensor-parallel group's device communicator on CUDA
+    load_weights(lm, &device_communicator(*lm.backend, tp, nccl));
     std::unique_ptr<Tokenizer> tok = load_model_tokenizer(lm.tokenizer, f->tokenizer_files);
     int64_t replaced = 0;
     const std::string prompt = sanitize_utf8(f->prompt, &replaced);
@@ -97,13 +101,19 @@ void add_generate(CLI::App& app, const MpiRuntime& mpi) {
         TESSERA_RAISE("--prompt-ids: {} is not a token id (vocabulary {})", id, m.vocab_size);
     const int Vp = lm.model->dims().Vp;                           // this rank's vocabulary rows
     std::vector<float> row(static_cast<size_t>(Vp) * tp.size());  // the last position's logits, every rank's rows
+    std::vector<float> local(static_cast<size_t>(Vp));
+    auto gather_row = [&](int position) {  // the logits of one position of the last forward, every rank's rows
+      lm.backend->download(local.data(), lm.model->logits() + static_cast<int64_t>(position) * Vp,
+                           Vp * static_cast<int64_t>(sizeof(float)));
+      tp.all_gather(local.data(), row.data(), Vp);
+    };
     if (!f->logits.empty()) {
       const int n = static_cast<int>(prompt_ids.size());
       if (n > m.max_seq_len) TESSERA_RAISE("--logits: the prompt has {} tokens, the context {}", n, m.max_seq_len);
       lm.model->forward(prompt_ids.data(), nullptr, 1, n);
       std::vector<float> out(static_cast<size_t>(n) * m.vocab_size);
       for (int i = 0; i < n; ++i) {
-        tp.all_gather(lm.model->logits() + static_cast<int64_t>(i) * Vp, row.data(), Vp);
+        gather_row(i);
         std::copy_n(row.data(), m.vocab_size, out.data() + static_cast<int64_t>(i) * m.vocab_size);
       }
       if (tp.rank() != 0) return;
@@ -123,7 +133,7 @@ void add_generate(CLI::App& app, const MpiRuntime& mpi) {
       for (int i = 0; i < f->max_tokens; ++i) {
         const int n = std::min(static_cast<int>(ids.size()), m.max_seq_len);  // the last window of context
         lm.model->forward(ids.data() + ids.size() - n, nullptr, 1, n);
-        tp.all_gather(lm.model->logits() + static_cast<int64_t>(n - 1) * Vp, row.data(), Vp);
+        gather_row(n - 1);
         int32_t next = sample_token(row.data(), m.vocab_size, f->temperature, f->top_k, rng, order, probs);
         tp.broadcast(&next, sizeof next, 0);  // every rank draws alike; rank 0's word is final
         if (next == tok->eot_id() && f->stop_at_eot) break;

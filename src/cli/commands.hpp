@@ -54,6 +54,13 @@ inline CLI::Option* add_model_option(CLI::App* cmd, std::string& model) {
   return cmd->add_option("-m,--model", model, kModelPathHelp)->required();
 }
 
+// --device: where a verb that runs a model runs it, as train.device ("auto": cuda when a GPU is visible).
+inline CLI::Option* add_device_option(CLI::App* cmd, std::string& device) {
+  return cmd->add_option("--device", device, "Where the model runs: auto (cuda when a GPU is visible), cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
+}
+
 // TOML basic string for a --set value: quotes and escapes.
 std::string toml_quote(const std::string& s);
 

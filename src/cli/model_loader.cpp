@@ -1,5 +1,7 @@
 #include "cli/model_loader.hpp"
 
+#include <vector>
+
 #include "core/check.hpp"
 #include "core/memory.hpp"
 #include "core/readable.hpp"
@@ -31,8 +33,15 @@ LoadedModel inspect_trained_model(const std::string& path, int max_batch, const 
 }
 
 void load_weights(LoadedModel& lm, const Communicator* tp, const ModelShard& shard) {
-  lm.model = std::make_unique<Transformer<float>>(lm.config.model, lm.max_batch, 0, tp, shard);
-  lm.reader->read(StateKind::kParams, lm.model->table(), lm.model->params());
+  lm.model = std::make_unique<Transformer<float>>(lm.config.model, lm.max_batch, 0, tp, shard, lm.backend.get());
+  Transformer<float>& model = *lm.model;
+  if (model.backend().device() == Device::kCpu) {
+    lm.reader->read(StateKind::kParams, model.table(), model.params());
+    return;
+  }
+  std::vector<float> host(static_cast<size_t>(model.table().total()));
+  lm.reader->read(StateKind::kParams, model.table(), host.data());
+  model.backend().upload(model.params(), host.data(), model.table().total() * static_cast<int64_t>(sizeof(float)));
 }
 
 LoadedModel load_trained_model(const std::string& path, int max_batch, const Communicator* tp) {

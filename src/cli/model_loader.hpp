@@ -19,6 +19,7 @@ struct LoadedModel {
   int64_t consumed_samples = 0;
   TokenizerInfo tokenizer;  // its files: the checkpoint's copy
   std::unique_ptr<WeightSource> reader;
+  std::unique_ptr<Backend> backend;  // where the model lives (set before load_weights; null: the CPU)
   std::unique_ptr<Transformer<float>> model;
 };
 
@@ -26,8 +27,9 @@ struct LoadedModel {
 // split of heads and layers), without loading weights: what every rank can check before any communication. Throws
 // tessera::Error naming the file.
 LoadedModel inspect_trained_model(const std::string& path, int max_batch, const ModelShard& layout = {});
-// Builds this rank's shard of an inspected model (tp: its tensor-parallel group, nullptr for one rank) and reads
-// its weights (from a checkpoint of any layout).
+// Builds this rank's shard of an inspected model (tp: its tensor-parallel group, nullptr for one rank) on
+// model.backend (null: the CPU; tp carries that backend's buffers) and reads its weights (from a checkpoint of any
+// layout; to a GPU through host memory).
 void load_weights(LoadedModel& model, const Communicator* tp, const ModelShard& shard = {});
 
 // Both: path: a checkpoint directory, a run directory (its latest checkpoint) or a Hugging Face directory. max_batch:

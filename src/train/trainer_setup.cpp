@@ -77,28 +77,7 @@ void Trainer::Impl::open_data() {
 // The run's backend (train.device) and the communicators that carry its device buffers. On CUDA a rank takes the GPU
 // of its rank on the node (modulo the GPUs it sees). A rank that cannot have the device stops every rank.
 void Trainer::Impl::open_backend() {
-  std::string device;
-  agree_on_error(ps.world, [&] {
-    try {
-      device = resolve_device(cfg.train.device);
-    } catch (const std::runtime_error& e) {
-      TESSERA_RAISE("train.device: {}", e.what());
-    }
-  });
-  int64_t on_gpu = device == "cuda" ? 1 : 0;  // "auto" must choose the same on every rank
-  ps.world.all_reduce_sum(&on_gpu, 1);
-  if (on_gpu != 0 && on_gpu != ps.world.size())
-    TESSERA_RAISE("train.device = \"{}\": {} of the {} ranks see a GPU; set train.device to \"cpu\" or \"cuda\"",
-                  cfg.train.device, on_gpu, ps.world.size());
-  // every rank chose the same device: the node-local group (collective) only where a GPU is to be picked
-  const int local_rank = device == "cuda" ? ProcessGroup::node_local(ps.world).rank() : 0;
-  agree_on_error(ps.world, [&] {
-    try {
-      backend = make_backend(device, local_rank);
-    } catch (const std::runtime_error& e) {
-      TESSERA_RAISE("train.device = \"{}\": {}", cfg.train.device, e.what());
-    }
-  });
+  backend = open_agreed_backend(cfg.train.device, ps.world, "train.device");
   if (backend->device() == Device::kCuda && ps.pp.size() > 1 && cfg.parallel.virtual_stages > 1)
     TESSERA_RAISE(
         "train.device = \"cuda\" with parallel.virtual_stages = {}: the interleaved schedule is not there yet on GPUs "
