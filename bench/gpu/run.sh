@@ -35,5 +35,7 @@ fi
 rm -f "$log"
 echo "== GPT-2 124M, T = 1024 (bench_gpu_step)"
 "$pack/bin/bench_gpu_step" || status=1
+echo "== the same step with the materialised attention (B x NH x T x T kept), for comparison"
+"$pack/bin/bench_gpu_step" --attention materialized --steps 5 || status=1
 echo "== done: exit $status"
 exit "$status"
