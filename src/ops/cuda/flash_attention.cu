@@ -57,46 +57,61 @@ __device__ inline void stage(float* tile, const float* src, int64_t ld, int r0, 
   }
 }
 
-__global__ void flash_forward_kernel(float* out, float* lse, const float* qkv, Shape s, float scale, bool causal) {
-  extern __shared__ float tiles[];  // k (kTileRows, HS), v (kTileRows, HS)
+// A block of the query-side kernels: query rows i0 .. i0 + kWarps - 1 (a warp each) of query head h of batch b.
+struct QueryRows {
+  int lane, i0, i, h, b, g;
+  const float* base;  // the batch's qkv (T, QKV)
+  __device__ QueryRows(const float* qkv, const Shape& s)
+      : lane(static_cast<int>(threadIdx.x % 32)),
+        i0(static_cast<int>(blockIdx.x) * kWarps),
+        i(i0 + static_cast<int>(threadIdx.x / 32)),
+        h(static_cast<int>(blockIdx.y)),
+        b(static_cast<int>(blockIdx.z)),
+        g(h / s.group()),
+        base(qkv + static_cast<int64_t>(b) * s.Tn * s.qkv()) {}
+};
+
+// Walks the keys (and values) the block's queries see, a tile at a time through shared memory (tiles: 2 kTileRows
+// HS floats); body(k, v) for each key the warp's query sees, in order. Every thread of the block must call it.
+template <typename Body>
+__device__ void for_each_visible_key(const QueryRows& r, const Shape& s, bool causal, float* tiles, Body&& body) {
   float* ktile = tiles;
   float* vtile = tiles + kTileRows * s.HS;
-  const int lane = static_cast<int>(threadIdx.x % 32);
-  const int i0 = static_cast<int>(blockIdx.x) * kWarps;
-  const int i = i0 + static_cast<int>(threadIdx.x / 32);
-  const int h = static_cast<int>(blockIdx.y);
-  const int b = static_cast<int>(blockIdx.z);
-  const int g = h / s.group();
-  const int64_t QKV = s.qkv();
-  const float* base = qkv + static_cast<int64_t>(b) * s.Tn * QKV;
-  float q[kPerLane];
-  float o[kPerLane] = {};
-  if (i < s.Tn) load_row(q, base + i * QKV + static_cast<int64_t>(h) * s.HS, s.HS, lane);
-  float m = -INFINITY;
-  float l = 0;
-  const int end = causal ? min(i0 + kWarps, s.Tn) : s.Tn;
+  const int end = causal ? min(r.i0 + kWarps, s.Tn) : s.Tn;
   for (int k0 = 0; k0 < end; k0 += kTileRows) {
     const int n = min(kTileRows, s.Tn - k0);
     __syncthreads();  // the previous tile is no longer read
-    stage(ktile, base + static_cast<int64_t>(s.NH + g) * s.HS, QKV, k0, n, s.HS);
-    stage(vtile, base + static_cast<int64_t>(s.NH + s.NKV + g) * s.HS, QKV, k0, n, s.HS);
+    stage(ktile, r.base + static_cast<int64_t>(s.NH + r.g) * s.HS, s.qkv(), k0, n, s.HS);
+    stage(vtile, r.base + static_cast<int64_t>(s.NH + s.NKV + r.g) * s.HS, s.qkv(), k0, n, s.HS);
     __syncthreads();
-    if (i >= s.Tn) continue;
-    const int visible = causal ? min(n, i - k0 + 1) : n;
-    for (int j = 0; j < visible; ++j) {
-      const float score = warp_dot(q, ktile + j * s.HS, s.HS, lane) * scale;
-      const float m_new = fmaxf(m, score);
-      const float alpha = expf(m - m_new);  // 0 while m is -inf
-      const float p = expf(score - m_new);
-      l = l * alpha + p;
-#pragma unroll
-      for (int t = 0; t < kPerLane; ++t) {
-        const int d = lane + 32 * t;
-        o[t] = o[t] * alpha + (d < s.HS ? p * vtile[j * s.HS + d] : 0.0F);
-      }
-      m = m_new;
-    }
+    if (r.i >= s.Tn) continue;
+    const int visible = causal ? min(n, r.i - k0 + 1) : n;
+    for (int j = 0; j < visible; ++j) body(ktile + j * s.HS, vtile + j * s.HS);
   }
+}
+
+__global__ void flash_forward_kernel(float* out, float* lse, const float* qkv, Shape s, float scale, bool causal) {
+  extern __shared__ float tiles[];  // k (kTileRows, HS), v (kTileRows, HS)
+  const QueryRows r(qkv, s);
+  const int lane = r.lane, i = r.i, h = r.h, b = r.b;
+  float q[kPerLane];
+  float o[kPerLane] = {};
+  if (i < s.Tn) load_row(q, r.base + i * s.qkv() + static_cast<int64_t>(h) * s.HS, s.HS, lane);
+  float m = -INFINITY;
+  float l = 0;
+  for_each_visible_key(r, s, causal, tiles, [&](const float* k, const float* v) {
+    const float score = warp_dot(q, k, s.HS, lane) * scale;
+    const float m_new = fmaxf(m, score);
+    const float alpha = expf(m - m_new);  // 0 while m is -inf
+    const float p = expf(score - m_new);
+    l = l * alpha + p;
+#pragma unroll
+    for (int t = 0; t < kPerLane; ++t) {
+      const int d = lane + 32 * t;
+      o[t] = o[t] * alpha + (d < s.HS ? p * v[d] : 0.0F);
+    }
+    m = m_new;
+  });
   if (i >= s.Tn) return;
   float* y = out + (static_cast<int64_t>(b) * s.Tn + i) * s.c() + static_cast<int64_t>(h) * s.HS;
   const float inv = 1.0F / l;
@@ -112,16 +127,9 @@ __global__ void flash_forward_kernel(float* out, float* lse, const float* qkv, S
 __global__ void flash_backward_query_kernel(float* dqkv, float* drow, const float* dout, const float* qkv,
                                             const float* out, const float* lse, Shape s, float scale, bool causal) {
   extern __shared__ float tiles[];  // k, v tiles as in forward
-  float* ktile = tiles;
-  float* vtile = tiles + kTileRows * s.HS;
-  const int lane = static_cast<int>(threadIdx.x % 32);
-  const int i0 = static_cast<int>(blockIdx.x) * kWarps;
-  const int i = i0 + static_cast<int>(threadIdx.x / 32);
-  const int h = static_cast<int>(blockIdx.y);
-  const int b = static_cast<int>(blockIdx.z);
-  const int g = h / s.group();
+  const QueryRows r(qkv, s);
+  const int lane = r.lane, i = r.i, h = r.h, b = r.b;
   const int64_t QKV = s.qkv();
-  const float* base = qkv + static_cast<int64_t>(b) * s.Tn * QKV;
   const int64_t row = (static_cast<int64_t>(b) * s.NH + h) * s.Tn + i;
   float q[kPerLane];
   float dy[kPerLane];
@@ -130,31 +138,21 @@ __global__ void flash_backward_query_kernel(float* dqkv, float* drow, const floa
   float row_lse = 0;
   if (i < s.Tn) {
     const int64_t at = (static_cast<int64_t>(b) * s.Tn + i) * s.c() + static_cast<int64_t>(h) * s.HS;
-    load_row(q, base + i * QKV + static_cast<int64_t>(h) * s.HS, s.HS, lane);
+    load_row(q, r.base + i * QKV + static_cast<int64_t>(h) * s.HS, s.HS, lane);
     load_row(dy, dout + at, s.HS, lane);
     D = warp_dot(dy, out + at, s.HS, lane);
     row_lse = lse[row];
     if (lane == 0) drow[row] = D;
   }
-  const int end = causal ? min(i0 + kWarps, s.Tn) : s.Tn;
-  for (int k0 = 0; k0 < end; k0 += kTileRows) {
-    const int n = min(kTileRows, s.Tn - k0);
-    __syncthreads();
-    stage(ktile, base + static_cast<int64_t>(s.NH + g) * s.HS, QKV, k0, n, s.HS);
-    stage(vtile, base + static_cast<int64_t>(s.NH + s.NKV + g) * s.HS, QKV, k0, n, s.HS);
-    __syncthreads();
-    if (i >= s.Tn) continue;
-    const int visible = causal ? min(n, i - k0 + 1) : n;
-    for (int j = 0; j < visible; ++j) {
-      const float p = expf(warp_dot(q, ktile + j * s.HS, s.HS, lane) * scale - row_lse);
-      const float ds = p * (warp_dot(dy, vtile + j * s.HS, s.HS, lane) - D);
+  for_each_visible_key(r, s, causal, tiles, [&](const float* k, const float* v) {
+    const float p = expf(warp_dot(q, k, s.HS, lane) * scale - row_lse);
+    const float ds = p * (warp_dot(dy, v, s.HS, lane) - D);
 #pragma unroll
-      for (int t = 0; t < kPerLane; ++t) {
-        const int d = lane + 32 * t;
-        if (d < s.HS) dq[t] += ds * ktile[j * s.HS + d];
-      }
+    for (int t = 0; t < kPerLane; ++t) {
+      const int d = lane + 32 * t;
+      if (d < s.HS) dq[t] += ds * k[d];
     }
-  }
+  });
   if (i >= s.Tn) return;
   float* dst = dqkv + (static_cast<int64_t>(b) * s.Tn + i) * QKV + static_cast<int64_t>(h) * s.HS;
 #pragma unroll
