@@ -16,6 +16,7 @@
 #include "core/readable.hpp"
 #include "core/rng.hpp"
 #include "model/transformer.hpp"
+#include "ops/cuda/ops_cuda.hpp"
 #include "optim/adamw.hpp"
 
 namespace {
@@ -181,9 +182,8 @@ void bench_step(Backend& gpu, const Options& o) {
   }
   const int64_t used = free_before - gpu.memory().free_bytes;
   // the plan: parameters, gradients, AdamW's moments, activations, attention's backward scratch (as the trainer's)
-  const int64_t scratch_rows = int64_t{o.batch} * o.heads * o.seq * (o.attention == "flash" ? 1 : o.seq);
   const int64_t planned = 4 * model.flat_size() * static_cast<int64_t>(sizeof(float)) + model.activation_bytes() +
-                          scratch_rows * static_cast<int64_t>(sizeof(float));
+                          ops::cuda::attention_scratch_bytes(o.batch, o.heads, o.seq, o.attention == "flash");
   const double step = median(t);
   const double tflops = model.flops_per_token(o.seq) * n / step / 1e12;
   std::printf(

@@ -16,6 +16,7 @@
 #include "core/peak_flops.hpp"
 #include "core/readable.hpp"
 #include "io/checkpoint/weight_source.hpp"
+#include "ops/cuda/ops_cuda.hpp"
 #include "parallel/agreement.hpp"
 #include "train/compute_threads.hpp"
 #include "train/trainer_impl.hpp"
@@ -92,10 +93,9 @@ void Trainer::Impl::build_model() {
   if (backend->device() == Device::kCpu) {
     check_fits_in_memory(plan);
   } else {  // the GPU's memory: the plan, attention's backward scratch and cuBLASLt's workspace
-    // attention's backward scratch: dS (B, NH, T, T) when materialised, the rows' dO . O (B, NH, T) under flash
-    const int64_t heads = cfg.model.n_head / ps.tp.size();
-    const int64_t rows = int64_t{mb} * heads * T * (cfg.train.attention == "flash" ? 1 : T);
-    const int64_t extra = rows * static_cast<int64_t>(sizeof(float)) + (int64_t{32} << 20);
+    const int64_t extra =
+        ops::cuda::attention_scratch_bytes(mb, cfg.model.n_head / ps.tp.size(), T, cfg.train.attention == "flash") +
+        ops::cuda::kLtWorkspaceBytes;
     check_fits_in_memory(plan, backend->memory().total_bytes, extra, "the GPU's");
   }
   const ModelShard shard = plan_shard(cfg, plan, ps.coord);

@@ -142,7 +142,7 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
   if (B == 0 || Tn == 0) return;
   const Shape s{Tn, NH, NKV, HS};
   const float scale = 1.0F / sqrtf(static_cast<float>(HS));
-  auto* ds = static_cast<float*>(scratch(static_cast<size_t>(B) * NH * Tn * Tn * sizeof(float)));
+  auto* ds = static_cast<float*>(scratch(static_cast<size_t>(attention_scratch_bytes(B, NH, Tn, false))));
   const dim3 rows(static_cast<unsigned>(Tn), static_cast<unsigned>(NH), static_cast<unsigned>(B));
   attention_backward_query_kernel<<<rows, threads_for(Tn), HS * sizeof(float), stream()>>>(dqkv, ds, dout, qkv, probs,
                                                                                            s, scale);

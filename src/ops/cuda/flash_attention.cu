@@ -254,7 +254,7 @@ void flash_attention_backward(float* dqkv, const float* dout, const float* qkv, 
   check_head_size(HS, "flash_attention_backward");
   const Shape s{Tn, NH, NKV, HS};
   const float scale = 1.0F / sqrtf(static_cast<float>(HS));
-  auto* drow = static_cast<float*>(scratch(static_cast<size_t>(B) * NH * Tn * sizeof(float)));
+  auto* drow = static_cast<float*>(scratch(static_cast<size_t>(attention_scratch_bytes(B, NH, Tn, true))));
   const size_t kv_tiles = 2 * static_cast<size_t>(kTileRows) * HS * sizeof(float);
   const dim3 queries(row_blocks(Tn), static_cast<unsigned>(NH), static_cast<unsigned>(B));
   flash_backward_query_kernel<<<queries, kWarps * 32, kv_tiles, stream()>>>(dqkv, drow, dout, qkv, out, lse, s, scale,

@@ -12,6 +12,15 @@ namespace tessera::ops::cuda {
 // The CUDA backend's op table (float). Its ops need the runtime started (make_cuda_backend does it).
 const OpTable<float>& table();
 
+// GPU memory the ops take beyond their arguments (what a plan adds before it is checked against the GPU):
+// cuBLASLt's workspace, held by the runtime for the whole run (cuBLASLt's recommendation for Hopper) ...
+constexpr int64_t kLtWorkspaceBytes = int64_t{32} << 20;
+// ... and the attention backward's share of the runtime's scratch for B sequences of T tokens and NH heads: dS
+// (B, NH, T, T) for the materialised op, D = rowsum(dO * O) (B, NH, T) under flash attention.
+inline int64_t attention_scratch_bytes(int64_t B, int64_t NH, int64_t Tn, bool flash) {
+  return B * NH * Tn * (flash ? 1 : Tn) * static_cast<int64_t>(sizeof(float));
+}
+
 // ops.hpp's functions, float (see there for shapes and conventions). attention_forward's probs and
 // attention_backward's scratch are as on the CPU for now (probabilities kept; dS in the runtime's scratch).
 void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int B, int Tn, int C,

@@ -1,15 +1,15 @@
-// The CUDA runtime of the process (see runtime.cuh).
+// The CUDA runtime of the process (see runtime.hpp).
 #include <stdexcept>
 #include <string>
 
 #include <fmt/format.h>
 
+#include "ops/cuda/ops_cuda.hpp"
 #include "ops/cuda/runtime.hpp"
 
 namespace tessera::ops::cuda {
 namespace {
 
-constexpr size_t kLtWorkspaceBytes = size_t{32} << 20;  // cuBLASLt's recommendation for Hopper
 constexpr int kScalars = 64;
 
 Runtime g_runtime;
@@ -48,7 +48,7 @@ void start_runtime(int device) {
   r.device = device;
   check(cudaStreamCreateWithFlags(&r.stream, cudaStreamNonBlocking), "cudaStreamCreate");
   check(cublasLtCreate(&r.lt), "cublasLtCreate");
-  r.lt_workspace_bytes = kLtWorkspaceBytes;
+  r.lt_workspace_bytes = static_cast<size_t>(kLtWorkspaceBytes);
   check(cudaMalloc(&r.lt_workspace, r.lt_workspace_bytes), "cudaMalloc (cuBLASLt workspace)");
   check(cudaMallocHost(reinterpret_cast<void**>(&r.host_scalars), kScalars * sizeof(double)), "cudaMallocHost");
   check(cudaMalloc(reinterpret_cast<void**>(&r.device_scalars), kScalars * sizeof(double)), "cudaMalloc (scalars)");
