@@ -35,7 +35,8 @@ void operator delete(void* p, std::size_t) noexcept {
 namespace tessera {
 namespace {
 
-void expect_step_allocates_nothing(const char* family, Recompute recompute = Recompute::kNone) {
+void expect_step_allocates_nothing(const char* family, Recompute recompute = Recompute::kNone,
+                                   DType dtype = DType::kFp32) {
   ModelConfig m;
   m.family = family;
   m.apply_family_defaults();
@@ -47,6 +48,7 @@ void expect_step_allocates_nothing(const char* family, Recompute recompute = Rec
   m.d_model = 32;
   ModelShard shard;
   shard.recompute = recompute;
+  shard.dtype = dtype;
   Transformer<float> model(m, 4, 0, nullptr, shard);
   model.init_weights(1);
   const SelfCommunicator one;  // the groups of a single rank
@@ -75,7 +77,8 @@ void expect_step_allocates_nothing(const char* family, Recompute recompute = Rec
   step();
   step();
   EXPECT_EQ(g_allocations.load() - before, 0)
-      << family << " (recompute " << static_cast<int>(recompute) << "): operator new called inside a training step";
+      << family << " (recompute " << static_cast<int>(recompute) << ", dtype " << static_cast<int>(dtype)
+      << "): operator new called inside a training step";
 }
 
 TEST(Allocations, TrainingStepAllocatesNothingGpt2) {
@@ -83,6 +86,11 @@ TEST(Allocations, TrainingStepAllocatesNothingGpt2) {
 }
 TEST(Allocations, TrainingStepAllocatesNothingLlama) {
   expect_step_allocates_nothing("llama");
+}
+
+TEST(Allocations, Bf16ProductsAllocateNothing) {
+  expect_step_allocates_nothing("gpt2", Recompute::kNone, DType::kBf16);
+  expect_step_allocates_nothing("llama", Recompute::kFull, DType::kBf16);
 }
 
 TEST(Allocations, RecomputationAllocatesNothing) {

@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
+#include <limits>
+#include <string>
 #include <cmath>
 #include <utility>
 #include <vector>
@@ -370,6 +373,130 @@ TEST(OpsGrad, CrossEntropyFusedEqualsForwardThenBackward) {
   EXPECT_EQ(a, 1.5 + (losses[0] + losses[1] + losses[2]));
   EXPECT_EQ(separate, fused);
   EXPECT_EQ(losses, fused_losses);
+}
+
+// ---- bf16 operands
+
+float bf16_float(uint16_t bits) {
+  return std::bit_cast<float>(static_cast<uint32_t>(bits) << 16);
+}
+
+// x rounded to bf16, as floats
+std::vector<float> rounded(const std::vector<float>& x) {
+  std::vector<uint16_t> bits(x.size());
+  ops::round_to_bf16(bits.data(), x.data(), static_cast<int64_t>(x.size()));
+  std::vector<float> out(x.size());
+  for (size_t i = 0; i < x.size(); ++i) out[i] = bf16_float(bits[i]);
+  return out;
+}
+
+TEST(Ops, RoundToBf16IsToNearestTiesToEven) {
+  const float big = std::numeric_limits<float>::max(), inf = std::numeric_limits<float>::infinity();
+  const std::vector<std::pair<float, uint16_t>> cases = {
+      {1.0F, 0x3f80},
+      {std::bit_cast<float>(0x3f808000U), 0x3f80},  // 1 + 2^-8: halfway, to the even 1
+      {std::bit_cast<float>(0x3f818000U), 0x3f82},  // halfway above an odd significand: up to even
+      {std::bit_cast<float>(0x3f808001U), 0x3f81},  // just above halfway: up
+      {std::bit_cast<float>(0x3f807fffU), 0x3f80},  // just below: down
+      {-2.5F, 0xc020},
+      {-0.0F, 0x8000},
+      {big, 0x7f80},  // rounds past the largest bf16: infinity
+      {-inf, 0xff80},
+      {std::bit_cast<float>(0x00000001U), 0x0000},  // the smallest subnormal: to zero
+      {std::bit_cast<float>(0x00018000U), 0x0002},  // a subnormal halfway above an odd one: up to even
+  };
+  for (const auto& [x, want] : cases) {
+    uint16_t got = 0;
+    ops::round_to_bf16(&got, &x, 1);
+    EXPECT_EQ(got, want) << "x = " << x << " (bits " << std::hex << std::bit_cast<uint32_t>(x) << ")";
+  }
+  const float nan = std::numeric_limits<float>::quiet_NaN(), snan = std::bit_cast<float>(0x7f800001U);
+  for (const float x : {nan, -nan, snan}) {
+    uint16_t got = 0;
+    ops::round_to_bf16(&got, &x, 1);
+    EXPECT_TRUE(std::isnan(bf16_float(got))) << std::hex << std::bit_cast<uint32_t>(x) << " became " << got;
+  }
+}
+
+// The bf16 product is the fp32 product of the rounded operands: bit for bit in one block (the same sgemm calls),
+// within fp32 rounding across blocks; and it differs from the fp32 product of the unrounded ones.
+TEST(Ops, Bf16MatmulIsTheFp32MatmulOfRoundedOperands) {
+  const int N = 37, IC = 24, OC = 50;
+  auto random_floats = [](int64_t n, uint32_t seed) {
+    const Vec d = random_vector(n, seed);
+    return std::vector<float>(d.begin(), d.end());
+  };
+  const std::vector<float> inp = random_floats(N * IC, 1), w = random_floats(OC * IC, 2), bias = random_floats(OC, 3),
+                           dout = random_floats(N * OC, 4), start = random_floats(N * OC, 5);
+  std::vector<uint16_t> w16(w.size());
+  ops::round_to_bf16(w16.data(), w.data(), static_cast<int64_t>(w.size()));
+  const std::vector<float> inp_r = rounded(inp), w_r = rounded(w), dout_r = rounded(dout);
+  auto worst = [](const std::vector<float>& want, const std::vector<float>& got) {
+    double diff = 0, norm = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      diff = std::max(diff, std::abs(static_cast<double>(want[i]) - got[i]));
+      norm = std::max(norm, std::abs(static_cast<double>(want[i])));
+    }
+    return diff / norm;
+  };
+  // one block (the default for these sizes), and blocks of a few rows of inp and of the weight
+  for (const int64_t block : {ops::kBf16BlockElements, int64_t{400}}) {
+    const ops::Bf16Blocks blocks = ops::bf16_blocks(N, IC, OC, block);
+    const bool one_block = blocks.cpu_rows >= N && blocks.weight_rows >= OC;
+    EXPECT_EQ(one_block, block == ops::kBf16BlockElements);
+    std::vector<float> scratch(static_cast<size_t>(blocks.scratch_size()));
+    const std::string what = one_block ? "one block" : "blocks of " + std::to_string(blocks.cpu_rows) + " x " +
+                                                           std::to_string(blocks.weight_rows);
+    for (const bool with_bias : {false, true}) {
+      for (const bool accumulate : {false, true}) {
+        std::vector<float> want = start, got = start;
+        const float* b = with_bias ? bias.data() : nullptr;
+        ops::matmul_forward(want.data(), inp_r.data(), w_r.data(), b, N, IC, OC, accumulate);
+        ops::matmul_forward_bf16(got.data(), inp.data(), w16.data(), b, N, IC, OC, accumulate, blocks,
+                                 scratch.data());
+        if (one_block) {
+          EXPECT_EQ(got, want) << what << " bias " << with_bias << " accumulate " << accumulate;
+        } else {
+          EXPECT_LT(worst(want, got), 1e-6) << what << " bias " << with_bias << " accumulate " << accumulate;
+        }
+      }
+    }
+    std::vector<float> dinp_want(N * IC), dinp(N * IC, 7.0F), dw_want = start, dw = start, db_want(OC, 1.0F),
+        db(OC, 1.0F);
+    dw_want.resize(OC * IC);
+    dw.resize(OC * IC);
+    ops::matmul_backward(dinp_want.data(), dw_want.data(), db_want.data(), dout_r.data(), inp_r.data(), w_r.data(), N,
+                         IC, OC);
+    ops::matmul_backward_bf16(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w16.data(), N, IC, OC,
+                              blocks, scratch.data());
+    if (one_block) {
+      EXPECT_EQ(dinp, dinp_want) << what;
+      EXPECT_EQ(dw, dw_want) << what;
+    } else {
+      EXPECT_LT(worst(dinp_want, dinp), 1e-6) << what;
+      EXPECT_LT(worst(dw_want, dw), 1e-6) << what;
+    }
+    // dbias: the column sums of the fp32 dout, not of its rounding
+    std::vector<float> db_fp32(OC, 1.0F), unused(OC * IC, 0.0F);
+    ops::matmul_backward(static_cast<float*>(nullptr), unused.data(), db_fp32.data(), dout.data(), inp.data(),
+                         w.data(), N, IC, OC);
+    EXPECT_EQ(db, db_fp32) << what;
+    // no dinp: the weight gradient alone
+    std::vector<float> dw_alone(OC * IC, 0.0F), dw_alone_want(OC * IC, 0.0F);
+    ops::matmul_backward_bf16(nullptr, dw_alone.data(), nullptr, dout.data(), inp.data(), w16.data(), N, IC, OC, blocks,
+                              scratch.data());
+    ops::matmul_backward(static_cast<float*>(nullptr), dw_alone_want.data(), static_cast<float*>(nullptr),
+                         dout_r.data(), inp_r.data(), w_r.data(), N, IC, OC);
+    EXPECT_LT(worst(dw_alone_want, dw_alone), 1e-6) << what;
+  }
+  // the rounding is there: bf16 keeps 8 significant bits, so the product moves by far more than fp32's 1e-7
+  std::vector<float> fp32(N * OC), bf16(N * OC);
+  ops::matmul_forward(fp32.data(), inp.data(), w.data(), static_cast<const float*>(nullptr), N, IC, OC, false);
+  const ops::Bf16Blocks blocks = ops::bf16_blocks(N, IC, OC);
+  std::vector<float> scratch(static_cast<size_t>(blocks.scratch_size()));
+  ops::matmul_forward_bf16(bf16.data(), inp.data(), w16.data(), nullptr, N, IC, OC, false, blocks, scratch.data());
+  EXPECT_GT(worst(fp32, bf16), 1e-4);
+  EXPECT_LT(worst(fp32, bf16), 2e-2);
 }
 
 TEST(OpsGrad, AdamWMatchesHandComputedStep) {

@@ -42,6 +42,10 @@ struct LayoutCase {
   bool ordered_p2p = false;  // the pipeline's messages as NCCL carries them (no tags)
 };
 
+bool is_bf16(const LayoutCase& c) {
+  return std::find(c.set.begin(), c.set.end(), "train.dtype=bf16") != c.set.end();
+}
+
 std::vector<LayoutCase> layout_cases() {
   std::vector<LayoutCase> cases;
   for (const int pp : {1, 2})  // tp, pp, dp in {1, 2}
@@ -75,6 +79,12 @@ std::vector<LayoutCase> layout_cases() {
   cases.push_back({2, 2, 1, {"train.recompute=full"}, "tp2-pp2-full", "tp2-pp2-dp1"});
   cases.push_back(
       {2, 2, 2, {"parallel.sequence_parallel=true", "train.recompute=full"}, "tp2-pp2-dp2-sp-full", "tp2-pp2-dp2-sp"});
+  // bf16 matrix products (train.dtype): against one rank in bf16 (is_bf16); pipeline-only moves whole tensors, so an
+  // untied model still gives its single rank's bits
+  cases.push_back({1, 2, 1, {"train.dtype=bf16"}, "pp2-bf16", ""});
+  cases.push_back({2, 2, 1, {"train.dtype=bf16"}, "tp2-pp2-bf16", ""});
+  cases.push_back({2, 2, 2, {"parallel.sequence_parallel=true", "parallel.zero1=true", "train.dtype=bf16"},
+                   "tp2-pp2-dp2-sp-zero1-bf16", ""});
   // the GPU's point-to-point (NCCL: no tags, receives matched in the order they are waited for) on the schedules
   // the GPU runs (no interleaving)
   cases.push_back({1, 2, 1, {}, "pp2-ordered", "tp1-pp2-dp1", true});
@@ -98,7 +108,8 @@ TEST(Parity, EveryLayoutMatchesOneRank) {
   long pid = getpid();
   MPI_Bcast(&pid, 1, MPI_LONG, 0, MPI_COMM_WORLD);
   const std::filesystem::path dir = std::filesystem::temp_directory_path() / fmt::format("tessera-parity-{}", pid);
-  double worst_first = 0, worst_step = 0, worst_param = 0, worst_pp_tied = 0;
+  double worst_first = 0, worst_step = 0, worst_param = 0, worst_pp_tied = 0, worst_bf16 = 0,
+         worst_bf16_param = 0;
   int cases_run = 0;
   for (const char* preset : {"tiny-gpt2", "tiny-llama"}) {
     for (const char* objective : {"clm", "mlm"}) {
@@ -122,11 +133,16 @@ TEST(Parity, EveryLayoutMatchesOneRank) {
         return o;
       };
       // the reference: world rank 0 alone
-      TrainResult one;
-      std::vector<float> one_params;
+      TrainResult one_fp32, one_bf16;
+      std::vector<float> one_fp32_params, one_bf16_params;
       if (rank == 0) {
-        one = train(preset, overrides("one", {}), {1, 1, 1}, MPI_COMM_SELF);
-        one_params = saved_params((runs / "one").string());
+        one_fp32 = train(preset, overrides("one", {}), {1, 1, 1}, MPI_COMM_SELF);
+        one_fp32_params = saved_params((runs / "one").string());
+        one_bf16 = train(preset, overrides("one-bf16", {"train.dtype=bf16"}), {1, 1, 1}, MPI_COMM_SELF);
+        one_bf16_params = saved_params((runs / "one-bf16").string());
+        // bf16 products train a model near fp32's, not the same one
+        EXPECT_NEAR(one_bf16.steps.back().loss, one_fp32.steps.back().loss, 1e-2 * one_fp32.steps.back().loss);
+        EXPECT_NE(one_bf16.steps.back().loss, one_fp32.steps.back().loss);
       }
       std::map<std::string, std::pair<TrainResult, std::vector<float>>> done;  // rank 0: every case's run
       for (const LayoutCase& c : layout_cases()) {
@@ -140,6 +156,12 @@ TEST(Parity, EveryLayoutMatchesOneRank) {
           MPI_Comm_free(&sub);
           if (rank == 0) {
             ++cases_run;
+            const bool bf16 = is_bf16(c);
+            const TrainResult& one = bf16 ? one_bf16 : one_fp32;
+            const std::vector<float>& one_params = bf16 ? one_bf16_params : one_fp32_params;
+            // a bf16 operand rounds a value that differs by fp32 rounding between layouts to a neighbour now and then;
+            // AdamW turns the sign of a near-zero gradient into a step of up to lr, so a parameter moves further
+            const double loose = bf16 ? 10 : 1, loose_params = bf16 ? 100 : 1;
             const std::vector<float> params = saved_params((runs / c.name).string());
             ASSERT_EQ(one.steps.size(), all.steps.size()) << what;
             ASSERT_EQ(params.size(), one_params.size()) << what;
@@ -147,29 +169,31 @@ TEST(Parity, EveryLayoutMatchesOneRank) {
             double worst = 0, worst_loss = 0;
             for (size_t i = 0; i < one.steps.size(); ++i) {
               const double rel = std::abs(one.steps[i].loss - all.steps[i].loss) / std::abs(one.steps[i].loss);
-              EXPECT_LT(rel, i == 0 ? 1e-6 : 1e-4)
+              EXPECT_LT(rel, loose * (i == 0 ? 1e-6 : 1e-4))
                   << what << " step " << i + 1 << ": " << one.steps[i].loss << " vs " << all.steps[i].loss;
               if (pipeline_only && llama) {
                 EXPECT_EQ(one.steps[i].loss, all.steps[i].loss) << what << " step " << i + 1;
               }
               if (pipeline_only && !llama) {
-                EXPECT_LT(rel, 1e-6) << what << " step " << i + 1;
+                EXPECT_LT(rel, loose * 1e-6) << what << " step " << i + 1;
               }
-              (i == 0 ? worst_first : worst_step) = std::max(i == 0 ? worst_first : worst_step, rel);
+              double& worst_here = bf16 ? worst_bf16 : (i == 0 ? worst_first : worst_step);
+              worst_here = std::max(worst_here, rel);
               worst_loss = std::max(worst_loss, rel);
             }
             EXPECT_LT(
                 std::abs(one.val_losses.back().second - all.val_losses.back().second) / one.val_losses.back().second,
-                1e-4)
+                loose * 1e-4)
                 << what << ": validation loss";
             for (size_t k = 0; k < params.size(); ++k)
               worst = std::max(worst, static_cast<double>(std::abs(params[k] - one_params[k])));
-            EXPECT_LT(worst, 1e-4) << what << ": final parameters";
+            EXPECT_LT(worst, loose_params * 1e-4) << what << ": final parameters";
             if (pipeline_only && llama) {
               EXPECT_EQ(worst, 0.0) << what << ": final parameters bit for bit";
             }
             if (pipeline_only && !llama) worst_pp_tied = std::max(worst_pp_tied, worst_loss);
-            worst_param = std::max(worst_param, worst);
+            double& worst_param_here = bf16 ? worst_bf16_param : worst_param;
+            worst_param_here = std::max(worst_param_here, worst);
             if (!c.oracle.empty() && done.contains(c.oracle)) {
               const auto& [oracle, oracle_params] = done.at(c.oracle);
               for (size_t i = 0; i < oracle.steps.size(); ++i)
@@ -186,8 +210,9 @@ TEST(Parity, EveryLayoutMatchesOneRank) {
   if (rank == 0) {
     std::printf(
         "%d layout runs on %d ranks; worst relative loss difference: step 1 %.3g, steps 2-10 %.3g (tied, "
-        "pipeline only: %.3g); worst parameter difference %.3g\n",
-        cases_run, world, worst_first, worst_step, worst_pp_tied, worst_param);
+        "pipeline only: %.3g); worst parameter difference %.3g; bf16 layouts against one bf16 rank: loss %.3g, "
+        "parameters %.3g\n",
+        cases_run, world, worst_first, worst_step, worst_pp_tied, worst_param, worst_bf16, worst_bf16_param);
     std::filesystem::remove_all(dir);
   }
 }

@@ -228,6 +228,7 @@ constexpr Choice<std::string_view> kOnNonfinite[] = {{"stop", "stop"}, {"skip", 
 constexpr Choice<std::string_view> kDevices[] = {{"auto", "auto"}, {"cpu", "cpu"}, {"cuda", "cuda"}};
 constexpr Choice<std::string_view> kRecompute[] = {{"none", "none"}, {"selective", "selective"}, {"full", "full"}};
 constexpr Choice<std::string_view> kAttention[] = {{"flash", "flash"}, {"materialized", "materialized"}};
+constexpr Choice<std::string_view> kDTypes[] = {{"fp32", "fp32"}, {"bf16", "bf16"}};
 constexpr Choice<std::string_view> kPpSchedule[] = {{"1f1b", "1f1b"}, {"afab", "afab"}};
 
 // Every key of the run config, once, in the order it is printed. A visitor reads them from TOML (ConfigReader) or
@@ -288,6 +289,7 @@ void visit_keys(RunConfig& c, Visitor& v) {
   v.choice("device", t.device, kDevices);
   v.choice("recompute", t.recompute, kRecompute);
   v.choice("attention", t.attention, kAttention);
+  v.choice("dtype", t.dtype, kDTypes);
 
   v.section("parallel");
   v.key("tp", c.parallel.tp);

@@ -44,6 +44,7 @@ struct TrainConfig {
   std::string device = "auto";        // "auto" (cuda when a GPU is visible, else cpu) | "cpu" | "cuda"
   std::string recompute = "none";     // activations recomputed in backward: "none" | "selective" | "full"
   std::string attention = "flash";    // "flash" (in tiles: no (B, NH, T, T) in memory) | "materialized"
+  std::string dtype = "fp32";         // matrix products: "fp32" | "bf16" (bf16 operands, fp32 accumulation and masters)
 };
 
 struct ParallelConfig {

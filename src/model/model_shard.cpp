@@ -20,6 +20,12 @@ Attention attention_from_name(std::string_view name) {
   TESSERA_RAISE("train.attention = \"{}\": use \"flash\" or \"materialized\"", name);
 }
 
+DType dtype_from_name(std::string_view name) {
+  if (name == "fp32") return DType::kFp32;
+  if (name == "bf16") return DType::kBf16;
+  TESSERA_RAISE("train.dtype = \"{}\": use \"fp32\" or \"bf16\"", name);
+}
+
 void check_tp_divides_model(const ModelConfig& m, int tp) {
   auto divides = [tp](int value, const char* key, const char* why) {
     if (value % tp != 0) TESSERA_RAISE("parallel.tp = {} does not divide {} = {} ({})", tp, key, value, why);

@@ -25,10 +25,17 @@ enum class Recompute { kNone, kSelective, kFull };
 // (FlashAttention-2's tiles) keeps each query's logsumexp (B, NH, T) and recomputes the probabilities tile by tile.
 enum class Attention { kMaterialized, kFlash };
 
-// From the names of train.recompute ("none" | "selective" | "full") and train.attention ("flash" | "materialized").
-// Throws tessera::Error on another name.
+// The precision of the matrix products (train.dtype). kFp32: fp32 throughout. kBf16: the model also holds its
+// parameters in bf16 (a copy of the fp32 masters, made again whenever they may have changed), and every matrix
+// product of a layer and of the head takes bf16 operands (the activations and gradients rounded on their way in)
+// with fp32 accumulation; norms, attention, the residual stream, the loss, the gradients and AdamW stay fp32.
+enum class DType { kFp32, kBf16 };
+
+// From the names of train.recompute ("none" | "selective" | "full"), train.attention ("flash" | "materialized") and
+// train.dtype ("fp32" | "bf16"). Throws tessera::Error on another name.
 Recompute recompute_from_name(std::string_view name);
 Attention attention_from_name(std::string_view name);
+DType dtype_from_name(std::string_view name);
 
 struct ModelShard {
   int tp_rank = 0;
@@ -41,6 +48,7 @@ struct ModelShard {
   bool sequence_parallel = false;  // the residual stream and norms split along the sequence across tp
   Recompute recompute = Recompute::kNone;   // the activations each layer keeps (train.recompute)
   Attention attention = Attention::kFlash;  // train.attention
+  DType dtype = DType::kFp32;               // train.dtype
 
   // The recomputation the model does: selective recomputation has nothing to drop under flash attention (it keeps
   // no probabilities), so there it is none (as in Megatron).

@@ -71,6 +71,10 @@ Transformer<T>::Transformer(const ModelConfig& config, int max_batch, int max_se
   grads_ = DeviceBuffer<T>(*backend_, table_.total());
   params_.zero();
   grads_.zero();
+  if (shard_.dtype == DType::kBf16) {
+    TESSERA_CHECK((std::is_same_v<T, float>), "train.dtype = \"bf16\" needs a float model (fp32 master weights)");
+    params_bf16_ = DeviceBuffer<uint16_t>(*backend_, table_.total());
+  }
   plan_activations();
 }
 
@@ -224,6 +228,16 @@ double Transformer<T>::scratch_elements(const LocalDims& d, double B, double Tn,
          + shared;
 }
 
+template <typename T>
+double Transformer<T>::bf16_scratch_elements(const LocalDims& d, double N, bool head, const ModelShard& shard) {
+  if (shard.dtype != DType::kBf16) return 0;
+  const int rows = static_cast<int>(N);
+  auto need = [rows](int IC, int OC) { return static_cast<double>(ops::bf16_blocks(rows, IC, OC).scratch_size()); };
+  double n = std::max({need(d.C, d.QKV), need(d.attn_out, d.C), need(d.C, d.fc_out), need(d.F, d.C)});
+  if (head) n = std::max(n, need(d.C, d.Vp));
+  return n;
+}
+
 // Elements of every activation that plan_activations lays out (keep the two in step; the plan checks its total).
 template <typename T>
 int64_t Transformer<T>::activation_elements(const ModelConfig& m, const ModelShard& shard, int64_t max_batch,
@@ -232,7 +246,7 @@ int64_t Transformer<T>::activation_elements(const ModelConfig& m, const ModelSha
   const LocalDims d = local_dims(m, shard);
   const auto B = static_cast<double>(max_batch), Tn = static_cast<double>(max_seq);
   const std::vector<ChunkRange> chunks = rank_chunks(m, shard);
-  double total = scratch_elements(d, B, Tn, shard);
+  double total = scratch_elements(d, B, Tn, shard) + bf16_scratch_elements(d, B * Tn, chunks.back().head, shard);
   for (size_t c = 0; c < chunks.size(); ++c) {
     const int slots = shard.slots.empty() ? 1 : shard.slots[c];
     total += slots * slot_elements(d, chunks[c], B, Tn, shard);
@@ -259,6 +273,8 @@ void Transformer<T>::plan_activations() {
     p += n;
     return out;
   };
+  const auto bf16_scratch = static_cast<int64_t>(bf16_scratch_elements(d, static_cast<double>(BT), chunks_.back().head, shard_));
+  if (bf16_scratch > 0) bf16_scratch_ = take(bf16_scratch);
   row_parallel_out_ = take(BT * C);
   d_residual_full_ = take(BT * C);
   d_norm_out_ = take(BT * C);
@@ -363,6 +379,7 @@ typename Transformer<T>::Slot& Transformer<T>::slot(int c, int s) {
 
 template <typename T>
 void Transformer<T>::init_weights(uint64_t seed) {
+  bf16_stale_ = true;
   if (backend_->device() == Device::kCpu) {
     init_params(table_, config_, seed, params_.data());
     return;

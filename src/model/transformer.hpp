@@ -61,7 +61,13 @@ class Transformer {
   const TensorTable& table() const { return table_; }
   Backend& backend() const { return *backend_; }
   const ops::OpTable<T>& ops() const { return *ops_; }
-  T* params() { return params_.data(); }
+  // The parameters, to write: under train.dtype = "bf16" this call marks their bf16 copy stale, and the next forward
+  // makes it again (write them through a pointer taken after the last forward, as the optimizer and the checkpoint
+  // reader do).
+  T* params() {
+    bf16_stale_ = true;
+    return params_.data();
+  }
   const T* params() const { return params_.data(); }
   T* grads() { return grads_.data(); }
   int64_t flat_size() const { return table_.total(); }
@@ -200,6 +206,15 @@ class Transformer {
                              const T* b, int N) const;
   void norm_backward(T* dinp_accum, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean, const T* rstd,
                      int N) const;
+  // A linear layer's product in the model's precision (DType); w points into params_.
+  void linear_forward(T* out, const T* inp, const T* w, const T* bias, int N, int IC, int OC);
+  void linear_backward(T* dinp, T* dw, T* dbias, const T* dout, const T* inp, const T* w, int N, int IC, int OC);
+  // The bf16 copy of a weight in params_.
+  const uint16_t* bf16_weight(const T* w) const { return params_bf16_.data() + (w - params_.data()); }
+  // Under bf16: the bf16 copy of the parameters made again if params() was called since it was last made.
+  void refresh_bf16_params();
+  // Floats of the scratch of the bf16 products of this shard's layers (and head) for N rows (0 under fp32).
+  static double bf16_scratch_elements(const LocalDims& d, double N, bool head, const ModelShard& shard);
   void layer_forward(int l, const LayerActs& a, const T* x, int B, int Tn);
   void layer_backward(int l, const LayerActs& a, const T* x, int B, int Tn);
   // Before layer_backward under recomputation: what the layer did not keep, computed again from its input x.
@@ -224,6 +239,8 @@ class Transformer {
   std::vector<LayerIndex> layer_index_;  // by layer of the whole model (all -1 for layers another rank holds)
 
   DeviceBuffer<T> params_, grads_;
+  DeviceBuffer<uint16_t> params_bf16_;  // train.dtype = "bf16": the parameters rounded to bf16 (else empty)
+  bool bf16_stale_ = true;              // params_ may have changed since params_bf16_ was made
   DeviceBuffer<T> acts_;  // every activation below, one allocation
   DeviceBuffer<int32_t> slot_ids_;
   DeviceBuffer<double> loss_sum_;         // (1) what chunk_loss adds, until take_loss_sum
@@ -239,6 +256,7 @@ class Transformer {
   T* d_norm_out_ = nullptr;        // (N, C) d(norm output), partial over this rank's columns
   T* d_norm_out_local_ = nullptr;  // (N_sp, C) its reduce-scattered rows (sequence parallelism; else = d_norm_out_)
   T *dqkv_ = nullptr, *datty_ = nullptr, *dfch_ = nullptr, *dact_ = nullptr;
+  T* bf16_scratch_ = nullptr;  // the bf16 products' operands (bf16_scratch_elements), at the plan's start (aligned)
   // recomputation: the activations every layer shares (selective: the probabilities; full: all but the output)
   LayerActs shared_layer_{};
   const T* last_logits_ = nullptr;

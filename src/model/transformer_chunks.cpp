@@ -2,6 +2,7 @@
 // each layer (model/tp_mappings.hpp) where Megatron puts it.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "core/check.hpp"
 #include "model/tp_mappings.hpp"
@@ -29,6 +30,42 @@ void Transformer<T>::residual_norm_forward(T* res, T* out, T* mean, T* rstd, con
   }
 }
 
+// A linear layer of the model in its precision (train.dtype). w points into params_; under bf16 the product reads
+// the weight's bf16 copy at the same offset, and the activation and gradient operands go through bf16_scratch_.
+template <typename T>
+void Transformer<T>::linear_forward(T* out, const T* inp, const T* w, const T* bias, int N, int IC, int OC) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (shard_.dtype == DType::kBf16) {
+      ops_->matmul_forward_bf16(out, inp, bf16_weight(w), bias, N, IC, OC, false, ops::bf16_blocks(N, IC, OC),
+                                bf16_scratch_);
+      return;
+    }
+  }
+  ops_->matmul_forward(out, inp, w, bias, N, IC, OC, false);
+}
+
+template <typename T>
+void Transformer<T>::linear_backward(T* dinp, T* dw, T* dbias, const T* dout, const T* inp, const T* w, int N, int IC,
+                                     int OC) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (shard_.dtype == DType::kBf16) {
+      ops_->matmul_backward_bf16(dinp, dw, dbias, dout, inp, bf16_weight(w), N, IC, OC, ops::bf16_blocks(N, IC, OC),
+                                 bf16_scratch_);
+      return;
+    }
+  }
+  ops_->matmul_backward(dinp, dw, dbias, dout, inp, w, N, IC, OC);
+}
+
+template <typename T>
+void Transformer<T>::refresh_bf16_params() {
+  if constexpr (std::is_same_v<T, float>) {
+    if (shard_.dtype != DType::kBf16 || !bf16_stale_) return;
+    ops_->round_to_bf16(params_bf16_.data(), params_.data(), table_.total());
+    bf16_stale_ = false;
+  }
+}
+
 template <typename T>
 void Transformer<T>::norm_backward(T* dinp_accum, T* dw, T* db, const T* dout, const T* inp, const T* w, const T* mean,
                                    const T* rstd, int N) const {
@@ -52,7 +89,7 @@ void Transformer<T>::layer_forward(int l, const LayerActs& a, const T* x, int B,
   // heads, leaving the row-parallel projection (tp_reduce / tp_scatter), then bias and residual
   norm_forward(a.ln1 + rows.first, a.ln1_mean, a.ln1_rstd, x, w.ln1_w, w.ln1_b, rows.N_sp);
   tp_enter_forward(*tp_, sp_, a.ln1, rows.n_local);
-  ops_->matmul_forward(a.qkv, a.ln1, w.qkv_w, w.qkv_b, N, C, d.QKV, false);
+  linear_forward(a.qkv, a.ln1, w.qkv_w, w.qkv_b, N, C, d.QKV);
   if (m.position == Position::kRope)
     ops_->rope_forward(a.qkv, rope_cos_.data(), rope_sin_.data(), B, Tn, d.NH, d.NKV, d.HS);
   const bool causal = m.objective == Objective::kCausal;
@@ -61,20 +98,20 @@ void Transformer<T>::layer_forward(int l, const LayerActs& a, const T* x, int B,
   } else {
     ops_->attention_forward(a.atty, a.softmax, a.qkv, B, Tn, d.NH, d.NKV, d.HS, causal);
   }
-  ops_->matmul_forward(row_parallel_out_, a.atty, w.proj_w, static_cast<const T*>(nullptr), N, d.attn_out, C, false);
+  linear_forward(row_parallel_out_, a.atty, w.proj_w, static_cast<const T*>(nullptr), N, d.attn_out, C);
   const T* proj = tp_leave_forward(*tp_, sp_, row_parallel_out_, row_parallel_out_local_, rows.n_local);
   // res2 = x + (proj(atty) + b) and its norm, in one pass; then the MLP: column-parallel first linear, row-parallel
   // projection
   residual_norm_forward(a.res2, a.ln2 + rows.first, a.ln2_mean, a.ln2_rstd, x, proj, w.proj_b, w.ln2_w, w.ln2_b,
                         rows.N_sp);
   tp_enter_forward(*tp_, sp_, a.ln2, rows.n_local);
-  ops_->matmul_forward(a.fch, a.ln2, w.fc_w, w.fc_b, N, C, d.fc_out, false);
+  linear_forward(a.fch, a.ln2, w.fc_w, w.fc_b, N, C, d.fc_out);
   if (m.activation == Activation::kGelu) {
     ops_->gelu_forward(a.act, a.fch, static_cast<int64_t>(N) * d.F);
   } else {
     ops_->swiglu_forward(a.act, a.fch, N, d.F);
   }
-  ops_->matmul_forward(row_parallel_out_, a.act, w.fcproj_w, static_cast<const T*>(nullptr), N, d.F, C, false);
+  linear_forward(row_parallel_out_, a.act, w.fcproj_w, static_cast<const T*>(nullptr), N, d.F, C);
   const T* mlp = tp_leave_forward(*tp_, sp_, row_parallel_out_, row_parallel_out_local_, rows.n_local);
   ops_->residual_forward(a.res3, a.res2, mlp, w.fcproj_b, rows.N_sp, C);  // res3 = res2 + (proj(act) + b)
 }
@@ -92,19 +129,19 @@ void Transformer<T>::layer_backward(int l, const LayerActs& a, const T* x, int B
   const LayerParams dw = layer_view(grads_.data(), l);
   // res3 = res2 + (act @ Wp^T + bp): d(output) of every row enters the row-parallel backward
   const T* dout = tp_leave_backward(*tp_, sp_, d_residual_, d_residual_full_, rows.n_local);
-  ops_->matmul_backward(dact_, dw.fcproj_w, dw.fcproj_b, dout, a.act, w.fcproj_w, N, d.F, C);
+  linear_backward(dact_, dw.fcproj_w, dw.fcproj_b, dout, a.act, w.fcproj_w, N, d.F, C);
   if (m.activation == Activation::kGelu) {
     ops_->gelu_backward(dfch_, a.fch, dact_, static_cast<int64_t>(N) * d.F);
   } else {
     ops_->swiglu_backward(dfch_, a.fch, dact_, N, d.F);
   }
-  ops_->matmul_backward(d_norm_out_, dw.fc_w, dw.fc_b, dfch_, a.ln2, w.fc_w, N, C, d.fc_out);
+  linear_backward(d_norm_out_, dw.fc_w, dw.fc_b, dfch_, a.ln2, w.fc_w, N, C, d.fc_out);
   const T* dln2 = tp_enter_backward(*tp_, sp_, d_norm_out_, d_norm_out_local_, rows.n_local);
   norm_backward(d_residual_, dw.ln2_w, dw.ln2_b, dln2, a.res2, w.ln2_w, a.ln2_mean, a.ln2_rstd,
                 rows.N_sp);  // now d(res2)
   // res2 = x + (atty @ Wo^T + bo)
   dout = tp_leave_backward(*tp_, sp_, d_residual_, d_residual_full_, rows.n_local);
-  ops_->matmul_backward(datty_, dw.proj_w, dw.proj_b, dout, a.atty, w.proj_w, N, d.attn_out, C);
+  linear_backward(datty_, dw.proj_w, dw.proj_b, dout, a.atty, w.proj_w, N, d.attn_out, C);
   if (shard_.attention == Attention::kFlash) {
     ops_->flash_attention_backward(dqkv_, datty_, a.qkv, a.atty, a.softmax, B, Tn, d.NH, d.NKV, d.HS,
                                    m.objective == Objective::kCausal, ctx_);
@@ -113,7 +150,7 @@ void Transformer<T>::layer_backward(int l, const LayerActs& a, const T* x, int B
   }
   if (m.position == Position::kRope)
     ops_->rope_backward(dqkv_, rope_cos_.data(), rope_sin_.data(), B, Tn, d.NH, d.NKV, d.HS);
-  ops_->matmul_backward(d_norm_out_, dw.qkv_w, dw.qkv_b, dqkv_, a.ln1, w.qkv_w, N, C, d.QKV);
+  linear_backward(d_norm_out_, dw.qkv_w, dw.qkv_b, dqkv_, a.ln1, w.qkv_w, N, C, d.QKV);
   const T* dln1 = tp_enter_backward(*tp_, sp_, d_norm_out_, d_norm_out_local_, rows.n_local);
   norm_backward(d_residual_, dw.ln1_w, dw.ln1_b, dln1, x, w.ln1_w, a.ln1_mean, a.ln1_rstd, rows.N_sp);  // now d(x)
 }
@@ -150,6 +187,7 @@ const T* Transformer<T>::chunk_output(int c, int s) const {
 
 template <typename T>
 void Transformer<T>::forward_chunk(int c, int s, const int32_t* tokens, const int32_t* targets, int B, int Tn) {
+  refresh_bf16_params();
   const ModelConfig& m = config_;
   const LocalDims& d = dims_;
   const ChunkRange& chunk = chunks_[static_cast<size_t>(c)];
@@ -192,7 +230,7 @@ void Transformer<T>::forward_chunk(int c, int s, const int32_t* tokens, const in
   norm_forward(sl.lnf + rows.first, sl.lnf_mean, sl.lnf_rstd, x, tensor(P, lnf_w_), tensor(P, lnf_b_), rows.N_sp);
   tp_enter_forward(*tp_, sp_, sl.lnf, rows.n_local);
   // the head is column-parallel over the vocabulary: this rank's logits (N, Vp_tp)
-  ops_->matmul_forward(sl.logits, sl.lnf, tensor(P, head_), static_cast<const T*>(nullptr), N, C, d.Vp, false);
+  linear_forward(sl.logits, sl.lnf, tensor(P, head_), static_cast<const T*>(nullptr), N, C, d.Vp);
   last_logits_ = sl.logits;
 }
 
@@ -275,7 +313,7 @@ const T* Transformer<T>::backward_chunk(int c, int s, bool last) {
   const T* out = chunk_output(c, s);
   if (chunk.head) {
     // logits hold dlogits: through the head (tp_copy / tp_gather backward) and the final norm into d_residual_
-    ops_->matmul_backward(d_norm_out_, tensor(G, head_), static_cast<T*>(nullptr), sl.logits, sl.lnf, tensor(P, head_),
+    linear_backward(d_norm_out_, tensor(G, head_), static_cast<T*>(nullptr), sl.logits, sl.lnf, tensor(P, head_),
                           N, C, d.Vp);
     const T* dlnf = tp_enter_backward(*tp_, sp_, d_norm_out_, d_norm_out_local_, rows.n_local);
     backend_->zero(d_residual_, rows.n_local * static_cast<int64_t>(sizeof(T)));

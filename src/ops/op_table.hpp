@@ -26,6 +26,10 @@ struct OpTable {
   decltype(&residual_rmsnorm_forward<T>) residual_rmsnorm_forward = nullptr;
   decltype(&matmul_forward<T>) matmul_forward = nullptr;
   decltype(&matmul_backward<T>) matmul_backward = nullptr;
+  // bf16 operands: float tables only (null in the double one)
+  decltype(&ops::round_to_bf16) round_to_bf16 = nullptr;
+  decltype(&ops::matmul_forward_bf16) matmul_forward_bf16 = nullptr;
+  decltype(&ops::matmul_backward_bf16) matmul_backward_bf16 = nullptr;
   decltype(&gelu_forward<T>) gelu_forward = nullptr;
   decltype(&gelu_backward<T>) gelu_backward = nullptr;
   decltype(&swiglu_forward<T>) swiglu_forward = nullptr;

@@ -63,6 +63,39 @@ void matmul_forward(T* out, const T* inp, const T* w, const T* bias, int N, int 
 template <typename T>
 void matmul_backward(T* dinp, T* dw, T* dbias, const T* dout, const T* inp, const T* w, int N, int IC, int OC);
 
+// ---- the same linear layer with bf16 operands (train.dtype = "bf16"): the weight is given in bf16 (a copy of the
+// fp32 master made by round_to_bf16), the activation and gradient operands are rounded to bf16 on their way into the
+// product, products are accumulated in fp32, and out, dinp, dw, bias and dbias stay fp32 (as tensor cores do: a
+// product of two bf16 values is exact in fp32). The rows are taken in blocks (Bf16Blocks) through a scratch of
+// blocks.scratch_size() floats in the backend's memory, so a (N, V) gradient of the logits is never rounded whole.
+// out (n) = x rounded to the nearest bf16, ties to even (NaN stays NaN, overflow gives infinity), as its 16 bits.
+void round_to_bf16(uint16_t* out, const float* x, int64_t n);
+// How the bf16 products walk their operands. A GPU rounds `rows` rows of inp and dout at a time into bf16 scratch
+// and reads the bf16 weight as it is. The CPU, which widens bf16 to fp32 for its sgemm, takes `weight_rows` rows of
+// the weight (and the same columns of dout) at a time, and `cpu_rows` rows of inp and dout against each.
+struct Bf16Blocks {
+  int rows = 1;
+  int weight_rows = 1;
+  int cpu_rows = 1;
+  int64_t IC = 0, OC = 0;
+  // floats of scratch in the backend's memory that either backend needs
+  int64_t scratch_size() const {
+    const int64_t gpu = (rows * (IC + OC) + 1) / 2;  // bf16
+    const int64_t cpu = cpu_rows * (IC + weight_rows) + weight_rows * IC;
+    return gpu > cpu ? gpu : cpu;
+  }
+};
+// Blocks for an (N, IC) x (OC, IC)^T product: at most block_elements bf16 elements of operands on a GPU (the default,
+// 2^25: 64 MiB, and rows enough for the tensor cores even against a vocabulary), an eighth of that in floats on the
+// CPU. Tests pass small ones to cross block edges.
+constexpr int64_t kBf16BlockElements = int64_t{1} << 25;
+Bf16Blocks bf16_blocks(int N, int IC, int OC, int64_t block_elements = kBf16BlockElements);
+void matmul_forward_bf16(float* out, const float* inp, const uint16_t* w, const float* bias, int N, int IC, int OC,
+                         bool accumulate, const Bf16Blocks& blocks, float* scratch);
+// dinp (written; skipped if null), dw (+=) and dbias (+=, the fp32 dout's column sums) as matmul_backward.
+void matmul_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const uint16_t* w,
+                          int N, int IC, int OC, const Bf16Blocks& blocks, float* scratch);
+
 // ---- GELU, tanh approximation (GPT-2). inp, out: (n)
 template <typename T>
 void gelu_forward(T* out, const T* inp, int64_t n);

@@ -53,7 +53,7 @@ LayoutPrediction predict_layout(const RunConfig& config, const Layout& layout, c
   p.tp_s = M * layers * 4 * ring_seconds(activation_bytes, layout.tp, tp_bw, c.latency_s);
   const double message = activation_bytes / (cfg.parallel.sequence_parallel ? layout.tp : 1);
   p.pp_s = layout.pp > 1 ? 2.0 * (M + layout.pp - 1) * (message / pp_bw + c.latency_s) : 0.0;
-  const double gradient_bytes = static_cast<double>(plan.param_bytes);
+  const double gradient_bytes = 4.0 * static_cast<double>(plan.sizes.flat_elements);  // fp32 gradients
   const double dp_total = ring_seconds(gradient_bytes, layout.dp, dp_bw, c.latency_s);
   const double hidden = (2.0 / 3.0) * compute / M;  // the last micro-batch's backward
   p.dp_s = std::max(0.0, dp_total - hidden);

@@ -38,6 +38,7 @@ ModelShard plan_shard(const RunConfig& cfg, const RunPlan& plan, const Coord& co
   shard.sequence_parallel = cfg.parallel.sequence_parallel;
   shard.recompute = recompute_from_name(cfg.train.recompute);
   shard.attention = attention_from_name(cfg.train.attention);
+  shard.dtype = dtype_from_name(cfg.train.dtype);
   return shard;
 }
 
@@ -99,6 +100,8 @@ RunPlan plan_run(RunConfig& cfg, const Layout& layout) {
   }
   const auto f = static_cast<int64_t>(sizeof(float));
   plan.param_bytes = plan.sizes.flat_elements * f;
+  // train.dtype = "bf16": a bf16 copy of the parameters beside the fp32 masters
+  if (cfg.train.dtype == "bf16") plan.param_bytes += plan.sizes.flat_elements * 2;
   plan.grad_bytes = plan.sizes.flat_elements * f;
   // AdamW m and v: ZeRO-1 keeps this rank's 1/dp of them, and receives the reduced gradients of that part apart
   const int64_t part = (plan.sizes.flat_elements + layout.dp - 1) / layout.dp;
@@ -164,11 +167,12 @@ std::string describe_run(const RunConfig& cfg, const RunPlan& plan, const RunDat
   }
   out += fmt::format(
       "memory per rank: {} = parameters {} + gradients {} + AdamW state {} + activations {} (micro-batch {} x "
-      "{}, {} attention{}){}\n",
+      "{}, {} attention{}{}){}\n",
       bytes_string(plan.total_bytes()), bytes_string(plan.param_bytes), bytes_string(plan.grad_bytes),
       bytes_string(plan.optimizer_bytes), bytes_string(plan.activation_bytes), plan.micro_batch, plan.seq_len,
       cfg.train.attention,
       cfg.train.recompute == "none" ? std::string() : fmt::format(", {} recomputation", cfg.train.recompute),
+      cfg.train.dtype == "bf16" ? ", bf16 matrix products: parameters fp32 + a bf16 copy" : "",
       l.tp * l.pp > 1 ? fmt::format("; {} parameters on {}", plan.sizes.parameters,
                                     l.pp > 1 ? fmt::format("the ranks of pipeline stage {}", plan.heaviest_stage)
                                              : std::string("each rank"))

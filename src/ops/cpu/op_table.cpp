@@ -1,6 +1,8 @@
 // The CPU backend's op table: the ops of this folder.
 #include "ops/op_table.hpp"
 
+#include <type_traits>
+
 namespace tessera::ops::cpu {
 namespace {
 
@@ -19,6 +21,11 @@ OpTable<T> make_table() {
   t.residual_rmsnorm_forward = &ops::residual_rmsnorm_forward<T>;
   t.matmul_forward = &ops::matmul_forward<T>;
   t.matmul_backward = &ops::matmul_backward<T>;
+  if constexpr (std::is_same_v<T, float>) {
+    t.round_to_bf16 = &ops::round_to_bf16;
+    t.matmul_forward_bf16 = &ops::matmul_forward_bf16;
+    t.matmul_backward_bf16 = &ops::matmul_backward_bf16;
+  }
   t.gelu_forward = &ops::gelu_forward<T>;
   t.gelu_backward = &ops::gelu_backward<T>;
   t.swiglu_forward = &ops::swiglu_forward<T>;

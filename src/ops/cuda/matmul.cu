@@ -1,8 +1,14 @@
 // The linear layer on CUDA through cuBLASLt, fp32 in and out with fp32 accumulation (CUBLAS_COMPUTE_32F: no TF32,
-// so the parity tests hold at 1e-5), the bias added by the GEMM's epilogue.
+// so the parity tests hold at 1e-5), the bias added by the GEMM's epilogue. Under train.dtype = "bf16" the operands
+// are bf16 (the weight's copy, the activations and gradients rounded in blocks of rows into scratch) and the
+// products accumulate in fp32 on the tensor cores, into fp32 outputs.
 //
 // Row-major (N, OC) = (N, IC) @ w^T is, read column-major, out^T (OC x N) = w (OC x IC) @ inp^T (IC x N), where w as
 // stored row-major (OC, IC) is the column-major IC x OC matrix used transposed.
+#include <cuda_bf16.h>
+
+#include <algorithm>
+
 #include "ops/cuda/common.cuh"
 #include "ops/cuda/ops_cuda.hpp"
 
@@ -12,9 +18,10 @@ namespace {
 struct Gemm {
   bool trans_a = false, trans_b = false;
   int m = 0, n = 0, k = 0;  // D (m x n) = op(A) (m x k) op(B) (k x n), column-major
-  const float* a = nullptr;
+  cudaDataType_t ab_type = CUDA_R_32F;  // of A and B (CUDA_R_16BF: bf16 operands); D is fp32
+  const void* a = nullptr;
   int lda = 0;
-  const float* b = nullptr;
+  const void* b = nullptr;
   int ldb = 0;
   float* d = nullptr;
   int ldd = 0;
@@ -39,8 +46,8 @@ class LtCall {
             "BIAS_POINTER");
     }
     // stored shapes (rows x cols, column-major) of A and B before their op
-    check(cublasLtMatrixLayoutCreate(&a_, CUDA_R_32F, g.trans_a ? g.k : g.m, g.trans_a ? g.m : g.k, g.lda), "layout A");
-    check(cublasLtMatrixLayoutCreate(&b_, CUDA_R_32F, g.trans_b ? g.n : g.k, g.trans_b ? g.k : g.n, g.ldb), "layout B");
+    check(cublasLtMatrixLayoutCreate(&a_, g.ab_type, g.trans_a ? g.k : g.m, g.trans_a ? g.m : g.k, g.lda), "layout A");
+    check(cublasLtMatrixLayoutCreate(&b_, g.ab_type, g.trans_b ? g.n : g.k, g.trans_b ? g.k : g.n, g.ldb), "layout B");
     check(cublasLtMatrixLayoutCreate(&d_, CUDA_R_32F, g.m, g.n, g.ldd), "layout D");
   }
   LtCall(const LtCall&) = delete;
@@ -92,6 +99,19 @@ __global__ void column_sum_kernel(float* dbias, const float* dout, int N, int OC
   float s = dbias[c];
   for (int64_t i = 0; i < N; ++i) s += dout[i * OC + c];
   dbias[c] = s;
+}
+
+// out (n) = x rounded to bf16 (to nearest, ties to even), as its bits
+__global__ void round_to_bf16_kernel(uint16_t* out, const float* x, int64_t n) {
+  TESSERA_GRID_STRIDE(i, n) {
+    out[i] = __bfloat16_as_ushort(__float2bfloat16_rn(x[i]));
+  }
+}
+
+void round_rows(uint16_t* out, const float* x, int64_t n) {
+  if (n == 0) return;
+  round_to_bf16_kernel<<<grid_for(n), kThreads, 0, stream()>>>(out, x, n);
+  check_launch("round_to_bf16");
 }
 
 }  // namespace
@@ -147,6 +167,77 @@ void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, co
   if (dbias != nullptr) {
     column_sum_kernel<<<grid_for(OC), kThreads, 0, stream()>>>(dbias, dout, N, OC);
     check_launch("matmul_backward (bias)");
+  }
+}
+
+void round_to_bf16(uint16_t* out, const float* x, int64_t n) {
+  round_rows(out, x, n);
+}
+
+void matmul_forward_bf16(float* out, const float* inp, const uint16_t* w, const float* bias, int N, int IC, int OC,
+                         bool accumulate, const Bf16Blocks& blocks, float* scratch) {
+  auto* xs = reinterpret_cast<uint16_t*>(scratch);  // (rows, IC) bf16
+  for (int r0 = 0; r0 < N; r0 += blocks.rows) {
+    const int nr = std::min(blocks.rows, N - r0);
+    round_rows(xs, inp + static_cast<int64_t>(r0) * IC, static_cast<int64_t>(nr) * IC);
+    Gemm g;  // out[r0:]^T (OC x nr) = w^T as stored @ xs^T
+    g.ab_type = CUDA_R_16BF;
+    g.trans_a = true;
+    g.m = OC;
+    g.n = nr;
+    g.k = IC;
+    g.a = w;
+    g.lda = IC;
+    g.b = xs;
+    g.ldb = IC;
+    g.d = out + static_cast<int64_t>(r0) * OC;
+    g.ldd = OC;
+    g.beta = accumulate ? 1.0F : 0.0F;
+    g.bias = bias;
+    gemm(g);
+  }
+}
+
+void matmul_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const uint16_t* w,
+                          int N, int IC, int OC, const Bf16Blocks& blocks, float* scratch) {
+  auto* xs = reinterpret_cast<uint16_t*>(scratch);     // (rows, IC) bf16
+  uint16_t* ds = xs + static_cast<int64_t>(blocks.rows) * IC;  // (rows, OC) bf16
+  for (int r0 = 0; r0 < N; r0 += blocks.rows) {
+    const int nr = std::min(blocks.rows, N - r0);
+    round_rows(ds, dout + static_cast<int64_t>(r0) * OC, static_cast<int64_t>(nr) * OC);
+    round_rows(xs, inp + static_cast<int64_t>(r0) * IC, static_cast<int64_t>(nr) * IC);
+    if (dinp != nullptr) {  // dinp[r0:]^T (IC x nr) = w (IC x OC, stored) @ ds^T (OC x nr)
+      Gemm g;
+      g.ab_type = CUDA_R_16BF;
+      g.m = IC;
+      g.n = nr;
+      g.k = OC;
+      g.a = w;
+      g.lda = IC;
+      g.b = ds;
+      g.ldb = OC;
+      g.d = dinp + static_cast<int64_t>(r0) * IC;
+      g.ldd = IC;
+      gemm(g);
+    }
+    Gemm g;  // dw^T (IC x OC) += xs^T (IC x nr) @ ds (nr x OC)
+    g.ab_type = CUDA_R_16BF;
+    g.trans_b = true;
+    g.m = IC;
+    g.n = OC;
+    g.k = nr;
+    g.a = xs;
+    g.lda = IC;
+    g.b = ds;
+    g.ldb = OC;
+    g.d = dw;
+    g.ldd = IC;
+    g.beta = 1.0F;
+    gemm(g);
+  }
+  if (dbias != nullptr) {
+    column_sum_kernel<<<grid_for(OC), kThreads, 0, stream()>>>(dbias, dout, N, OC);
+    check_launch("matmul_backward_bf16 (bias)");
   }
 }
 

@@ -18,6 +18,9 @@ OpTable<float> make_table() {
   t.residual_rmsnorm_forward = &cuda::residual_rmsnorm_forward;
   t.matmul_forward = &cuda::matmul_forward;
   t.matmul_backward = &cuda::matmul_backward;
+  t.round_to_bf16 = &cuda::round_to_bf16;
+  t.matmul_forward_bf16 = &cuda::matmul_forward_bf16;
+  t.matmul_backward_bf16 = &cuda::matmul_backward_bf16;
   t.gelu_forward = &cuda::gelu_forward;
   t.gelu_backward = &cuda::gelu_backward;
   t.swiglu_forward = &cuda::swiglu_forward;

@@ -43,6 +43,11 @@ void matmul_forward(float* out, const float* inp, const float* w, const float* b
                     bool accumulate);
 void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const float* w, int N,
                      int IC, int OC);
+void round_to_bf16(uint16_t* out, const float* x, int64_t n);
+void matmul_forward_bf16(float* out, const float* inp, const uint16_t* w, const float* bias, int N, int IC, int OC,
+                         bool accumulate, const Bf16Blocks& blocks, float* scratch);
+void matmul_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const uint16_t* w,
+                          int N, int IC, int OC, const Bf16Blocks& blocks, float* scratch);
 void gelu_forward(float* out, const float* inp, int64_t n);
 void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n);
 void swiglu_forward(float* out, const float* inp, int N, int F);
