@@ -53,6 +53,17 @@ check "... and the metrics hold each step once" test "$(losses "$work/a/metrics.
 out=$("${t[@]}" --steps 16 --checkpoint-dir "$work/a" 2>&1)
 check "a finished run has nothing to train" has "$out" "nothing to train: the checkpoint is at step 16"
 
+# --- bf16 matrix products: the checkpoint holds the fp32 masters; a resume makes the bf16 copy again, bit for bit
+bf=("${t[@]}" --set train.dtype=bf16)
+"${bf[@]}" --steps 8 --checkpoint-dir "$work/bf-full" --metrics "$work/bf-full/metrics.jsonl" > /dev/null 2>&1
+"${bf[@]}" --steps 4 --checkpoint-dir "$work/bf" --metrics "$work/bf/metrics.jsonl" > /dev/null 2>&1
+"${bf[@]}" --steps 8 --checkpoint-dir "$work/bf" --metrics "$work/bf/metrics.jsonl" > "$work/bf2.log" 2>&1
+check "a bf16 run resumes" grep -q "resumed from $work/bf/step-00000004: step 4" "$work/bf2.log"
+check "resumed bf16 losses and gradient norms equal the uninterrupted bf16 run's, bit for bit" \
+  test "$(losses "$work/bf/metrics.jsonl")" = "$(losses "$work/bf-full/metrics.jsonl")" -a "$(losses "$work/bf/metrics.jsonl" | wc -l)" -eq 8
+check "... and differ from the fp32 run's (the operands are rounded)" \
+  test "$(losses "$work/bf-full/metrics.jsonl" | head -3)" != "$(losses "$work/full/metrics.jsonl" | head -3)"
+
 # --- eval, generate and info read a run directory and a checkpoint directory alike
 e1=$("$tessera" eval -m "$work/a" 2>&1 | grep -o 'loss [0-9.]*')
 e2=$("$tessera" eval -m "$work/a/step-00000016" 2>&1 | grep -o 'loss [0-9.]*')

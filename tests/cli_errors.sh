@@ -31,6 +31,7 @@ refuse "missing dataset" "no such dataset directory" "$tessera" train -c tiny-gp
 refuse "no dataset" "data.path" "$tessera" train -c tiny-gpt2
 refuse "layout vs world" "does not match" "$tessera" train -c tiny-gpt2 --data "$work/ds" --dp 2
 refuse "unknown device" "train.device" "$tessera" train -c tiny-gpt2 --data "$work/ds" --set train.device=gpu
+refuse "unknown dtype" "train.dtype" "$tessera" train -c tiny-gpt2 --data "$work/ds" --set train.dtype=fp16
 if ! nvidia-smi -L >/dev/null 2>&1; then  # no GPU here: asking for one is refused with the reason
   refuse "cuda without a GPU" 'train.device = "cuda": ' "$tessera" train -c tiny-gpt2 --data "$work/ds" --steps 1 \
     --set train.device=cuda

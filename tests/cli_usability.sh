@@ -105,6 +105,10 @@ done
 run_capture "$tessera" train -c gpt2-124m --data "$work/ds" --dry-run --set train.recompute=full
 check "dry run with full recomputation plans less activation memory: $(grep -m1 'memory per rank' <<<"$out")" \
   has "$out" "full recomputation)"
+run_capture "$tessera" train -c gpt2-124m --data "$work/ds" --dry-run --set train.dtype=bf16
+check "dry run with bf16 products counts the parameters' bf16 copy: $(grep -m1 'memory per rank' <<<"$out")" \
+  has "$out" "parameters 712.3 MiB + gradients 474.8 MiB"
+check "... and says so" has "$out" "bf16 matrix products: parameters fp32 + a bf16 copy)"
 check "dry run makes no checkpoint directory" test ! -e "$work/never"
 check "dry run makes no metrics file" test ! -e "$work/never.jsonl"
 
