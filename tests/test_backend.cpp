@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <random>
 #include <stdexcept>
@@ -252,6 +254,63 @@ TEST_F(CudaOps, Matmul) {
   expect_close("matmul_backward dbias (accumulated)", dbias, d_dbias);
 }
 
+// bf16 operands: the rounding bit for bit (NaN stays NaN), and the products against the CPU's (both exact products of
+// the same bf16 values accumulated in fp32: only the order of the sums differs), in one block and across blocks.
+TEST_F(CudaOps, Bf16Matmul) {
+  Vec x = random_vec(4099, 1, 3.0F);
+  x[0] = std::numeric_limits<float>::infinity();
+  x[1] = std::numeric_limits<float>::max();
+  x[2] = std::bit_cast<float>(0x3f808000U);  // a tie
+  x[3] = std::numeric_limits<float>::quiet_NaN();
+  std::vector<uint16_t> want(x.size()), got(x.size());
+  DeviceBuffer<uint16_t> d_bits(*gpu_, static_cast<int64_t>(x.size()));
+  auto d_x = up(x);
+  cpu_ops().round_to_bf16(want.data(), x.data(), static_cast<int64_t>(x.size()));
+  gpu_ops().round_to_bf16(d_bits.data(), d_x.data(), static_cast<int64_t>(x.size()));
+  got = down(d_bits);
+  EXPECT_EQ((got[3] & 0x7f80U), 0x7f80U);
+  EXPECT_NE((got[3] & 0x007fU), 0U) << "NaN";
+  got[3] = want[3];
+  EXPECT_EQ(got, want);
+
+  const int IC = C, OC = 3 * C + 5;
+  Vec inp = random_vec(N * IC, 1), w = random_vec(OC * IC, 2, 0.1F), bias = random_vec(OC, 3);
+  std::vector<uint16_t> w16(w.size());
+  cpu_ops().round_to_bf16(w16.data(), w.data(), static_cast<int64_t>(w.size()));
+  auto d_inp = up(inp), d_bias = up(bias);
+  auto d_w16 = up(w16);
+  for (const int64_t block : {ops::kBf16BlockElements, int64_t{2000}}) {
+    const ops::Bf16Blocks blocks = ops::bf16_blocks(N, IC, OC, block);
+    Vec scratch(static_cast<size_t>(blocks.scratch_size()));
+    DeviceBuffer<float> d_scratch(*gpu_, blocks.scratch_size());
+    const std::string where =
+        block == ops::kBf16BlockElements ? "" : " (blocks of " + std::to_string(blocks.rows) + " rows)";
+    for (const bool with_bias : {true, false}) {
+      for (const bool accumulate : {false, true}) {
+        Vec out = random_vec(N * OC, 4);
+        auto d_out = up(out);
+        cpu_ops().matmul_forward_bf16(out.data(), inp.data(), w16.data(), with_bias ? bias.data() : nullptr, N, IC, OC,
+                                      accumulate, blocks, scratch.data());
+        gpu_ops().matmul_forward_bf16(d_out.data(), d_inp.data(), d_w16.data(), with_bias ? d_bias.data() : nullptr, N,
+                                      IC, OC, accumulate, blocks, d_scratch.data());
+        expect_close(
+            ("matmul_forward_bf16" + std::string(with_bias ? " +bias" : "") + (accumulate ? " +=" : "") + where)
+                .c_str(),
+            out, d_out, 1e-4);
+      }
+    }
+    Vec dout = random_vec(N * OC, 5), dinp(N * IC), dw = random_vec(OC * IC, 6), dbias = random_vec(OC, 7);
+    auto d_dout = up(dout), d_dinp = up(dinp), d_dw = up(dw), d_dbias = up(dbias);
+    cpu_ops().matmul_backward_bf16(dinp.data(), dw.data(), dbias.data(), dout.data(), inp.data(), w16.data(), N, IC, OC,
+                                   blocks, scratch.data());
+    gpu_ops().matmul_backward_bf16(d_dinp.data(), d_dw.data(), d_dbias.data(), d_dout.data(), d_inp.data(),
+                                   d_w16.data(), N, IC, OC, blocks, d_scratch.data());
+    expect_close(("matmul_backward_bf16 dinp" + where).c_str(), dinp, d_dinp, 1e-4);
+    expect_close(("matmul_backward_bf16 dw (accumulated)" + where).c_str(), dw, d_dw, 1e-4);
+    expect_close(("matmul_backward_bf16 dbias (accumulated)" + where).c_str(), dbias, d_dbias);
+  }
+}
+
 TEST_F(CudaOps, GeluAndSwiglu) {
   const int64_t n = static_cast<int64_t>(N) * F;
   Vec x = random_vec(n, 1, 2.0F), out(n), dout = random_vec(n, 2), dx(n);
@@ -482,10 +541,11 @@ ModelConfig small_model(const std::string& family, Objective objective) {
 // The loss of each of `steps` AdamW steps on batches drawn from a fixed generator (MLM: 15% of positions masked and
 // targeted; CLM: the next token).
 std::vector<double> train_losses(Backend& backend, const ModelConfig& config, int steps,
-                                 Attention attention = Attention::kMaterialized) {
+                                 Attention attention = Attention::kMaterialized, DType dtype = DType::kFp32) {
   const int B = 4, Tn = 32, N = B * Tn;
   ModelShard shard;
   shard.attention = attention;
+  shard.dtype = dtype;
   Transformer<float> model(config, B, Tn, nullptr, shard, &backend);
   model.init_weights(1234);
   AdamW optimizer(model.table(), AdamWConfig{}, {}, &backend);
@@ -544,6 +604,15 @@ TEST_F(CudaOps, TwentyTrainingStepsMatchTheCpu) {
               << i + 1;
         }
       }
+      // bf16 products: against the CPU's bf16 emulation (the same rounded operands) and within 1e-2 of fp32
+      const auto cpu_bf16 = train_losses(*cpu, m, 20, Attention::kFlash, DType::kBf16);
+      const auto gpu_bf16 = train_losses(*gpu_, m, 20, Attention::kFlash, DType::kBf16);
+      for (size_t i = 0; i < want.size(); ++i) {
+        EXPECT_NEAR(gpu_bf16[i], cpu_bf16[i], 1e-3 * std::abs(cpu_bf16[i]))
+            << family << " " << to_string(objective) << " bf16 step " << i + 1;
+        EXPECT_NEAR(gpu_bf16[i], want[i], 1e-2 * std::abs(want[i]))
+            << family << " " << to_string(objective) << " bf16 against fp32, step " << i + 1;
+      }
     }
   }
 }
@@ -551,22 +620,25 @@ TEST_F(CudaOps, TwentyTrainingStepsMatchTheCpu) {
 // After the first step (which sizes the attention scratch), a step allocates no GPU memory.
 TEST_F(CudaOps, AStepAllocatesNothing) {
   const ModelConfig m = small_model("llama", Objective::kCausal);
-  ModelShard shard;
-  shard.attention = Attention::kFlash;
-  Transformer<float> model(m, 4, 32, nullptr, shard, gpu_);
-  model.init_weights(1);
-  AdamW optimizer(model.table(), AdamWConfig{}, {}, gpu_);
-  std::vector<int32_t> tokens(4 * 32, 7), targets(4 * 32, 8);
-  auto step = [&] {
-    model.zero_grads();
-    model.forward_backward(tokens.data(), targets.data(), 4, 32, 1.0F / 128);
-    optimizer.step(model.params(), model.grads(), 1e-3F);
-    gpu_->synchronize();
-  };
-  step();
-  const int64_t free_before = gpu_->memory().free_bytes;
-  for (int i = 0; i < 3; ++i) step();
-  EXPECT_EQ(gpu_->memory().free_bytes, free_before);
+  for (const DType dtype : {DType::kFp32, DType::kBf16}) {
+    ModelShard shard;
+    shard.attention = Attention::kFlash;
+    shard.dtype = dtype;
+    Transformer<float> model(m, 4, 32, nullptr, shard, gpu_);
+    model.init_weights(1);
+    AdamW optimizer(model.table(), AdamWConfig{}, {}, gpu_);
+    std::vector<int32_t> tokens(4 * 32, 7), targets(4 * 32, 8);
+    auto step = [&] {
+      model.zero_grads();
+      model.forward_backward(tokens.data(), targets.data(), 4, 32, 1.0F / 128);
+      optimizer.step(model.params(), model.grads(), 1e-3F);
+      gpu_->synchronize();
+    };
+    step();
+    const int64_t free_before = gpu_->memory().free_bytes;
+    for (int i = 0; i < 3; ++i) step();
+    EXPECT_EQ(gpu_->memory().free_bytes, free_before) << (dtype == DType::kBf16 ? "bf16" : "fp32");
+  }
 }
 
 }  // namespace

@@ -260,11 +260,12 @@ TEST(Model, Bf16TrainsLikeFp32) {
       for (int i = 0; i < N; ++i) {
         const bool masked = objective == Objective::kMasked && i % 7 == 3;
         targets[i] = objective == Objective::kCausal ? ((i + 1) % Tn == 0 ? -1 : tokens[i + 1])
-                     : masked                         ? tokens[i]
-                                                      : -1;
+                     : masked                        ? tokens[i]
+                                                     : -1;
         if (masked) tokens[i] = m.mask_token_id;
       }
-      const auto targeted = static_cast<float>(std::count_if(targets.begin(), targets.end(), [](int t) { return t >= 0; }));
+      const auto targeted =
+          static_cast<float>(std::count_if(targets.begin(), targets.end(), [](int t) { return t >= 0; }));
       auto run = [&](DType dtype) {
         ModelShard shard;
         shard.dtype = dtype;
@@ -283,15 +284,16 @@ TEST(Model, Bf16TrainsLikeFp32) {
       };
       const std::string what = std::string(family) + " " + to_string(objective);
       const std::vector<double> fp32 = run(DType::kFp32), bf16 = run(DType::kBf16);
-      for (size_t i = 0; i < fp32.size(); ++i) EXPECT_NEAR(bf16[i], fp32[i], 1e-2 * fp32[i]) << what << " step " << i + 1;
+      for (size_t i = 0; i < fp32.size(); ++i)
+        EXPECT_NEAR(bf16[i], fp32[i], 1e-2 * fp32[i]) << what << " step " << i + 1;
       EXPECT_NE(bf16, fp32) << what << ": the same bits: are the operands rounded?";
       EXPECT_LT(bf16.back(), 0.8 * bf16.front()) << what;
-      EXPECT_GT(Transformer<float>::sizes(m, B, Tn, {.dtype = DType::kBf16}).activation_elements,
+      ModelShard shard;
+      shard.dtype = DType::kBf16;
+      EXPECT_GT(Transformer<float>::sizes(m, B, Tn, shard).activation_elements,
                 Transformer<float>::sizes(m, B, Tn).activation_elements);
 
       // weights written through params() after a forward: the next forward uses them
-      ModelShard shard;
-      shard.dtype = DType::kBf16;
       Transformer<float> a(m, B, Tn, nullptr, shard), b(m, B, Tn, nullptr, shard);
       a.init_weights(3);
       b.init_weights(4);

@@ -3,9 +3,9 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <limits>
 #include <string>
-#include <cmath>
 #include <utility>
 #include <vector>
 
@@ -445,15 +445,15 @@ TEST(Ops, Bf16MatmulIsTheFp32MatmulOfRoundedOperands) {
     const bool one_block = blocks.cpu_rows >= N && blocks.weight_rows >= OC;
     EXPECT_EQ(one_block, block == ops::kBf16BlockElements);
     std::vector<float> scratch(static_cast<size_t>(blocks.scratch_size()));
-    const std::string what = one_block ? "one block" : "blocks of " + std::to_string(blocks.cpu_rows) + " x " +
-                                                           std::to_string(blocks.weight_rows);
+    const std::string what =
+        one_block ? "one block"
+                  : "blocks of " + std::to_string(blocks.cpu_rows) + " x " + std::to_string(blocks.weight_rows);
     for (const bool with_bias : {false, true}) {
       for (const bool accumulate : {false, true}) {
         std::vector<float> want = start, got = start;
         const float* b = with_bias ? bias.data() : nullptr;
         ops::matmul_forward(want.data(), inp_r.data(), w_r.data(), b, N, IC, OC, accumulate);
-        ops::matmul_forward_bf16(got.data(), inp.data(), w16.data(), b, N, IC, OC, accumulate, blocks,
-                                 scratch.data());
+        ops::matmul_forward_bf16(got.data(), inp.data(), w16.data(), b, N, IC, OC, accumulate, blocks, scratch.data());
         if (one_block) {
           EXPECT_EQ(got, want) << what << " bias " << with_bias << " accumulate " << accumulate;
         } else {
@@ -462,13 +462,13 @@ TEST(Ops, Bf16MatmulIsTheFp32MatmulOfRoundedOperands) {
       }
     }
     std::vector<float> dinp_want(N * IC), dinp(N * IC, 7.0F), dw_want = start, dw = start, db_want(OC, 1.0F),
-        db(OC, 1.0F);
+                                                              db(OC, 1.0F);
     dw_want.resize(OC * IC);
     dw.resize(OC * IC);
     ops::matmul_backward(dinp_want.data(), dw_want.data(), db_want.data(), dout_r.data(), inp_r.data(), w_r.data(), N,
                          IC, OC);
-    ops::matmul_backward_bf16(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w16.data(), N, IC, OC,
-                              blocks, scratch.data());
+    ops::matmul_backward_bf16(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w16.data(), N, IC, OC, blocks,
+                              scratch.data());
     if (one_block) {
       EXPECT_EQ(dinp, dinp_want) << what;
       EXPECT_EQ(dw, dw_want) << what;
@@ -478,8 +478,8 @@ TEST(Ops, Bf16MatmulIsTheFp32MatmulOfRoundedOperands) {
     }
     // dbias: the column sums of the fp32 dout, not of its rounding
     std::vector<float> db_fp32(OC, 1.0F), unused(OC * IC, 0.0F);
-    ops::matmul_backward(static_cast<float*>(nullptr), unused.data(), db_fp32.data(), dout.data(), inp.data(),
-                         w.data(), N, IC, OC);
+    ops::matmul_backward(static_cast<float*>(nullptr), unused.data(), db_fp32.data(), dout.data(), inp.data(), w.data(),
+                         N, IC, OC);
     EXPECT_EQ(db, db_fp32) << what;
     // no dinp: the weight gradient alone
     std::vector<float> dw_alone(OC * IC, 0.0F), dw_alone_want(OC * IC, 0.0F);

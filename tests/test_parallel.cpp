@@ -83,8 +83,12 @@ std::vector<LayoutCase> layout_cases() {
   // untied model still gives its single rank's bits
   cases.push_back({1, 2, 1, {"train.dtype=bf16"}, "pp2-bf16", ""});
   cases.push_back({2, 2, 1, {"train.dtype=bf16"}, "tp2-pp2-bf16", ""});
-  cases.push_back({2, 2, 2, {"parallel.sequence_parallel=true", "parallel.zero1=true", "train.dtype=bf16"},
-                   "tp2-pp2-dp2-sp-zero1-bf16", ""});
+  cases.push_back({2,
+                   2,
+                   2,
+                   {"parallel.sequence_parallel=true", "parallel.zero1=true", "train.dtype=bf16"},
+                   "tp2-pp2-dp2-sp-zero1-bf16",
+                   ""});
   // the GPU's point-to-point (NCCL: no tags, receives matched in the order they are waited for) on the schedules
   // the GPU runs (no interleaving)
   cases.push_back({1, 2, 1, {}, "pp2-ordered", "tp1-pp2-dp1", true});
@@ -108,8 +112,7 @@ TEST(Parity, EveryLayoutMatchesOneRank) {
   long pid = getpid();
   MPI_Bcast(&pid, 1, MPI_LONG, 0, MPI_COMM_WORLD);
   const std::filesystem::path dir = std::filesystem::temp_directory_path() / fmt::format("tessera-parity-{}", pid);
-  double worst_first = 0, worst_step = 0, worst_param = 0, worst_pp_tied = 0, worst_bf16 = 0,
-         worst_bf16_param = 0;
+  double worst_first = 0, worst_step = 0, worst_param = 0, worst_pp_tied = 0, worst_bf16 = 0, worst_bf16_param = 0;
   int cases_run = 0;
   for (const char* preset : {"tiny-gpt2", "tiny-llama"}) {
     for (const char* objective : {"clm", "mlm"}) {

@@ -273,7 +273,8 @@ void Transformer<T>::plan_activations() {
     p += n;
     return out;
   };
-  const auto bf16_scratch = static_cast<int64_t>(bf16_scratch_elements(d, static_cast<double>(BT), chunks_.back().head, shard_));
+  const auto bf16_scratch =
+      static_cast<int64_t>(bf16_scratch_elements(d, static_cast<double>(BT), chunks_.back().head, shard_));
   if (bf16_scratch > 0) bf16_scratch_ = take(bf16_scratch);
   row_parallel_out_ = take(BT * C);
   d_residual_full_ = take(BT * C);

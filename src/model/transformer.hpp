@@ -241,7 +241,7 @@ class Transformer {
   DeviceBuffer<T> params_, grads_;
   DeviceBuffer<uint16_t> params_bf16_;  // train.dtype = "bf16": the parameters rounded to bf16 (else empty)
   bool bf16_stale_ = true;              // params_ may have changed since params_bf16_ was made
-  DeviceBuffer<T> acts_;  // every activation below, one allocation
+  DeviceBuffer<T> acts_;                // every activation below, one allocation
   DeviceBuffer<int32_t> slot_ids_;
   DeviceBuffer<double> loss_sum_;         // (1) what chunk_loss adds, until take_loss_sum
   std::vector<int32_t> host_ids_;         // staging for a micro-batch's tokens and targets on their way to slot_ids_

@@ -313,8 +313,8 @@ const T* Transformer<T>::backward_chunk(int c, int s, bool last) {
   const T* out = chunk_output(c, s);
   if (chunk.head) {
     // logits hold dlogits: through the head (tp_copy / tp_gather backward) and the final norm into d_residual_
-    linear_backward(d_norm_out_, tensor(G, head_), static_cast<T*>(nullptr), sl.logits, sl.lnf, tensor(P, head_),
-                          N, C, d.Vp);
+    linear_backward(d_norm_out_, tensor(G, head_), static_cast<T*>(nullptr), sl.logits, sl.lnf, tensor(P, head_), N, C,
+                    d.Vp);
     const T* dlnf = tp_enter_backward(*tp_, sp_, d_norm_out_, d_norm_out_local_, rows.n_local);
     backend_->zero(d_residual_, rows.n_local * static_cast<int64_t>(sizeof(T)));
     norm_backward(d_residual_, tensor(G, lnf_w_), tensor(G, lnf_b_), dlnf, out, tensor(P, lnf_w_), sl.lnf_mean,

@@ -85,7 +85,7 @@ void matmul_forward_bf16(float* out, const float* inp, const uint16_t* w, const 
     beta = 1.0F;
   }
   const int R = blocks.cpu_rows, Ob = blocks.weight_rows;
-  float* ws = scratch;                                // (Ob, IC)
+  float* ws = scratch;                             // (Ob, IC)
   float* xs = ws + static_cast<int64_t>(Ob) * IC;  // (R, IC)
   for (int o0 = 0; o0 < OC; o0 += Ob) {
     const int no = std::min(Ob, OC - o0);
@@ -103,7 +103,7 @@ void matmul_backward_bf16(float* dinp, float* dw, float* dbias, const float* dou
                           int N, int IC, int OC, const Bf16Blocks& blocks, float* scratch) {
   check_blocks(blocks, IC, OC);
   const int R = blocks.cpu_rows, Ob = blocks.weight_rows;
-  float* ws = scratch;                                // (Ob, IC)
+  float* ws = scratch;                             // (Ob, IC)
   float* xs = ws + static_cast<int64_t>(Ob) * IC;  // (R, IC)
   float* ds = xs + static_cast<int64_t>(R) * IC;   // (R, Ob): the block's columns of dout
   for (int o0 = 0; o0 < OC; o0 += Ob) {

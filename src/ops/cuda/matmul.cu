@@ -17,7 +17,7 @@ namespace {
 
 struct Gemm {
   bool trans_a = false, trans_b = false;
-  int m = 0, n = 0, k = 0;  // D (m x n) = op(A) (m x k) op(B) (k x n), column-major
+  int m = 0, n = 0, k = 0;              // D (m x n) = op(A) (m x k) op(B) (k x n), column-major
   cudaDataType_t ab_type = CUDA_R_32F;  // of A and B (CUDA_R_16BF: bf16 operands); D is fp32
   const void* a = nullptr;
   int lda = 0;
@@ -200,7 +200,7 @@ void matmul_forward_bf16(float* out, const float* inp, const uint16_t* w, const 
 
 void matmul_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const uint16_t* w,
                           int N, int IC, int OC, const Bf16Blocks& blocks, float* scratch) {
-  auto* xs = reinterpret_cast<uint16_t*>(scratch);     // (rows, IC) bf16
+  auto* xs = reinterpret_cast<uint16_t*>(scratch);             // (rows, IC) bf16
   uint16_t* ds = xs + static_cast<int64_t>(blocks.rows) * IC;  // (rows, OC) bf16
   for (int r0 = 0; r0 < N; r0 += blocks.rows) {
     const int nr = std::min(blocks.rows, N - r0);
