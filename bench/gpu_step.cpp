@@ -1,10 +1,11 @@
 // The CUDA backend's throughput on GPT-2 124M (T = 1024): a full training step (forward and backward in one call,
-// AdamW) in tokens/s and MFU, the GEMMs of the model's shapes against the square GEMM that is their ceiling, the
-// attention op, and the GPU memory used against the plan. No MPI, no HDF5: bench/gpu/run.sh runs it on a lent GPU.
-// Prints markdown rows; without a GPU it says so and exits 0 (a benchmark never fails).
+// AdamW) in tokens/s and MFU, the GEMMs of the model's shapes (fp32 and bf16 operands) against the square GEMM that
+// is their ceiling, the attention op, and the GPU memory used against the plan. No MPI, no HDF5: bench/gpu/run.sh runs
+// it on a lent GPU. Prints markdown rows; without a GPU it says so and exits 0 (a benchmark never fails).
 //
 //   bench_gpu_step [--layers 12] [--width 768] [--heads 12] [--seq 1024] [--batch 8] [--vocab 50257] [--steps 10]
 //                  [--warmup 3] [--peak-tflops 989] [--recompute none|selective|full] [--attention flash|materialized]
+//                  [--dtype bf16|fp32] [--parts all|step]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -29,6 +30,8 @@ struct Options {
   double peak_tflops = 989;  // dense bf16 of an H100/H200 SXM: the MFU denominator
   std::string recompute = "none";
   std::string attention = "flash";
+  std::string dtype = "bf16";  // train.dtype of the step
+  std::string parts = "all";   // "step": the step's table alone
 };
 
 Options parse(int argc, char** argv) {
@@ -58,6 +61,10 @@ Options parse(int argc, char** argv) {
       o.recompute = v;
     else if (k == "--attention")
       o.attention = v;
+    else if (k == "--dtype")
+      o.dtype = v;
+    else if (k == "--parts")
+      o.parts = v;
     else
       std::fprintf(stderr, "bench_gpu_step: ignoring unknown option %s\n", k.c_str());
   }
@@ -91,28 +98,44 @@ void random_fill(Backend& gpu, DeviceBuffer<float>& b, uint64_t seed) {
   gpu.upload(b.data(), host.data(), b.bytes());
 }
 
-// fp32 GEMMs through the op table: the model's four shapes against a square product, the ceiling of this path.
+// GEMMs through the op table, fp32 and bf16 operands (the bf16 ones round their activation operand on the way in,
+// as the model's do): the model's shapes against a square product, the ceiling of each path.
 void bench_gemm(Backend& gpu, const Options& o) {
   const auto& ops = gpu.ops();
-  auto rate = [&](int N, int IC, int OC) {
+  auto rate = [&](bool bf16, int N, int IC, int OC) {
     DeviceBuffer<float> in(gpu, int64_t{N} * IC), w(gpu, int64_t{OC} * IC), out(gpu, int64_t{N} * OC);
     random_fill(gpu, in, 1);
     random_fill(gpu, w, 2);
-    const double s =
-        time_op(gpu, 10, [&] { ops.matmul_forward(out.data(), in.data(), w.data(), nullptr, N, IC, OC, false); });
+    double s = 0;
+    if (bf16) {
+      DeviceBuffer<uint16_t> w16(gpu, w.size());
+      ops.round_to_bf16(w16.data(), w.data(), w.size());
+      const ops::Bf16Blocks blocks = ops::bf16_blocks(N, IC, OC);
+      DeviceBuffer<float> scratch(gpu, blocks.scratch_size());
+      s = time_op(gpu, 10, [&] {
+        ops.matmul_forward_bf16(out.data(), in.data(), w16.data(), nullptr, N, IC, OC, false, blocks, scratch.data());
+      });
+    } else {
+      s = time_op(gpu, 10, [&] { ops.matmul_forward(out.data(), in.data(), w.data(), nullptr, N, IC, OC, false); });
+    }
     return 2.0 * N * IC * OC / s / 1e12;
   };
-  const double ceiling = rate(8192, 8192, 8192);
   const int N = o.batch * o.seq, C = o.width;
-  std::printf("| GEMM (fp32, cuBLASLt) | shape N x IC -> OC | TFLOP/s | of the square ceiling |\n|---|---|---|---|\n");
-  std::printf("| square | 8192 x 8192 -> 8192 | %.1f | 100%% |\n", ceiling);
   const struct {
     const char* name;
     int ic, oc;
-  } shapes[] = {{"qkv", C, 3 * C}, {"attn proj", C, C}, {"mlp fc", C, 4 * C}, {"mlp proj", 4 * C, C}};
-  for (const auto& s : shapes) {
-    const double r = rate(N, s.ic, s.oc);
-    std::printf("| %s | %d x %d -> %d | %.1f | %.0f%% |\n", s.name, N, s.ic, s.oc, r, 100 * r / ceiling);
+  } shapes[] = {
+      {"qkv", C, 3 * C}, {"attn proj", C, C}, {"mlp fc", C, 4 * C}, {"mlp proj", 4 * C, C}, {"head", C, o.vocab}};
+  for (const bool bf16 : {true, false}) {
+    const char* type = bf16 ? "bf16 operands, fp32 accumulation" : "fp32, no TF32";
+    const double ceiling = rate(bf16, 8192, 8192, 8192);
+    std::printf("%s| GEMM (%s, cuBLASLt) | shape N x IC -> OC | TFLOP/s | of the square ceiling |\n|---|---|---|---|\n",
+                bf16 ? "" : "\n", type);
+    std::printf("| square | 8192 x 8192 -> 8192 | %.1f | 100%% |\n", ceiling);
+    for (const auto& s : shapes) {
+      const double r = rate(bf16, N, s.ic, s.oc);
+      std::printf("| %s | %d x %d -> %d | %.1f | %.0f%% |\n", s.name, N, s.ic, s.oc, r, 100 * r / ceiling);
+    }
   }
 }
 
@@ -157,6 +180,7 @@ void bench_step(Backend& gpu, const Options& o) {
   ModelShard shard;
   shard.recompute = recompute_from_name(o.recompute);
   shard.attention = attention_from_name(o.attention);
+  shard.dtype = dtype_from_name(o.dtype);
   gpu.synchronize();
   const int64_t free_before = gpu.memory().free_bytes;
   Transformer<float> model(m, o.batch, o.seq, nullptr, shard, &gpu);
@@ -181,15 +205,17 @@ void bench_step(Backend& gpu, const Options& o) {
     if (s >= o.warmup) t.push_back(std::chrono::duration<double>(clock_type::now() - a).count());
   }
   const int64_t used = free_before - gpu.memory().free_bytes;
-  // the plan: parameters, gradients, AdamW's moments, activations, attention's backward scratch (as the trainer's)
-  const int64_t planned = 4 * model.flat_size() * static_cast<int64_t>(sizeof(float)) + model.activation_bytes() +
+  // the plan: parameters (and their bf16 copy), gradients, AdamW's moments, activations (the bf16 products' scratch
+  // included), attention's backward scratch (as the trainer's)
+  const int64_t planned = 4 * model.flat_size() * static_cast<int64_t>(sizeof(float)) +
+                          (o.dtype == "bf16" ? 2 * model.flat_size() : 0) + model.activation_bytes() +
                           ops::cuda::attention_scratch_bytes(o.batch, o.heads, o.seq, o.attention == "flash");
   const double step = median(t);
   const double tflops = model.flops_per_token(o.seq) * n / step / 1e12;
   std::printf(
-      "\n| step (fp32, %s attention, %s recompute) | B x T | step ms | tokens/s | model TFLOP/s | MFU vs %.0f | loss | "
-      "GPU memory used | planned |\n|---|---|---|---|---|---|---|---|---|\n",
-      o.attention.c_str(), o.recompute.c_str(), o.peak_tflops);
+      "\n| step (%s products, %s attention, %s recompute) | B x T | step ms | tokens/s | model TFLOP/s | MFU vs %.0f | "
+      "loss | GPU memory used | planned |\n|---|---|---|---|---|---|---|---|---|\n",
+      o.dtype.c_str(), o.attention.c_str(), o.recompute.c_str(), o.peak_tflops);
   std::printf("| GPT-2 L=%d C=%d | %d x %d | %.1f | %.0f | %.1f | %.1f%% | %.3f | %s | %s (%+.1f%%) |\n", o.layers,
               o.width, o.batch, o.seq, 1e3 * step, n / step, tflops, 100 * tflops / o.peak_tflops, loss / n,
               bytes_string(used).c_str(), bytes_string(planned).c_str(),
@@ -206,8 +232,10 @@ int main(int argc, char** argv) {
   }
   const std::unique_ptr<Backend> gpu = make_cuda_backend(0);
   std::printf("%s\n\n", gpu->description().c_str());
-  bench_gemm(*gpu, o);
-  bench_attention(*gpu, o);
+  if (o.parts != "step") {
+    bench_gemm(*gpu, o);
+    bench_attention(*gpu, o);
+  }
   bench_step(*gpu, o);
   return 0;
 }

@@ -33,9 +33,10 @@ if nvidia-smi -L >/dev/null 2>&1 && grep -q "skipped: no GPU" "$log"; then
   status=1
 fi
 rm -f "$log"
-echo "== GPT-2 124M, T = 1024 (bench_gpu_step)"
+echo "== GPT-2 124M, T = 1024, bf16 products (bench_gpu_step)"
 "$pack/bin/bench_gpu_step" || status=1
-echo "== the same step with the materialised attention (B x NH x T x T kept), for comparison"
-"$pack/bin/bench_gpu_step" --attention materialized --steps 5 || status=1
+echo "== the same step in fp32, and with the materialised attention (B x NH x T x T kept), for comparison"
+"$pack/bin/bench_gpu_step" --parts step --dtype fp32 --steps 5 || status=1
+"$pack/bin/bench_gpu_step" --parts step --attention materialized --steps 5 || status=1
 echo "== done: exit $status"
 exit "$status"
