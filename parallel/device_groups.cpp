@@ -1,10 +1,13 @@
 #include "parallel/device_groups.hpp"
 
+#include <algorithm>
 #include <stdexcept>
+#include <vector>
 
 #include "core/check.hpp"
 #include "parallel/agreement.hpp"
 #include "parallel/comm_nccl.hpp"
+#include "parallel/comm_staged.hpp"
 
 namespace tessera {
 
@@ -36,18 +39,36 @@ std::unique_ptr<Backend> open_agreed_backend(const std::string& device, const Pr
   return backend;
 }
 
+bool shares_a_device(const Backend& backend, const ProcessGroup& group) {
+  std::vector<int64_t> uids(static_cast<size_t>(group.size()), 0);
+  uids[static_cast<size_t>(group.rank())] = static_cast<int64_t>(backend.device_uid());
+  group.all_reduce_sum(uids.data(), static_cast<int64_t>(uids.size()));
+  std::sort(uids.begin(), uids.end());
+  return std::adjacent_find(uids.begin(), uids.end()) != uids.end();
+}
+
 const Communicator& device_communicator(Backend& backend, const ProcessGroup& group,
-                                        std::unique_ptr<Communicator>& owned) {
+                                        std::unique_ptr<Communicator>& owned, bool* staged) {
+  if (staged != nullptr) *staged = false;
   if (backend.device() == Device::kCpu) return group;
-  owned = make_nccl_communicator(group, backend.stream());
+  if (shares_a_device(backend, group)) {
+    owned = make_staged_communicator(group, backend);
+    if (staged != nullptr) *staged = true;
+  } else {
+    owned = make_nccl_communicator(group, backend.stream());
+  }
   return *owned;
 }
 
 DeviceGroups::DeviceGroups(Backend& backend, const ProcessGroup& tp, const ProcessGroup& pp, const ProcessGroup& dp,
-                           const ProcessGroup& embedding)
-    : tp_(&device_communicator(backend, tp, owned_[0])),
-      pp_(&device_communicator(backend, pp, owned_[1])),
-      dp_(&device_communicator(backend, dp, owned_[2])),
-      embedding_(&device_communicator(backend, embedding, owned_[3])) {}
+                           const ProcessGroup& embedding) {
+  const ProcessGroup* groups[4] = {&tp, &pp, &dp, &embedding};
+  const Communicator** comms[4] = {&tp_, &pp_, &dp_, &embedding_};
+  for (size_t i = 0; i < 4; ++i) {
+    bool staged = false;
+    *comms[i] = &device_communicator(backend, *groups[i], owned_[i], &staged);
+    staged_ = staged_ || staged;
+  }
+}
 
 }  // namespace tessera

@@ -21,9 +21,12 @@ std::unique_ptr<Backend> open_agreed_backend(const std::string& device, const Pr
                                              const std::string& key);
 
 // The communicator for device buffers over `group`: the group itself on the CPU; on CUDA a new NCCL communicator
-// (collective over the group), kept in `owned`.
+// (collective over the group), kept in `owned`, or, where ranks of the group share a GPU (NCCL refuses that), one
+// that stages the buffers through host memory over the group's MPI (comm_staged.hpp; *staged = true).
 const Communicator& device_communicator(Backend& backend, const ProcessGroup& group,
-                                        std::unique_ptr<Communicator>& owned);
+                                        std::unique_ptr<Communicator>& owned, bool* staged = nullptr);
+// Whether two ranks of `group` compute on the same device (collective; Backend::device_uid).
+bool shares_a_device(const Backend& backend, const ProcessGroup& group);
 
 class DeviceGroups {
  public:
@@ -35,10 +38,13 @@ class DeviceGroups {
   const Communicator& pp() const { return *pp_; }
   const Communicator& dp() const { return *dp_; }
   const Communicator& embedding() const { return *embedding_; }
+  // Whether any group stages its buffers through host memory (ranks sharing a GPU).
+  bool staged() const { return staged_; }
 
  private:
-  std::unique_ptr<Communicator> owned_[4];  // the NCCL communicators
-  const Communicator *tp_, *pp_, *dp_, *embedding_;
+  std::unique_ptr<Communicator> owned_[4];  // the NCCL or staged communicators
+  const Communicator *tp_ = nullptr, *pp_ = nullptr, *dp_ = nullptr, *embedding_ = nullptr;
+  bool staged_ = false;
 };
 
 }  // namespace tessera

@@ -1,15 +1,19 @@
-// The NCCL communicator against the MPI one (ProcessGroup) on the same data: every collective and point-to-point
-// call of the Communicator interface, on GPU buffers. Run under mpirun with one GPU per rank; with fewer GPUs than
-// ranks (or none, or a build without CUDA) each test reports "skipped: no GPU".
+// The device communicators against the MPI one (ProcessGroup) on the same data: every collective and point-to-point
+// call of the Communicator interface. NCCL on GPU buffers: run under mpirun with one GPU per rank; with fewer GPUs
+// than ranks (or none, or a build without CUDA) each test reports "skipped: no GPU". The staged communicator (ranks
+// sharing a GPU: buffers through host memory over MPI) on the CPU backend everywhere, and on one GPU shared by every
+// rank where there is one: its results are MPI's bit for bit.
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <numeric>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "backend/backend.hpp"
 #include "parallel/comm_nccl.hpp"
+#include "parallel/comm_staged.hpp"
 #include "parallel/process_group.hpp"
 
 namespace tessera {
@@ -136,6 +140,157 @@ TEST_F(Nccl, SendRecvAroundTheRing) {
   world_->wait(mr);
   EXPECT_EQ(down(d_got), want);
 }
+
+// ---- the staged communicator, on the backend the parameter names ("cpu", or "cuda": every rank on GPU 0)
+class Staged : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    world_ = std::make_unique<ProcessGroup>(ProcessGroup::borrow(MPI_COMM_WORLD));
+    if (std::string(GetParam()) == "cuda") {
+      if (cuda_device_count() == 0) GTEST_SKIP() << "skipped: no GPU (" << cuda_unavailable_reason() << ")";
+      backend_ = make_cuda_backend(0);
+    } else {
+      backend_ = make_cpu_backend();
+    }
+    staged_ = make_staged_communicator(*world_, *backend_);
+  }
+  void TearDown() override {
+    staged_.reset();
+    backend_.reset();
+  }
+  template <typename T>
+  std::vector<T> random(int64_t n, uint32_t salt) const {
+    std::mt19937 gen(static_cast<uint32_t>(world_->rank()) * 1000U + salt);
+    std::normal_distribution<T> d;
+    std::vector<T> v(static_cast<size_t>(n));
+    for (auto& x : v) x = d(gen);
+    return v;
+  }
+  template <typename T>
+  DeviceBuffer<T> up(const std::vector<T>& host) const {
+    DeviceBuffer<T> b(*backend_, static_cast<int64_t>(host.size()));
+    b.upload(host.data());
+    return b;
+  }
+  template <typename T>
+  std::vector<T> down(const DeviceBuffer<T>& b) const {
+    std::vector<T> host(static_cast<size_t>(b.size()));
+    b.download(host.data());
+    return host;
+  }
+  std::unique_ptr<ProcessGroup> world_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Communicator> staged_;
+};
+
+TEST_P(Staged, CollectivesEqualMpi) {
+  const int P = world_->size();
+  EXPECT_EQ(staged_->rank(), world_->rank());
+  EXPECT_EQ(staged_->size(), P);
+  EXPECT_FALSE(staged_->ordered_p2p());  // MPI's tags: every pipeline schedule runs
+  for (const ReduceOp op : {ReduceOp::kSum, ReduceOp::kMax}) {
+    auto host = random<float>(100'003, 1);
+    auto dev = up(host);
+    world_->all_reduce(host.data(), static_cast<int64_t>(host.size()), op);
+    staged_->all_reduce(dev.data(), dev.size(), op);
+    EXPECT_EQ(down(dev), host) << (op == ReduceOp::kSum ? "all_reduce sum" : "all_reduce max");
+    auto hd = random<double>(1001, 2);
+    auto dd = up(hd);
+    world_->all_reduce(hd.data(), static_cast<int64_t>(hd.size()), op);
+    staged_->all_reduce(dd.data(), dd.size(), op);
+    EXPECT_EQ(down(dd), hd) << "all_reduce double";
+  }
+  const int64_t n = 1001;
+  auto mine = random<float>(n, 3);
+  std::vector<float> gathered(static_cast<size_t>(n * P));
+  world_->all_gather(mine.data(), gathered.data(), n);
+  auto d_mine = up(mine);
+  DeviceBuffer<float> d_gathered(*backend_, n * P);
+  staged_->all_gather(d_mine.data(), d_gathered.data(), n);
+  EXPECT_EQ(down(d_gathered), gathered) << "all_gather";
+  // in place: this rank's block already where it belongs
+  auto d_in_place = up(std::vector<float>(static_cast<size_t>(n * P), -1.0F));
+  backend_->upload(d_in_place.data() + world_->rank() * n, mine.data(), n * static_cast<int64_t>(sizeof(float)));
+  staged_->all_gather(d_in_place.data() + world_->rank() * n, d_in_place.data(), n);
+  EXPECT_EQ(down(d_in_place), gathered) << "all_gather in place";
+
+  auto full = random<double>(n * P, 4);
+  std::vector<double> part(static_cast<size_t>(n));
+  world_->reduce_scatter(full.data(), part.data(), n);
+  auto d_full = up(full);
+  DeviceBuffer<double> d_part(*backend_, n);
+  staged_->reduce_scatter(d_full.data(), d_part.data(), n);
+  EXPECT_EQ(down(d_part), part) << "reduce_scatter double";
+
+  std::vector<int> counts(static_cast<size_t>(P));
+  for (int r = 0; r < P; ++r) counts[static_cast<size_t>(r)] = 300 + 17 * r;  // uneven, as ZeRO-1's ranges
+  const int total = std::accumulate(counts.begin(), counts.end(), 0);
+  auto blocks = random<float>(total, 5);
+  std::vector<float> mine_summed(static_cast<size_t>(counts[static_cast<size_t>(world_->rank())]));
+  Request r1 = world_->start_reduce_scatter(blocks.data(), mine_summed.data(), counts.data());
+  world_->wait(r1);
+  auto d_blocks = up(blocks);
+  DeviceBuffer<float> d_summed(*backend_, static_cast<int64_t>(mine_summed.size()));
+  Request r2 = staged_->start_reduce_scatter(d_blocks.data(), d_summed.data(), counts.data());
+  while (!staged_->test(r2)) {
+  }
+  EXPECT_FALSE(r2.pending());
+  EXPECT_EQ(down(d_summed), mine_summed) << "start_reduce_scatter with counts, completed by test()";
+
+  auto sums = random<float>(4097, 6);
+  auto d_sums = up(sums);
+  Request r0 = world_->start_all_reduce(sums.data(), static_cast<int64_t>(sums.size()));  // MPI's non-blocking sum
+  world_->wait(r0);  // (its order of addition may differ from the blocking call's on three ranks or more)
+  Request r3 = staged_->start_all_reduce(d_sums.data(), d_sums.size());
+  staged_->wait(r3);
+  EXPECT_EQ(down(d_sums), sums) << "start_all_reduce";
+
+  auto spread = random<float>(total, 7);
+  auto d_spread = up(spread);
+  world_->all_gather_in_place(spread.data(), counts.data());
+  staged_->all_gather_in_place(d_spread.data(), counts.data());
+  EXPECT_EQ(down(d_spread), spread) << "all_gather_in_place";
+}
+
+// Point to point around the ring, tags honoured: each rank sends two messages and receives them in the other order.
+TEST_P(Staged, SendRecvAroundTheRingByTag) {
+  const int P = world_->size();
+  if (P == 1) GTEST_SKIP() << "one rank: no peer (run under mpirun -np 2 or more)";
+  const int next = (world_->rank() + 1) % P;
+  const int prev = (world_->rank() + P - 1) % P;
+  auto a = random<float>(777, 8), b = random<float>(555, 9);
+  auto d_a = up(a), d_b = up(b);
+  DeviceBuffer<float> got_a(*backend_, 777), got_b(*backend_, 555);
+  Request sa = staged_->start_send(d_a.data(), 777, next, 1);
+  Request sb = staged_->start_send(d_b.data(), 555, next, 2);
+  Request rb = staged_->start_recv(got_b.data(), 555, prev, 2);
+  Request ra = staged_->start_recv(got_a.data(), 777, prev, 1);
+  staged_->wait(rb);
+  staged_->wait(ra);
+  staged_->wait(sa);
+  staged_->wait(sb);
+  std::vector<float> want_a(777), want_b(555);
+  Request ms = world_->start_send(a.data(), 777, next, 1);
+  Request ms2 = world_->start_send(b.data(), 555, next, 2);
+  Request mr = world_->start_recv(want_a.data(), 777, prev, 1);
+  Request mr2 = world_->start_recv(want_b.data(), 555, prev, 2);
+  for (Request* r : {&ms, &ms2, &mr, &mr2}) world_->wait(*r);
+  EXPECT_EQ(down(got_a), want_a);
+  EXPECT_EQ(down(got_b), want_b);
+  // blocking: even ranks send first, odd ranks receive first (rank 1 receives first, so the ring never deadlocks)
+  DeviceBuffer<float> got(*backend_, 777);
+  if (world_->rank() % 2 == 0) {
+    staged_->send(d_a.data(), 777, next);
+    staged_->recv(got.data(), 777, prev);
+  } else {
+    staged_->recv(got.data(), 777, prev);
+    staged_->send(d_a.data(), 777, next);
+  }
+  EXPECT_EQ(down(got), want_a);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, Staged, ::testing::Values("cpu", "cuda"),
+                         [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
 
 TEST(NcclBuild, RefusedClearlyWithoutCuda) {
   if (cuda_compiled()) GTEST_SKIP() << "this build has CUDA";

@@ -49,6 +49,10 @@ class Backend {
   virtual void* stream() const = 0;
   virtual DeviceMemory memory() const = 0;
 
+  // Equal on two processes of a machine exactly when they compute on the same device: a hash of the GPU's UUID on
+  // CUDA; 0 on the CPU (processes share no device buffers there). NCCL refuses two ranks of a group on one GPU.
+  virtual uint64_t device_uid() const = 0;
+
   // This backend's ops on float buffers.
   virtual const ops::OpTable<float>& ops() const = 0;
 };

@@ -72,6 +72,14 @@ class CudaBackend final : public Backend {
     check(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
     return {static_cast<int64_t>(free_bytes), static_cast<int64_t>(total_bytes)};
   }
+  uint64_t device_uid() const override {
+    uint64_t h = 1469598103934665603ULL;  // FNV-1a over the 16 bytes of the GPU's UUID
+    for (const char byte : props_.uuid.bytes) {
+      h ^= static_cast<uint8_t>(byte);
+      h *= 1099511628211ULL;
+    }
+    return h == 0 ? 1 : h;
+  }
   const ops::OpTable<float>& ops() const override { return ops::cuda::table(); }
 
  private:

@@ -71,7 +71,7 @@ struct Trainer::Impl {
 
   // model and optimizer, in the memory of the run's backend (train.device)
   std::unique_ptr<Backend> backend;
-  std::unique_ptr<DeviceGroups> devices;  // the communicators of device buffers (NCCL on CUDA; the groups on the CPU)
+  std::unique_ptr<DeviceGroups> devices;  // the communicators of device buffers (NCCL or staged on CUDA; the groups on the CPU)
   std::unique_ptr<Transformer<float>> model;
   std::unique_ptr<PipelineRunner> pipeline;  // this rank's forwards and backwards of one step
   std::unique_ptr<GradNorm> grad_norm;
@@ -100,6 +100,7 @@ struct Trainer::Impl {
   bool peak_raised = false;  // a step ran faster than the peak, which was raised to it
   int threads = 1;
   std::string threads_note;  // why this rank has fewer threads than its share of the cores
+  std::string staged_note;   // ranks sharing a GPU: their device traffic goes through host memory (open_backend)
   Clock::time_point run_start;
   double train_seconds = 0;  // step time only (no evaluation or saving), for the ETA
 

@@ -79,13 +79,21 @@ void Trainer::Impl::open_data() {
 // of its rank on the node (modulo the GPUs it sees). A rank that cannot have the device stops every rank.
 void Trainer::Impl::open_backend() {
   backend = open_agreed_backend(cfg.train.device, ps.world, "train.device");
-  if (backend->device() == Device::kCuda && ps.pp.size() > 1 && cfg.parallel.virtual_stages > 1)
+  devices = std::make_unique<DeviceGroups>(*backend, ps.tp, ps.pp, ps.dp, ps.embedding);
+  int64_t refused = devices->pp().ordered_p2p() && ps.pp.size() > 1 && cfg.parallel.virtual_stages > 1 ? 1 : 0;
+  int64_t staged = devices->staged() ? 1 : 0;
+  ps.world.all_reduce_sum(&refused, 1);
+  ps.world.all_reduce_sum(&staged, 1);
+  if (refused > 0)
     TESSERA_RAISE(
-        "train.device = \"cuda\" with parallel.virtual_stages = {}: the interleaved schedule is not there yet on GPUs "
-        "(NCCL's point-to-point calls have no tags, and its stages receive in another order than their peers send); "
+        "train.device = \"cuda\" with parallel.virtual_stages = {}: the interleaved schedule is not there yet over "
+        "NCCL (its point-to-point calls have no tags, and its stages receive in another order than their peers send); "
         "use parallel.virtual_stages = 1",
         cfg.parallel.virtual_stages);
-  devices = std::make_unique<DeviceGroups>(*backend, ps.tp, ps.pp, ps.dp, ps.embedding);
+  if (staged > 0)
+    staged_note =
+        "ranks of a process group share a GPU: NCCL takes one rank per GPU, so their device buffers go through host "
+        "memory over MPI (slow; for trying layouts on fewer GPUs than ranks)";
 }
 
 // This rank's shard of the model and the runner of its pipeline schedule.
@@ -269,6 +277,7 @@ void Trainer::Impl::print_start() const {
   if (const std::string w = blas_kernel_warning(); !w.empty()) fmt::print("warning: {}\n", w);
   if (!threads_note.empty()) fmt::print("note: {}\n", threads_note);
   if (!resume.note.empty()) fmt::print("note: {}\n", resume.note);
+  if (!staged_note.empty()) fmt::print("note: {}\n", staged_note);
   std::fflush(stdout);
 }
 
