@@ -71,7 +71,7 @@ struct Trainer::Impl {
 
   // model and optimizer, in the memory of the run's backend (train.device)
   std::unique_ptr<Backend> backend;
-  std::unique_ptr<DeviceGroups> devices;  // the communicators of device buffers (NCCL or staged on CUDA; the groups on the CPU)
+  std::unique_ptr<DeviceGroups> devices;  // the device buffers' communicators (CUDA: NCCL or staged; CPU: the groups)
   std::unique_ptr<Transformer<float>> model;
   std::unique_ptr<PipelineRunner> pipeline;  // this rank's forwards and backwards of one step
   std::unique_ptr<GradNorm> grad_norm;
