@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/backend.hpp"
 #include "training_fixture.hpp"
 
 namespace tessera {
@@ -26,7 +27,8 @@ struct ResumeLayout {
 
 // Every pair among one rank, tp 2, pp 2, dp 2 with ZeRO-1 and tp 2 x pp 2 x dp 2 (those that fit the world): 4
 // steps saved at the first, resumed at the second to step 8. Tiny models of both families (GPT-2's tied embedding
-// lives on two pipeline stages; LLaMA has grouped-query attention).
+// lives on two pipeline stages; LLaMA has grouped-query attention). On the CPU; where there is a GPU, also one rank,
+// pp 2 and tp 2 x pp 2 x dp 2 on it (ranks sharing it), so GPU checkpoints resume on the CPU and CPU ones on the GPU.
 TEST(Resume, EveryLayoutPairContinuesTheRun) {
   int rank = 0, world = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -35,11 +37,21 @@ TEST(Resume, EveryLayoutPairContinuesTheRun) {
   long pid = getpid();
   MPI_Bcast(&pid, 1, MPI_LONG, 0, MPI_COMM_WORLD);
   const std::filesystem::path dir = std::filesystem::temp_directory_path() / fmt::format("tessera-resume-{}", pid);
-  const std::vector<ResumeLayout> layouts = {{"one", 1, 1, 1, {}},
-                                             {"tp2", 2, 1, 1, {}},
-                                             {"pp2", 1, 2, 1, {}},
-                                             {"dp2-zero1", 1, 1, 2, {"parallel.zero1=true"}},
-                                             {"tp2-pp2-dp2", 2, 2, 2, {}}};
+  std::vector<ResumeLayout> layouts = {{"one", 1, 1, 1, {"train.device=cpu"}},
+                                       {"tp2", 2, 1, 1, {"train.device=cpu"}},
+                                       {"pp2", 1, 2, 1, {"train.device=cpu"}},
+                                       {"dp2-zero1", 1, 1, 2, {"parallel.zero1=true", "train.device=cpu"}},
+                                       {"tp2-pp2-dp2", 2, 2, 2, {"train.device=cpu"}}};
+  int gpus = cuda_device_count();
+  MPI_Bcast(&gpus, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  if (gpus > 0) {
+    layouts.push_back({"one-cuda", 1, 1, 1, {"train.device=cuda"}});
+    layouts.push_back({"pp2-cuda", 1, 2, 1, {"train.device=cuda"}});
+    layouts.push_back({"tp2-pp2-dp2-cuda", 2, 2, 2, {"train.device=cuda", "parallel.zero1=true"}});
+  } else if (rank == 0) {
+    std::printf("no GPU (%s): the pairs between CPU and GPU checkpoints were not run\n",
+                cuda_unavailable_reason().c_str());
+  }
   double worst_cross = 0;
   int pairs = 0;
   for (const char* preset : {"tiny-gpt2", "tiny-llama"}) {

@@ -5,10 +5,12 @@
 #include <cmath>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <set>
 #include <utility>
 
 #include "io/checkpoint/reader.hpp"
@@ -114,6 +116,7 @@ TEST(Parity, EveryLayoutMatchesOneRank) {
   const std::filesystem::path dir = std::filesystem::temp_directory_path() / fmt::format("tessera-parity-{}", pid);
   double worst_first = 0, worst_step = 0, worst_param = 0, worst_pp_tied = 0, worst_bf16 = 0, worst_bf16_param = 0;
   int cases_run = 0;
+  std::set<std::string> devices;  // where the layouts ran (train.device = "auto": the GPU where there is one)
   for (const char* preset : {"tiny-gpt2", "tiny-llama"}) {
     for (const char* objective : {"clm", "mlm"}) {
       const bool llama = std::string(preset) == "tiny-llama";
@@ -159,6 +162,7 @@ TEST(Parity, EveryLayoutMatchesOneRank) {
           MPI_Comm_free(&sub);
           if (rank == 0) {
             ++cases_run;
+            devices.insert(all.device + (all.staged ? " (ranks sharing a GPU: staged through host memory)" : ""));
             const bool bf16 = is_bf16(c);
             const TrainResult& one = bf16 ? one_bf16 : one_fp32;
             const std::vector<float>& one_params = bf16 ? one_bf16_params : one_fp32_params;
@@ -214,8 +218,9 @@ TEST(Parity, EveryLayoutMatchesOneRank) {
     std::printf(
         "%d layout runs on %d ranks; worst relative loss difference: step 1 %.3g, steps 2-10 %.3g (tied, "
         "pipeline only: %.3g); worst parameter difference %.3g; bf16 layouts against one bf16 rank: loss %.3g, "
-        "parameters %.3g\n",
-        cases_run, world, worst_first, worst_step, worst_pp_tied, worst_param, worst_bf16, worst_bf16_param);
+        "parameters %.3g; on %s\n",
+        cases_run, world, worst_first, worst_step, worst_pp_tied, worst_param, worst_bf16, worst_bf16_param,
+        fmt::format("{}", fmt::join(devices, ", ")).c_str());
     std::filesystem::remove_all(dir);
   }
 }

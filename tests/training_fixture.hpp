@@ -8,13 +8,15 @@
 #include <vector>
 
 #include "config/run_config.hpp"
+#include "core/share_dir.hpp"
 #include "io/prepare.hpp"
 #include "train/trainer.hpp"
 
 namespace tessera::testing {
 
+// The copy beside the presets (the build tree's share/tessera links to data/; bench/gpu/pack.sh packs one).
 inline std::string shakespeare_path() {
-  return std::string(TESSERA_SOURCE_DIR) + "/data/tinyshakespeare.txt";
+  return (std::filesystem::path(share_dir()) / "tinyshakespeare.txt").string();
 }
 
 // The dataset is built by rank 0 of `comm` into a directory named after the process group's first pid.

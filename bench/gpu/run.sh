@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Runs tessera's GPU checks on a lent GPU machine (an NVIDIA driver and a CUDA 13 toolkit, none of Debian's
 # libraries) from what bench/gpu/pack.sh packed: the CUDA ops against their CPU twins and 20 training steps of both
-# families and objectives against the CPU (backend_tests), then GPT-2 124M's step, GEMMs, attention and memory
-# (bench_gpu_step). Prints everything; with $OUT set, also writes gpu-report.txt there.
-#   Usage: bash bench/gpu/run.sh [PACK=build-gpu-pack]
+# families and objectives against the CPU (backend_tests); every parallel layout on the GPU against one GPU rank, and
+# checkpoints passed between CPU and GPU runs (parallel_tests under the packed mpirun, two ranks sharing the GPU);
+# then GPT-2 124M's step, GEMMs, attention and memory (bench_gpu_step). Prints everything; with $OUT set, also
+# writes gpu-report.txt there.
+#   Usage: bash bench/gpu/run.sh [PACK=build-gpu-pack] [RANKS=2]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-pack=$(cd "${1:-build-gpu-pack}" && pwd)
-report=${OUT:-$pack}/gpu-report.txt
+packed=$(cd "${1:-build-gpu-pack}" && pwd)
+ranks=${2:-2}
+report=${OUT:-$packed}/gpu-report.txt
+pack=$(mktemp -d)
+trap 'rm -rf "$pack"' EXIT
+tar -C "$pack" -xzf "$packed/pack.tar.gz" || { echo "error: cannot unpack $packed/pack.tar.gz (bash bench/gpu/pack.sh)"; exit 1; }
 # CUDA's libraries: the toolkit's, then those of the Python wheels (nvidia-cublas, nvidia-nccl-cu13)
 cuda_dirs=()
 for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib; do
@@ -20,9 +26,9 @@ status=0
 mkdir -p "$(dirname "$report")"
 exec > >(tee "$report") 2>&1
 echo "tessera GPU checks, commit $(cat "$pack/commit" 2>/dev/null || echo unknown), $(date -u +%FT%TZ)"
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 || echo "nvidia-smi: not found"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "nvidia-smi: not found"
 echo "== missing libraries (none expected)"
-ldd "$pack/bin/backend_tests" | grep "not found" || echo "none"
+for f in "$pack"/bin/* "$pack"/mpi/bin/*; do ldd "$f" | grep "not found" | sed "s|^|$(basename "$f"): |"; done | grep . || echo "none"
 echo "== CUDA ops against the CPU (backend_tests)"
 log=$(mktemp)
 "$pack/bin/backend_tests" --gtest_color=no | tee "$log"
@@ -33,6 +39,26 @@ if nvidia-smi -L >/dev/null 2>&1 && grep -q "skipped: no GPU" "$log"; then
   status=1
 fi
 rm -f "$log"
+echo "== every layout on the GPU against one GPU rank; checkpoints between CPU and GPU ($ranks ranks, parallel_tests)"
+# the packed Open MPI, relocated; its components and PMIx's found below the pack
+export OPAL_PREFIX=$pack/mpi PMIX_MCA_mca_base_component_path=$pack/mpi/pmix
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader
+# every run prints its plan: the whole log goes to layouts-log.txt beside the report, the verdicts here
+log=$(dirname "$report")/layouts-log.txt
+timeout 300 "$pack/mpi/bin/mpirun" -np "$ranks" --oversubscribe --bind-to none \
+  env OMP_NUM_THREADS=2 "$pack/bin/parallel_tests" --gtest_color=no --gtest_filter='Parity.*:Resume.*' >"$log" 2>&1
+layouts_status=$?
+grep -E '^\[ *(RUN|OK|FAILED|PASSED|SKIPPED) *\]|layout runs on|resumed runs on|pairs between|Failure|rror' "$log"
+if [[ $layouts_status -ne 0 ]]; then
+  echo "error: parallel_tests exited with $layouts_status (124: over 300 s); the log's end:"
+  tail -40 "$log"
+  status=1
+fi
+if nvidia-smi -L >/dev/null 2>&1 && ! grep -q "layout runs on .* on cuda" "$log"; then
+  echo "error: a GPU is here but the layouts did not run on it"
+  status=1
+fi
 echo "== GPT-2 124M, T = 1024, bf16 products (bench_gpu_step)"
 "$pack/bin/bench_gpu_step" || status=1
 echo "== the same step in fp32, and with the materialised attention (B x NH x T x T kept), for comparison"

@@ -57,6 +57,8 @@ TrainResult Trainer::Impl::run() {
   TrainResult result;
   result.first_step = start_step;
   result.peak_flops = peak_flops;
+  result.device = backend->name();
+  result.staged = devices->staged();
   const int64_t steps = cfg.train.steps;
   if (start_step >= steps) {
     if (main()) fmt::print("nothing to train: the checkpoint is at step {}, train.steps = {}\n", start_step, steps);

@@ -36,6 +36,8 @@ struct TrainResult {
   std::vector<StepRecord> steps;
   std::vector<std::pair<int64_t, double>> val_losses;  // (step, validation loss)
   double peak_flops = 0;                               // the MFU denominator of the job, FLOP/s
+  std::string device;                                  // where it computed: the backend's name ("cpu", "cuda")
+  bool staged = false;  // device traffic staged through host memory (ranks sharing a GPU)
 };
 
 // Fills the model's vocabulary and mask id from the dataset where the config leaves them open, and checks that the
