@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}
 out=${2:-build-gpu-pack}
-binaries=(backend_tests bench_gpu_step parallel_tests)
+binaries=(backend_tests bench_gpu_step nccl_tests parallel_tests)
 for b in "${binaries[@]}"; do
   [[ -x $build/bin/$b ]] || { echo "error: $build/bin/$b is missing: build it first (cmake --build $build --target $b)" >&2; exit 1; }
 done

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs tessera's GPU checks on a lent GPU machine (an NVIDIA driver and a CUDA 13 toolkit, none of Debian's
 # libraries) from what bench/gpu/pack.sh packed: the CUDA ops against their CPU twins and 20 training steps of both
-# families and objectives against the CPU (backend_tests); every parallel layout on the GPU against one GPU rank, and
-# checkpoints passed between CPU and GPU runs (parallel_tests under the packed mpirun, two ranks sharing the GPU);
-# then GPT-2 124M's step, GEMMs, attention and memory (bench_gpu_step). Prints everything; with $OUT set, also
-# writes gpu-report.txt there.
+# families and objectives against the CPU (backend_tests); the NCCL and staged communicators against MPI
+# (nccl_tests); every parallel layout on the GPU against one GPU rank, and checkpoints passed between CPU and GPU
+# runs (parallel_tests; both under the packed mpirun, ranks sharing the GPU); then GPT-2 124M's step, GEMMs,
+# attention and memory (bench_gpu_step). Prints everything; with $OUT set, also writes gpu-report.txt (and the
+# layouts' whole log, layouts-log.txt) there.
 #   Usage: bash bench/gpu/run.sh [PACK=build-gpu-pack] [RANKS=2]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,25 +30,33 @@ echo "tessera GPU checks, commit $(cat "$pack/commit" 2>/dev/null || echo unknow
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "nvidia-smi: not found"
 echo "== missing libraries (none expected)"
 for f in "$pack"/bin/* "$pack"/mpi/bin/*; do ldd "$f" | grep "not found" | sed "s|^|$(basename "$f"): |"; done | grep . || echo "none"
-echo "== CUDA ops against the CPU (backend_tests)"
-log=$(mktemp)
-"$pack/bin/backend_tests" --gtest_color=no | tee "$log"
-[[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
-# on a GPU machine a skipped CUDA test is a failure: the check must not pass vacuously
-if nvidia-smi -L >/dev/null 2>&1 && grep -q "skipped: no GPU" "$log"; then
-  echo "error: a GPU is here but the CUDA tests were skipped"
-  status=1
-fi
-rm -f "$log"
-echo "== every layout on the GPU against one GPU rank; checkpoints between CPU and GPU ($ranks ranks, parallel_tests)"
+gpu_here() { nvidia-smi -L >/dev/null 2>&1; }
 # the packed Open MPI, relocated; its components and PMIx's found below the pack
 export OPAL_PREFIX=$pack/mpi PMIX_MCA_mca_base_component_path=$pack/mpi/pmix
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 export OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader
+mpirun() { timeout "$1" "$pack/mpi/bin/mpirun" -np "$2" --oversubscribe --bind-to none "${@:3}"; }
+# runs a test binary; on a GPU machine a skipped CUDA test is a failure: the check must not pass vacuously
+checked() {
+  local log
+  log=$(mktemp)
+  "$@" 2>&1 | tee "$log"
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
+  if gpu_here && grep -q "skipped: no GPU" "$log"; then
+    echo "error: a GPU is here but CUDA tests were skipped"
+    status=1
+  fi
+  rm -f "$log"
+}
+echo "== CUDA ops against the CPU (backend_tests)"
+checked "$pack/bin/backend_tests" --gtest_color=no
+echo "== the NCCL communicator (one rank) and the staged one (two ranks sharing the GPU) against MPI (nccl_tests)"
+checked mpirun 120 1 "$pack/bin/nccl_tests" --gtest_color=no --gtest_filter='Nccl.*:*Staged*/cuda'
+checked mpirun 120 2 "$pack/bin/nccl_tests" --gtest_color=no --gtest_filter='*Staged*'
+echo "== every layout on the GPU against one GPU rank; checkpoints between CPU and GPU ($ranks ranks, parallel_tests)"
 # every run prints its plan: the whole log goes to layouts-log.txt beside the report, the verdicts here
 log=$(dirname "$report")/layouts-log.txt
-timeout 300 "$pack/mpi/bin/mpirun" -np "$ranks" --oversubscribe --bind-to none \
-  env OMP_NUM_THREADS=2 "$pack/bin/parallel_tests" --gtest_color=no --gtest_filter='Parity.*:Resume.*' >"$log" 2>&1
+mpirun 300 "$ranks" env OMP_NUM_THREADS=2 "$pack/bin/parallel_tests" --gtest_color=no --gtest_filter='Parity.*:Resume.*' >"$log" 2>&1
 layouts_status=$?
 grep -E '^\[ *(RUN|OK|FAILED|PASSED|SKIPPED) *\]|layout runs on|resumed runs on|pairs between|Failure|rror' "$log"
 if [[ $layouts_status -ne 0 ]]; then
@@ -55,7 +64,7 @@ if [[ $layouts_status -ne 0 ]]; then
   tail -40 "$log"
   status=1
 fi
-if nvidia-smi -L >/dev/null 2>&1 && ! grep -q "layout runs on .* on cuda" "$log"; then
+if gpu_here && ! grep -q "layout runs on .* on cuda" "$log"; then
   echo "error: a GPU is here but the layouts did not run on it"
   status=1
 fi
