@@ -48,10 +48,10 @@ bool shares_a_device(const Backend& backend, const ProcessGroup& group) {
 }
 
 const Communicator& device_communicator(Backend& backend, const ProcessGroup& group,
-                                        std::unique_ptr<Communicator>& owned, bool* staged) {
+                                        std::unique_ptr<Communicator>& owned, bool* staged, bool force_staged) {
   if (staged != nullptr) *staged = false;
-  if (backend.device() == Device::kCpu) return group;
-  if (shares_a_device(backend, group)) {
+  if (backend.device() == Device::kCpu && !force_staged) return group;
+  if (force_staged || shares_a_device(backend, group)) {
     owned = make_staged_communicator(group, backend);
     if (staged != nullptr) *staged = true;
   } else {
@@ -60,13 +60,12 @@ const Communicator& device_communicator(Backend& backend, const ProcessGroup& gr
   return *owned;
 }
 
-DeviceGroups::DeviceGroups(Backend& backend, const ProcessGroup& tp, const ProcessGroup& pp, const ProcessGroup& dp,
-                           const ProcessGroup& embedding) {
-  const ProcessGroup* groups[4] = {&tp, &pp, &dp, &embedding};
+DeviceGroups::DeviceGroups(Backend& backend, const ParallelState& ps) {
+  const ProcessGroup* groups[4] = {&ps.tp, &ps.pp, &ps.dp, &ps.embedding};
   const Communicator** comms[4] = {&tp_, &pp_, &dp_, &embedding_};
   for (size_t i = 0; i < 4; ++i) {
     bool staged = false;
-    *comms[i] = &device_communicator(backend, *groups[i], owned_[i], &staged);
+    *comms[i] = &device_communicator(backend, *groups[i], owned_[i], &staged, ps.stage_device_traffic);
     staged_ = staged_ || staged;
   }
 }

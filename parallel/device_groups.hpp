@@ -10,6 +10,7 @@
 
 #include "backend/backend.hpp"
 #include "core/communicator.hpp"
+#include "parallel/parallel_state.hpp"
 #include "parallel/process_group.hpp"
 
 namespace tessera {
@@ -23,16 +24,17 @@ std::unique_ptr<Backend> open_agreed_backend(const std::string& device, const Pr
 // The communicator for device buffers over `group`: the group itself on the CPU; on CUDA a new NCCL communicator
 // (collective over the group), kept in `owned`, or, where ranks of the group share a GPU (NCCL refuses that), one
 // that stages the buffers through host memory over the group's MPI (comm_staged.hpp; *staged = true).
+// force_staged: the staged communicator whatever the backend (ParallelState::stage_device_traffic).
 const Communicator& device_communicator(Backend& backend, const ProcessGroup& group,
-                                        std::unique_ptr<Communicator>& owned, bool* staged = nullptr);
+                                        std::unique_ptr<Communicator>& owned, bool* staged = nullptr,
+                                        bool force_staged = false);
 // Whether two ranks of `group` compute on the same device (collective; Backend::device_uid).
 bool shares_a_device(const Backend& backend, const ProcessGroup& group);
 
 class DeviceGroups {
  public:
-  // Collective over each group (on CUDA every rank of a group joins its NCCL communicator).
-  DeviceGroups(Backend& backend, const ProcessGroup& tp, const ProcessGroup& pp, const ProcessGroup& dp,
-               const ProcessGroup& embedding);
+  // Collective over each group of `ps` (on CUDA every rank of a group joins its NCCL communicator).
+  DeviceGroups(Backend& backend, const ParallelState& ps);
 
   const Communicator& tp() const { return *tp_; }
   const Communicator& pp() const { return *pp_; }

@@ -15,6 +15,9 @@ struct ParallelState {
   ProcessGroup pp;
   ProcessGroup dp;
   ProcessGroup embedding;  // the first and last pipeline stage (the tied embedding's two copies); one rank otherwise
+  // Device traffic through the staged communicator (comm_staged.hpp) on every backend, as ranks sharing a GPU run:
+  // lets the CPU tests train through it (on the CPU the groups themselves carry host buffers otherwise).
+  bool stage_device_traffic = false;
 
   // Collective over `base` (the job's world by default; MPI_COMM_SELF gives a single-rank run inside a multi-rank
   // job, as the parity tests need). Throws tessera::Error if the layout does not match base's size.

@@ -42,6 +42,7 @@ struct LayoutCase {
   std::string name;
   std::string oracle;        // a case it must equal bit for bit ("" : none)
   bool ordered_p2p = false;  // the pipeline's messages as NCCL carries them (no tags)
+  bool staged = false;       // the traffic through the staged communicator (ranks sharing a GPU)
 };
 
 bool is_bf16(const LayoutCase& c) {
@@ -97,6 +98,16 @@ std::vector<LayoutCase> layout_cases() {
   cases.push_back({1, 2, 1, {"parallel.pp_schedule=afab"}, "pp2-afab-ordered", "pp2-afab", true});
   cases.push_back({1, 4, 1, {}, "pp4-ordered", "pp4", true});
   cases.push_back({2, 2, 2, {"parallel.sequence_parallel=true"}, "tp2-pp2-dp2-sp-ordered", "tp2-pp2-dp2-sp", true});
+  // the staged communicator of ranks sharing a GPU (host copies around MPI's calls): MPI's bits, every schedule
+  cases.push_back({2,
+                   2,
+                   2,
+                   {"parallel.zero1=true", "parallel.sequence_parallel=true"},
+                   "tp2-pp2-dp2-zero1-sp-staged",
+                   "tp2-pp2-dp2-zero1-sp",
+                   false,
+                   true});
+  cases.push_back({1, 2, 1, {"parallel.virtual_stages=2"}, "pp2-v2-staged", "pp2-v2", false, true});
   return cases;
 }
 
@@ -158,11 +169,12 @@ TEST(Parity, EveryLayoutMatchesOneRank) {
         MPI_Comm_split(MPI_COMM_WORLD, rank < n ? 0 : MPI_UNDEFINED, rank, &sub);
         const std::string what = fmt::format("{} {} {}", preset, objective, c.name);
         if (sub != MPI_COMM_NULL) {
-          const TrainResult all = train(preset, overrides(c.name, c.set), {c.tp, c.pp, c.dp}, sub, c.ordered_p2p);
+          const TrainResult all =
+              train(preset, overrides(c.name, c.set), {c.tp, c.pp, c.dp}, sub, c.ordered_p2p, c.staged);
           MPI_Comm_free(&sub);
           if (rank == 0) {
             ++cases_run;
-            devices.insert(all.device + (all.staged ? " (ranks sharing a GPU: staged through host memory)" : ""));
+            devices.insert(all.device + (all.staged ? " (staged through host memory)" : ""));
             const bool bf16 = is_bf16(c);
             const TrainResult& one = bf16 ? one_bf16 : one_fp32;
             const std::vector<float>& one_params = bf16 ? one_bf16_params : one_fp32_params;

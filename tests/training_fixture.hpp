@@ -53,12 +53,14 @@ inline void remove_test_datasets() {
 }
 
 // ordered_p2p: the pipeline's messages as NCCL carries them (no tags; each receive posted where it is waited for).
+// staged: the device traffic through the staged communicator, as ranks sharing a GPU run (comm_staged.hpp).
 inline TrainResult train(const std::string& preset, const std::vector<std::string>& overrides, const Layout& layout,
-                         MPI_Comm base = MPI_COMM_WORLD, bool ordered_p2p = false) {
+                         MPI_Comm base = MPI_COMM_WORLD, bool ordered_p2p = false, bool staged = false) {
   RunConfig cfg = load_run_config(preset, overrides);
   cfg.log.peak_flops = 1e9;  // no sgemm calibration in tests
   ParallelState ps = ParallelState::create(layout, base);
   ps.pp.set_ordered_p2p(ordered_p2p);
+  ps.stage_device_traffic = staged;
   Trainer trainer(std::move(cfg), ps);
   return trainer.run();
 }

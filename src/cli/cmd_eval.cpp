@@ -49,7 +49,7 @@ void add_eval(CLI::App& app, const MpiRuntime& mpi) {
     ParallelState ps = ParallelState::create({f->tp, f->pp, mpi.size() / (f->tp * f->pp)});  // the data over dp
     set_compute_threads(f->threads);
     lm.backend = open_agreed_backend(f->device, ps.world, "--device");
-    const DeviceGroups devices(*lm.backend, ps.tp, ps.pp, ps.dp, ps.embedding);
+    const DeviceGroups devices(*lm.backend, ps);
     load_weights(lm, &devices.tp(), even_shard(ps.coord.tp_rank, f->tp, ps.coord.pp_rank, f->pp));
     const std::string data = f->data.empty() ? lm.config.data.path : f->data;
     if (data.empty())

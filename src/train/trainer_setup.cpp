@@ -79,7 +79,7 @@ void Trainer::Impl::open_data() {
 // of its rank on the node (modulo the GPUs it sees). A rank that cannot have the device stops every rank.
 void Trainer::Impl::open_backend() {
   backend = open_agreed_backend(cfg.train.device, ps.world, "train.device");
-  devices = std::make_unique<DeviceGroups>(*backend, ps.tp, ps.pp, ps.dp, ps.embedding);
+  devices = std::make_unique<DeviceGroups>(*backend, ps);
   int64_t refused = devices->pp().ordered_p2p() && ps.pp.size() > 1 && cfg.parallel.virtual_stages > 1 ? 1 : 0;
   int64_t staged = devices->staged() ? 1 : 0;
   ps.world.all_reduce_sum(&refused, 1);
