@@ -114,12 +114,13 @@ void round_rows(uint16_t* out, const float* x, int64_t n) {
   check_launch("round_to_bf16");
 }
 
-}  // namespace
-
-void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N, int IC, int OC,
-                    bool accumulate) {
+// The three products of a linear layer, row-major, operands of type t (fp32 or bf16), fp32 results.
+// out (N x OC) (+)= inp (N x IC) @ w^T + bias: out^T (OC x N) = w^T as stored @ inp^T.
+Gemm forward_product(cudaDataType_t t, float* out, const void* inp, const void* w, const float* bias, int N, int IC,
+                     int OC, bool accumulate) {
   Gemm g;
-  g.trans_a = true;  // w^T as stored
+  g.ab_type = t;
+  g.trans_a = true;
   g.m = OC;
   g.n = N;
   g.k = IC;
@@ -131,70 +132,73 @@ void matmul_forward(float* out, const float* inp, const float* w, const float* b
   g.ldd = OC;
   g.beta = accumulate ? 1.0F : 0.0F;
   g.bias = bias;
-  gemm(g);
+  return g;
+}
+// dinp (N x IC) = dout (N x OC) @ w: dinp^T (IC x N) = w (IC x OC, stored) @ dout^T.
+Gemm input_grad_product(cudaDataType_t t, float* dinp, const void* dout, const void* w, int N, int IC, int OC) {
+  Gemm g;
+  g.ab_type = t;
+  g.m = IC;
+  g.n = N;
+  g.k = OC;
+  g.a = w;
+  g.lda = IC;
+  g.b = dout;
+  g.ldb = OC;
+  g.d = dinp;
+  g.ldd = IC;
+  return g;
+}
+// dw (OC x IC) += dout^T (OC x N) @ inp (N x IC): dw^T (IC x OC) += inp^T @ dout.
+Gemm weight_grad_product(cudaDataType_t t, float* dw, const void* dout, const void* inp, int N, int IC, int OC) {
+  Gemm g;
+  g.ab_type = t;
+  g.trans_b = true;
+  g.m = IC;
+  g.n = OC;
+  g.k = N;
+  g.a = inp;
+  g.lda = IC;
+  g.b = dout;
+  g.ldb = OC;
+  g.d = dw;
+  g.ldd = IC;
+  g.beta = 1.0F;
+  return g;
+}
+
+void bias_grad(float* dbias, const float* dout, int N, int OC) {
+  if (dbias == nullptr) return;
+  column_sum_kernel<<<grid_for(OC), kThreads, 0, stream()>>>(dbias, dout, N, OC);
+  check_launch("matmul_backward (bias)");
+}
+
+}  // namespace
+
+void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int N, int IC, int OC,
+                    bool accumulate) {
+  gemm(forward_product(CUDA_R_32F, out, inp, w, bias, N, IC, OC, accumulate));
 }
 
 void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const float* w, int N,
                      int IC, int OC) {
-  if (dinp != nullptr) {  // dinp^T (IC x N) = w (IC x OC, stored) @ dout^T (OC x N)
-    Gemm g;
-    g.m = IC;
-    g.n = N;
-    g.k = OC;
-    g.a = w;
-    g.lda = IC;
-    g.b = dout;
-    g.ldb = OC;
-    g.d = dinp;
-    g.ldd = IC;
-    gemm(g);
-  }
-  {  // dw^T (IC x OC) += inp^T (IC x N) @ dout (N x OC)
-    Gemm g;
-    g.trans_b = true;
-    g.m = IC;
-    g.n = OC;
-    g.k = N;
-    g.a = inp;
-    g.lda = IC;
-    g.b = dout;
-    g.ldb = OC;
-    g.d = dw;
-    g.ldd = IC;
-    g.beta = 1.0F;
-    gemm(g);
-  }
-  if (dbias != nullptr) {
-    column_sum_kernel<<<grid_for(OC), kThreads, 0, stream()>>>(dbias, dout, N, OC);
-    check_launch("matmul_backward (bias)");
-  }
+  if (dinp != nullptr) gemm(input_grad_product(CUDA_R_32F, dinp, dout, w, N, IC, OC));
+  gemm(weight_grad_product(CUDA_R_32F, dw, dout, inp, N, IC, OC));
+  bias_grad(dbias, dout, N, OC);
 }
 
 void round_to_bf16(uint16_t* out, const float* x, int64_t n) {
   round_rows(out, x, n);
 }
 
+// In blocks of rows: each block's activations (and output gradients) rounded into scratch, then multiplied.
 void matmul_forward_bf16(float* out, const float* inp, const uint16_t* w, const float* bias, int N, int IC, int OC,
                          bool accumulate, const Bf16Blocks& blocks, float* scratch) {
   auto* xs = reinterpret_cast<uint16_t*>(scratch);  // (rows, IC) bf16
   for (int r0 = 0; r0 < N; r0 += blocks.rows) {
     const int nr = std::min(blocks.rows, N - r0);
     round_rows(xs, inp + static_cast<int64_t>(r0) * IC, static_cast<int64_t>(nr) * IC);
-    Gemm g;  // out[r0:]^T (OC x nr) = w^T as stored @ xs^T
-    g.ab_type = CUDA_R_16BF;
-    g.trans_a = true;
-    g.m = OC;
-    g.n = nr;
-    g.k = IC;
-    g.a = w;
-    g.lda = IC;
-    g.b = xs;
-    g.ldb = IC;
-    g.d = out + static_cast<int64_t>(r0) * OC;
-    g.ldd = OC;
-    g.beta = accumulate ? 1.0F : 0.0F;
-    g.bias = bias;
-    gemm(g);
+    gemm(forward_product(CUDA_R_16BF, out + static_cast<int64_t>(r0) * OC, xs, w, bias, nr, IC, OC, accumulate));
   }
 }
 
@@ -206,39 +210,10 @@ void matmul_backward_bf16(float* dinp, float* dw, float* dbias, const float* dou
     const int nr = std::min(blocks.rows, N - r0);
     round_rows(ds, dout + static_cast<int64_t>(r0) * OC, static_cast<int64_t>(nr) * OC);
     round_rows(xs, inp + static_cast<int64_t>(r0) * IC, static_cast<int64_t>(nr) * IC);
-    if (dinp != nullptr) {  // dinp[r0:]^T (IC x nr) = w (IC x OC, stored) @ ds^T (OC x nr)
-      Gemm g;
-      g.ab_type = CUDA_R_16BF;
-      g.m = IC;
-      g.n = nr;
-      g.k = OC;
-      g.a = w;
-      g.lda = IC;
-      g.b = ds;
-      g.ldb = OC;
-      g.d = dinp + static_cast<int64_t>(r0) * IC;
-      g.ldd = IC;
-      gemm(g);
-    }
-    Gemm g;  // dw^T (IC x OC) += xs^T (IC x nr) @ ds (nr x OC)
-    g.ab_type = CUDA_R_16BF;
-    g.trans_b = true;
-    g.m = IC;
-    g.n = OC;
-    g.k = nr;
-    g.a = xs;
-    g.lda = IC;
-    g.b = ds;
-    g.ldb = OC;
-    g.d = dw;
-    g.ldd = IC;
-    g.beta = 1.0F;
-    gemm(g);
+    if (dinp != nullptr) gemm(input_grad_product(CUDA_R_16BF, dinp + static_cast<int64_t>(r0) * IC, ds, w, nr, IC, OC));
+    gemm(weight_grad_product(CUDA_R_16BF, dw, ds, xs, nr, IC, OC));  // the blocks' sums added in row order
   }
-  if (dbias != nullptr) {
-    column_sum_kernel<<<grid_for(OC), kThreads, 0, stream()>>>(dbias, dout, N, OC);
-    check_launch("matmul_backward_bf16 (bias)");
-  }
+  bias_grad(dbias, dout, N, OC);
 }
 
 }  // namespace tessera::ops::cuda
