@@ -4,8 +4,9 @@
 // it on a lent GPU. Prints markdown rows; without a GPU it says so and exits 0 (a benchmark never fails).
 //
 //   bench_gpu_step [--layers 12] [--width 768] [--heads 12] [--seq 1024] [--batch 8] [--vocab 50257] [--steps 10]
-//                  [--warmup 3] [--peak-tflops 989] [--recompute none|selective|full] [--attention flash|materialized]
+//                  [--warmup 3] [--peak-tflops T] [--recompute none|selective|full] [--attention flash|materialized]
 //                  [--dtype bf16|fp32] [--parts all|step]
+// --peak-tflops: the MFU denominator (default: the GPU's datasheet peak for --dtype, backend/gpu_peak.hpp).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -27,7 +28,7 @@ using clock_type = std::chrono::steady_clock;
 
 struct Options {
   int layers = 12, width = 768, heads = 12, seq = 1024, batch = 8, vocab = 50257, steps = 10, warmup = 3;
-  double peak_tflops = 989;  // dense bf16 of an H100/H200 SXM: the MFU denominator
+  double peak_tflops = 0;  // the MFU denominator; 0: the GPU's datasheet peak for --dtype (Backend::stated_peak_flops)
   std::string recompute = "none";
   std::string attention = "flash";
   std::string dtype = "bf16";  // train.dtype of the step
@@ -225,13 +226,20 @@ void bench_step(Backend& gpu, const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Options o = parse(argc, argv);
+  Options o = parse(argc, argv);
   if (cuda_device_count() == 0) {
     std::printf("bench_gpu_step: skipped: no GPU (%s)\n", cuda_unavailable_reason().c_str());
     return 0;
   }
   const std::unique_ptr<Backend> gpu = make_cuda_backend(0);
-  std::printf("%s\n\n", gpu->description().c_str());
+  std::printf("%s\n", gpu->description().c_str());
+  if (o.peak_tflops <= 0) {
+    const GpuPeak peak = gpu->stated_peak_flops(o.dtype == "bf16");
+    o.peak_tflops = peak.flops / 1e12;
+    std::printf("MFU denominator: %.1f TFLOP/s (%s)\n\n", o.peak_tflops, peak.source.c_str());
+  } else {
+    std::printf("MFU denominator: %.1f TFLOP/s (--peak-tflops)\n\n", o.peak_tflops);
+  }
   if (o.parts != "step") {
     bench_gemm(*gpu, o);
     bench_attention(*gpu, o);

@@ -85,6 +85,33 @@ TEST(Backend, ChosenByName) {
   }
 }
 
+// The MFU denominator of a GPU: the datasheet's dense figures for the GPUs this project's machines and users have
+// (names as cudaDeviceProp gives them), an estimate from SMs x clock for the others, and none on the CPU.
+TEST(Backend, StatedPeakOfAGpu) {
+  const double T = 1e12;
+  EXPECT_DOUBLE_EQ(gpu_peak_flops("NVIDIA H100 80GB HBM3", 9, 0, 132, 1.98e9, true).flops, 989.5 * T);
+  EXPECT_DOUBLE_EQ(gpu_peak_flops("NVIDIA H100 80GB HBM3", 9, 0, 132, 1.98e9, false).flops, 66.9 * T);
+  EXPECT_DOUBLE_EQ(gpu_peak_flops("NVIDIA H200", 9, 0, 132, 1.98e9, true).flops, 989.5 * T);
+  EXPECT_DOUBLE_EQ(gpu_peak_flops("NVIDIA H100 PCIe", 9, 0, 114, 1.755e9, true).flops, 756.5 * T);
+  EXPECT_DOUBLE_EQ(gpu_peak_flops("NVIDIA H100 NVL", 9, 0, 132, 1.785e9, true).flops, 835.5 * T);
+  EXPECT_DOUBLE_EQ(gpu_peak_flops("NVIDIA A100-SXM4-80GB", 8, 0, 108, 1.41e9, true).flops, 312.0 * T);
+  EXPECT_DOUBLE_EQ(gpu_peak_flops("NVIDIA A100-SXM4-80GB", 8, 0, 108, 1.41e9, false).flops, 19.5 * T);
+  const GpuPeak h100 = gpu_peak_flops("NVIDIA H100 80GB HBM3", 9, 0, 132, 1.98e9, true);
+  EXPECT_NE(h100.source.find("H100 SXM datasheet"), std::string::npos) << h100.source;
+  // not in the table: SMs x clock x the architecture's rate, and the source says it is an estimate
+  const GpuPeak other = gpu_peak_flops("NVIDIA Hopper-Next", 9, 0, 100, 2.0e9, true);
+  EXPECT_DOUBLE_EQ(other.flops, 100 * 2.0e9 * 4096);
+  EXPECT_NE(other.source.find("estimated as 100 SMs x 2.00 GHz"), std::string::npos) << other.source;
+  // the A100's estimate agrees with its datasheet (its rated clock is the one the datasheet used)
+  EXPECT_NEAR(gpu_peak_flops("NVIDIA Ampere part", 8, 0, 108, 1.41e9, true).flops, 312 * T, 0.01 * 312 * T);
+  EXPECT_EQ(make_cpu_backend()->stated_peak_flops(true).flops, 0.0);
+  if (cuda_device_count() > 0) {  // this machine's GPU: a peak, and where it came from
+    const GpuPeak here = make_cuda_backend(0)->stated_peak_flops(true);
+    EXPECT_GT(here.flops, 1e13) << here.source;
+    EXPECT_FALSE(here.source.empty());
+  }
+}
+
 // ---- CUDA against CPU
 
 class CudaOps : public ::testing::Test {

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# Packs what a lent GPU machine needs to run tessera's GPU checks: the binaries built here (a CUDA build), Open MPI's
-# runtime (mpirun, its components and help texts: the layouts run as several ranks sharing the GPU) and the shared
-# libraries all of them need that such a machine lacks (OpenBLAS, HDF5, MPI, fmt, OpenMP, ...; found with ldd). Not
-# packed: glibc and libstdc++ (the machine's are newer), the driver, and CUDA's libraries (cuBLASLt, NCCL: the
-# machine's CUDA 13 toolkit and its Python wheels hold them; run.sh finds them). One gzipped tar (the device tool
-# carries 64 MiB at most; OpenBLAS alone is 37 MB unpacked), which run.sh unpacks.
+# Packs what a lent GPU machine needs to run tessera's GPU checks: the binaries built here (a CUDA build: tessera and
+# the test and benchmark programs), Open MPI's runtime (mpirun, its components and help texts: the layouts run as
+# several ranks sharing the GPU) and the shared libraries all of them need that such a machine lacks (OpenBLAS, HDF5,
+# MPI, fmt, OpenMP, ...; found with ldd). Not packed: glibc and libstdc++ (the machine's are newer), the driver, and
+# CUDA's libraries (cuBLASLt, NCCL: the machine's CUDA 13 toolkit and its Python wheels hold them; run.sh finds them).
+# One gzipped tar (the device tool carries 64 MiB at most; OpenBLAS alone is 37 MB unpacked), which run.sh unpacks.
 #   Usage: bash bench/gpu/pack.sh [BUILD_DIR=build] [OUT=build-gpu-pack]
 # then, on the GPU machine: bash bench/gpu/run.sh OUT
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}
 out=${2:-build-gpu-pack}
-binaries=(backend_tests bench_gpu_step nccl_tests parallel_tests)
+binaries=(tessera backend_tests bench_gpu_step nccl_tests parallel_tests)
 for b in "${binaries[@]}"; do
   [[ -x $build/bin/$b ]] || { echo "error: $build/bin/$b is missing: build it first (cmake --build $build --target $b)" >&2; exit 1; }
 done
@@ -22,9 +22,11 @@ tree=$(mktemp -d)
 trap 'rm -rf "$tree"' EXIT
 mkdir -p "$tree/bin" "$tree/lib"
 for b in "${binaries[@]}"; do cp "$build/bin/$b" "$tree/bin/"; done
-# the presets and the text parallel_tests trains on (found relative to the executable: bin/../share/tessera)
+# the presets, the GPT-2 vocabulary and the text the tests and the CLI train on (found relative to the executable:
+# bin/../share/tessera)
 mkdir -p "$tree/share/tessera"
-cp -rL "$build/share/tessera/configs" "$build/share/tessera/tinyshakespeare.txt" "$tree/share/tessera/"
+cp -rL "$build/share/tessera/configs" "$build/share/tessera/gpt2" "$build/share/tessera/tinyshakespeare.txt" \
+  "$tree/share/tessera/"
 
 # Open MPI under its own prefix, relocated on the GPU machine by OPAL_PREFIX: every path Open MPI was built with
 # under /usr keeps its place below the prefix. The network components (InfiniBand, OFI, UCX, PSM) are left out: one

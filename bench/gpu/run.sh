@@ -3,8 +3,8 @@
 # libraries) from what bench/gpu/pack.sh packed: the CUDA ops against their CPU twins and 20 training steps of both
 # families and objectives against the CPU (backend_tests); the NCCL and staged communicators against MPI
 # (nccl_tests); every parallel layout on the GPU against one GPU rank, and checkpoints passed between CPU and GPU
-# runs (parallel_tests; both under the packed mpirun, ranks sharing the GPU); then GPT-2 124M's step, GEMMs,
-# attention and memory (bench_gpu_step). Prints everything; with $OUT set, also writes gpu-report.txt (and the
+# runs (parallel_tests; both under the packed mpirun, ranks sharing the GPU); the CLI (prepare, train GPT-2 124M,
+# eval, generate); then GPT-2 124M's step, GEMMs, attention and memory (bench_gpu_step). Prints everything; with $OUT set, also writes gpu-report.txt (and the
 # layouts' whole log, layouts-log.txt) there.
 #   Usage: bash bench/gpu/run.sh [PACK=build-gpu-pack] [RANKS=2]
 set -uo pipefail
@@ -68,6 +68,29 @@ if gpu_here && ! grep -q "layout runs on .* on cuda" "$log"; then
   echo "error: a GPU is here but the layouts did not run on it"
   status=1
 fi
+echo "== the CLI on the GPU: tinyshakespeare prepared with GPT-2's BPE, GPT-2 124M trained (bf16 products), evaluated, sampled"
+# without a GPU (bench/gpu/try-pack.sh) a tiny model on the CPU, to try the same commands
+work=$(mktemp -d)
+tessera() { mpirun 240 1 "$pack/bin/tessera" "$@"; }
+if gpu_here; then
+  model=(-c gpt2-124m --steps 30 --set train.micro_batch=8 --set train.global_batch=16)
+else
+  model=(-c tiny-gpt2 --steps 10 --set model.max_seq_len=64)
+fi
+{
+  tessera prepare "$pack/share/tessera/tinyshakespeare.txt" -o "$work/data" --tokenizer gpt2 --doc-boundary blank \
+    --val-fraction 0.05 >"$work/prepare.log" 2>&1 || { cat "$work/prepare.log"; false; }
+  tessera train "${model[@]}" --data "$work/data" --set train.dtype=bf16 --set log.interval=5 --set eval.interval=0 \
+    --set eval.batches=2 --checkpoint-dir "$work/run" >"$work/train.log" 2>&1 || { tail -30 "$work/train.log"; false; }
+  grep -E "^(device|threads|memory per rank|note|warning):|step .*/.* \| loss|checkpoint: saved" "$work/train.log"
+  tessera eval -m "$work/run" --samples 64
+  tessera generate -m "$work/run" --prompt "ROMEO:" --max-tokens 40 --temperature 0.8 --top-k 40
+} || { echo "error: the CLI failed on this machine"; status=1; }
+if gpu_here && ! grep -q "^device: cuda" "$work/train.log"; then
+  echo "error: a GPU is here but tessera train did not run on it"
+  status=1
+fi
+rm -rf "$work"
 echo "== GPT-2 124M, T = 1024, bf16 products (bench_gpu_step)"
 "$pack/bin/bench_gpu_step" || status=1
 echo "== the same step in fp32, and with the materialised attention (B x NH x T x T kept), for comparison"

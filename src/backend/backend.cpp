@@ -40,6 +40,7 @@ class CpuBackend final : public Backend {
   void synchronize() override {}
   void* stream() const override { return nullptr; }
   uint64_t device_uid() const override { return 0; }
+  GpuPeak stated_peak_flops(bool /*bf16*/) const override { return {}; }
   DeviceMemory memory() const override {
     DeviceMemory m;
     m.total_bytes = physical_memory_bytes();

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "backend/gpu_peak.hpp"
 #include "ops/op_table.hpp"
 
 namespace tessera {
@@ -52,6 +53,10 @@ class Backend {
   // Equal on two processes of a machine exactly when they compute on the same device: a hash of the GPU's UUID on
   // CUDA; 0 on the CPU (processes share no device buffers there). NCCL refuses two ranks of a group on one GPU.
   virtual uint64_t device_uid() const = 0;
+
+  // The device's stated peak for the products of train.dtype (bf16: tensor cores; else fp32), the MFU denominator of
+  // one device: a GPU's datasheet figure (backend/gpu_peak.hpp); {0, ""} on the CPU, whose peak is measured instead.
+  virtual GpuPeak stated_peak_flops(bool bf16) const = 0;
 
   // This backend's ops on float buffers.
   virtual const ops::OpTable<float>& ops() const = 0;

@@ -80,6 +80,11 @@ class CudaBackend final : public Backend {
     }
     return h == 0 ? 1 : h;
   }
+  GpuPeak stated_peak_flops(bool bf16) const override {
+    int khz = 0;  // the peak SM clock (cudaDeviceProp's clockRate is gone in CUDA 13)
+    check(cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, device_), "cudaDeviceGetAttribute (clock rate)");
+    return gpu_peak_flops(props_.name, props_.major, props_.minor, props_.multiProcessorCount, khz * 1e3, bf16);
+  }
   const ops::OpTable<float>& ops() const override { return ops::cuda::table(); }
 
  private:

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
@@ -239,12 +240,30 @@ void Trainer::Impl::load_checkpoint(const std::string& dir, bool resume_run) {
   std::fflush(stdout);
 }
 
-// The MFU denominator of the job. Declared: log.peak_flops per rank. Measured: on each machine one process
-// measures the sgemm rate of all its cores (cached per machine) while the others wait, and the machines add up.
+// The MFU denominator of the job. Declared: log.peak_flops per rank. On GPUs: each GPU's datasheet peak for the
+// products of train.dtype (ranks sharing a GPU share its peak), added up. On CPUs, measured: on each machine one
+// process measures the sgemm rate of all its cores (cached per machine) while the others wait, and the machines add
+// up.
 void Trainer::Impl::measure_peak() {
   if (cfg.log.peak_flops > 0) {
     peak_flops = cfg.log.peak_flops * ps.world.size();
     peak_source = fmt::format("log.peak_flops x {}", plural(ps.world.size(), "rank", "ranks"));
+    return;
+  }
+  if (backend->device() == Device::kCuda) {
+    const GpuPeak gpu = backend->stated_peak_flops(cfg.train.dtype == "bf16");
+    const ProcessGroup local = ProcessGroup::node_local(ps.world);
+    std::vector<int64_t> uids(static_cast<size_t>(local.size()), 0);  // the GPU of each rank on this machine
+    uids[static_cast<size_t>(local.rank())] = static_cast<int64_t>(backend->device_uid());
+    local.all_reduce_sum(uids.data(), static_cast<int64_t>(uids.size()));
+    const auto sharing =
+        static_cast<double>(std::count(uids.begin(), uids.end(), uids[static_cast<size_t>(local.rank())]));
+    peak_flops = gpu.flops / sharing;
+    double gpus = 1.0 / sharing;
+    ps.world.all_reduce_sum(&peak_flops, 1);
+    ps.world.all_reduce_sum(&gpus, 1);
+    nodes = 0;  // stated, not measured: no machine's cache to raise
+    peak_source = fmt::format("{} x {}", gpu.source, plural(std::llround(gpus), "GPU", "GPUs"));
     return;
   }
   const ProcessGroup local = ProcessGroup::node_local(ps.world);  // this run's processes on this machine
@@ -272,8 +291,10 @@ void Trainer::Impl::print_start() const {
   fmt::print("# resolved config ({})\n{}\n\n", cfg.source, to_toml(cfg));
   fmt::print("{}\n", describe_run(cfg, plan, data));
   fmt::print("device: {}\n", backend->description());
-  fmt::print("threads: {} per rank | MFU denominator {:.1f} GFLOP/s ({}; OpenBLAS {} kernel)\n", threads,
-             peak_flops / 1e9, peak_source, blas_core_name());
+  const std::string denominator = peak_flops >= 1e12 ? fmt::format("{:.1f} TFLOP/s", peak_flops / 1e12)
+                                                     : fmt::format("{:.1f} GFLOP/s", peak_flops / 1e9);
+  fmt::print("threads: {} per rank | MFU denominator {} ({}; OpenBLAS {} kernel)\n", threads, denominator, peak_source,
+             blas_core_name());
   if (const std::string w = blas_kernel_warning(); !w.empty()) fmt::print("warning: {}\n", w);
   if (!threads_note.empty()) fmt::print("note: {}\n", threads_note);
   if (!resume.note.empty()) fmt::print("note: {}\n", resume.note);
