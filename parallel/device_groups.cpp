@@ -7,6 +7,7 @@
 #include "core/check.hpp"
 #include "parallel/agreement.hpp"
 #include "parallel/comm_nccl.hpp"
+#include "parallel/comm_self_device.hpp"
 #include "parallel/comm_staged.hpp"
 
 namespace tessera {
@@ -51,6 +52,10 @@ const Communicator& device_communicator(Backend& backend, const ProcessGroup& gr
                                         std::unique_ptr<Communicator>& owned, bool* staged, bool force_staged) {
   if (staged != nullptr) *staged = false;
   if (backend.device() == Device::kCpu && !force_staged) return group;
+  if (group.size() == 1) {
+    owned = make_device_self_communicator(backend);
+    return *owned;
+  }
   if (force_staged || shares_a_device(backend, group)) {
     owned = make_staged_communicator(group, backend);
     if (staged != nullptr) *staged = true;

@@ -21,10 +21,11 @@ namespace tessera {
 std::unique_ptr<Backend> open_agreed_backend(const std::string& device, const ProcessGroup& world,
                                              const std::string& key);
 
-// The communicator for device buffers over `group`: the group itself on the CPU; on CUDA a new NCCL communicator
-// (collective over the group), kept in `owned`, or, where ranks of the group share a GPU (NCCL refuses that), one
-// that stages the buffers through host memory over the group's MPI (comm_staged.hpp; *staged = true).
-// force_staged: the staged communicator whatever the backend (ParallelState::stage_device_traffic).
+// The communicator for device buffers over `group`: the group itself on the CPU; on CUDA, kept in `owned`, for a
+// group of one rank one with no peer (comm_self_device.hpp), else a new NCCL communicator (collective over the
+// group) or, where ranks of the group share a GPU (NCCL refuses that), one that stages the buffers through host
+// memory over the group's MPI (comm_staged.hpp; *staged = true). force_staged: as on a GPU that the group's ranks
+// share, whatever the backend (ParallelState::stage_device_traffic).
 const Communicator& device_communicator(Backend& backend, const ProcessGroup& group,
                                         std::unique_ptr<Communicator>& owned, bool* staged = nullptr,
                                         bool force_staged = false);

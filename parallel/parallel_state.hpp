@@ -15,8 +15,9 @@ struct ParallelState {
   ProcessGroup pp;
   ProcessGroup dp;
   ProcessGroup embedding;  // the first and last pipeline stage (the tied embedding's two copies); one rank otherwise
-  // Device traffic through the staged communicator (comm_staged.hpp) on every backend, as ranks sharing a GPU run:
-  // lets the CPU tests train through it (on the CPU the groups themselves carry host buffers otherwise).
+  // Device traffic as ranks sharing a GPU carry it, on every backend: groups of several ranks through the staged
+  // communicator (comm_staged.hpp), groups of one through the device self communicator (comm_self_device.hpp). Lets
+  // the CPU tests train through them (on the CPU the groups themselves carry host buffers otherwise).
   bool stage_device_traffic = false;
 
   // Collective over `base` (the job's world by default; MPI_COMM_SELF gives a single-rank run inside a multi-rank

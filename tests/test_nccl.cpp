@@ -13,6 +13,7 @@
 
 #include "backend/backend.hpp"
 #include "parallel/comm_nccl.hpp"
+#include "parallel/comm_self_device.hpp"
 #include "parallel/comm_staged.hpp"
 #include "parallel/process_group.hpp"
 
@@ -290,6 +291,74 @@ TEST_P(Staged, SendRecvAroundTheRingByTag) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, Staged, ::testing::Values("cpu", "cuda"),
+                         [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
+
+// ---- the device communicator of a group of one (no NCCL behind it), on the backend the parameter names
+class DeviceSelf : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    if (std::string(GetParam()) == "cuda") {
+      if (cuda_device_count() == 0) GTEST_SKIP() << "skipped: no GPU (" << cuda_unavailable_reason() << ")";
+      backend_ = make_cuda_backend(0);
+    } else {
+      backend_ = make_cpu_backend();
+    }
+    one_ = make_device_self_communicator(*backend_);
+  }
+  template <typename T>
+  DeviceBuffer<T> up(const std::vector<T>& host) const {
+    DeviceBuffer<T> b(*backend_, static_cast<int64_t>(host.size()));
+    b.upload(host.data());
+    return b;
+  }
+  template <typename T>
+  std::vector<T> down(const DeviceBuffer<T>& b) const {
+    std::vector<T> host(static_cast<size_t>(b.size()));
+    b.download(host.data());
+    return host;
+  }
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Communicator> one_;
+};
+
+TEST_P(DeviceSelf, CollectivesOfOneRankReturnOrCopy) {
+  EXPECT_EQ(one_->rank(), 0);
+  EXPECT_EQ(one_->size(), 1);
+  const std::vector<float> x = {1.5F, -2.0F, 3.25F, 0.0F, 7.0F};
+  const std::vector<double> xd = {0.1, 0.2, 0.3};
+  auto d = up(x);
+  auto dd = up(xd);
+  one_->all_reduce(d.data(), d.size(), ReduceOp::kSum);
+  one_->all_reduce(dd.data(), dd.size(), ReduceOp::kMax);
+  EXPECT_EQ(down(d), x);
+  EXPECT_EQ(down(dd), xd);
+  DeviceBuffer<float> got(*backend_, 5);
+  got.zero();
+  one_->all_gather(d.data(), got.data(), 5);
+  EXPECT_EQ(down(got), x) << "all_gather copies";
+  got.zero();
+  one_->reduce_scatter(d.data(), got.data(), 5);
+  EXPECT_EQ(down(got), x) << "reduce_scatter copies";
+  DeviceBuffer<double> got_d(*backend_, 3);
+  one_->all_gather(dd.data(), got_d.data(), 3);
+  EXPECT_EQ(down(got_d), xd);
+  one_->all_gather(d.data(), d.data(), 5);  // in place: nothing to do
+  one_->all_gather_in_place(d.data(), std::vector<int>{5}.data());
+  EXPECT_EQ(down(d), x);
+  got.zero();
+  const int counts[1] = {4};
+  Request r = one_->start_reduce_scatter(d.data(), got.data(), counts);
+  EXPECT_TRUE(one_->test(r));
+  EXPECT_EQ(down(got), (std::vector<float>{1.5F, -2.0F, 3.25F, 0.0F, 0.0F})) << "start_reduce_scatter: counts[0]";
+  Request r2 = one_->start_all_reduce(d.data(), 5);
+  one_->wait(r2);
+  EXPECT_FALSE(r2.pending());
+  EXPECT_EQ(down(d), x);
+  EXPECT_THROW(one_->send(d.data(), 5, 1), std::runtime_error);  // no peer: a schedule's bug, said
+  EXPECT_THROW(static_cast<void>(one_->start_recv(d.data(), 5, 1, 0)), std::runtime_error);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, DeviceSelf, ::testing::Values("cpu", "cuda"),
                          [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
 
 TEST(NcclBuild, RefusedClearlyWithoutCuda) {

@@ -51,7 +51,7 @@ checked() {
 echo "== CUDA ops against the CPU (backend_tests)"
 checked "$pack/bin/backend_tests" --gtest_color=no
 echo "== the NCCL communicator (one rank) and the staged one (two ranks sharing the GPU) against MPI (nccl_tests)"
-checked mpirun 120 1 "$pack/bin/nccl_tests" --gtest_color=no --gtest_filter='Nccl.*:*Staged*/cuda'
+checked mpirun 120 1 "$pack/bin/nccl_tests" --gtest_color=no --gtest_filter='Nccl.*:*Staged*/cuda:*DeviceSelf*/cuda'
 checked mpirun 120 2 "$pack/bin/nccl_tests" --gtest_color=no --gtest_filter='*Staged*'
 echo "== every layout on the GPU against one GPU rank; checkpoints between CPU and GPU ($ranks ranks, parallel_tests)"
 # every run prints its plan: the whole log goes to layouts-log.txt beside the report, the verdicts here
