@@ -142,17 +142,40 @@ TEST_F(Nccl, SendRecvAroundTheRing) {
   EXPECT_EQ(down(d_got), want);
 }
 
-// ---- the staged communicator, on the backend the parameter names ("cpu", or "cuda": every rank on GPU 0)
-class Staged : public ::testing::TestWithParam<const char*> {
+// ---- the communicators for device buffers on the backend the parameter names ("cpu", or "cuda": every rank on
+// GPU 0), skipped where that is a GPU and there is none
+class OnBackend : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
-    world_ = std::make_unique<ProcessGroup>(ProcessGroup::borrow(MPI_COMM_WORLD));
     if (std::string(GetParam()) == "cuda") {
       if (cuda_device_count() == 0) GTEST_SKIP() << "skipped: no GPU (" << cuda_unavailable_reason() << ")";
       backend_ = make_cuda_backend(0);
     } else {
       backend_ = make_cpu_backend();
     }
+  }
+  template <typename T>
+  DeviceBuffer<T> up(const std::vector<T>& host) const {
+    DeviceBuffer<T> b(*backend_, static_cast<int64_t>(host.size()));
+    b.upload(host.data());
+    return b;
+  }
+  template <typename T>
+  std::vector<T> down(const DeviceBuffer<T>& b) const {
+    std::vector<T> host(static_cast<size_t>(b.size()));
+    b.download(host.data());
+    return host;
+  }
+  std::unique_ptr<Backend> backend_;
+};
+
+// The staged communicator (ranks sharing a GPU) over the world.
+class Staged : public OnBackend {
+ protected:
+  void SetUp() override {
+    world_ = std::make_unique<ProcessGroup>(ProcessGroup::borrow(MPI_COMM_WORLD));
+    OnBackend::SetUp();
+    if (IsSkipped()) return;
     staged_ = make_staged_communicator(*world_, *backend_);
   }
   void TearDown() override {
@@ -167,20 +190,7 @@ class Staged : public ::testing::TestWithParam<const char*> {
     for (auto& x : v) x = d(gen);
     return v;
   }
-  template <typename T>
-  DeviceBuffer<T> up(const std::vector<T>& host) const {
-    DeviceBuffer<T> b(*backend_, static_cast<int64_t>(host.size()));
-    b.upload(host.data());
-    return b;
-  }
-  template <typename T>
-  std::vector<T> down(const DeviceBuffer<T>& b) const {
-    std::vector<T> host(static_cast<size_t>(b.size()));
-    b.download(host.data());
-    return host;
-  }
   std::unique_ptr<ProcessGroup> world_;
-  std::unique_ptr<Backend> backend_;
   std::unique_ptr<Communicator> staged_;
 };
 
@@ -293,31 +303,13 @@ TEST_P(Staged, SendRecvAroundTheRingByTag) {
 INSTANTIATE_TEST_SUITE_P(Backends, Staged, ::testing::Values("cpu", "cuda"),
                          [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
 
-// ---- the device communicator of a group of one (no NCCL behind it), on the backend the parameter names
-class DeviceSelf : public ::testing::TestWithParam<const char*> {
+// ---- the device communicator of a group of one (no NCCL behind it)
+class DeviceSelf : public OnBackend {
  protected:
   void SetUp() override {
-    if (std::string(GetParam()) == "cuda") {
-      if (cuda_device_count() == 0) GTEST_SKIP() << "skipped: no GPU (" << cuda_unavailable_reason() << ")";
-      backend_ = make_cuda_backend(0);
-    } else {
-      backend_ = make_cpu_backend();
-    }
-    one_ = make_device_self_communicator(*backend_);
+    OnBackend::SetUp();
+    if (!IsSkipped()) one_ = make_device_self_communicator(*backend_);
   }
-  template <typename T>
-  DeviceBuffer<T> up(const std::vector<T>& host) const {
-    DeviceBuffer<T> b(*backend_, static_cast<int64_t>(host.size()));
-    b.upload(host.data());
-    return b;
-  }
-  template <typename T>
-  std::vector<T> down(const DeviceBuffer<T>& b) const {
-    std::vector<T> host(static_cast<size_t>(b.size()));
-    b.download(host.data());
-    return host;
-  }
-  std::unique_ptr<Backend> backend_;
   std::unique_ptr<Communicator> one_;
 };
 
