@@ -9,8 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 packed=$(cd "${1:-build-gpu-pack}" && pwd)
 if [[ ${TRY_PACK_INSIDE:-} != 1 ]]; then
-  unshare -m --propagation private true 2>/dev/null ||
-    { echo "try-pack: skipped: no private mount namespace here (unshare -m needs root)"; exit 0; }
+  unshare -m --propagation private mount --bind / /mnt 2>/dev/null ||
+    { echo "try-pack: skipped: no private mount namespace with bind mounts here (unshare -m and mount need root)"; exit 0; }
   exec unshare -m --propagation private env TRY_PACK_INSIDE=1 bash "$0" "$packed"
 fi
 empty=$(mktemp -d)
