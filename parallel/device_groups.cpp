@@ -40,10 +40,15 @@ std::unique_ptr<Backend> open_agreed_backend(const std::string& device, const Pr
   return backend;
 }
 
-bool shares_a_device(const Backend& backend, const ProcessGroup& group) {
+std::vector<int64_t> device_uids(const Backend& backend, const ProcessGroup& group) {
   std::vector<int64_t> uids(static_cast<size_t>(group.size()), 0);
   uids[static_cast<size_t>(group.rank())] = static_cast<int64_t>(backend.device_uid());
   group.all_reduce_sum(uids.data(), static_cast<int64_t>(uids.size()));
+  return uids;
+}
+
+bool shares_a_device(const Backend& backend, const ProcessGroup& group) {
+  std::vector<int64_t> uids = device_uids(backend, group);
   std::sort(uids.begin(), uids.end());
   return std::adjacent_find(uids.begin(), uids.end()) != uids.end();
 }

@@ -29,7 +29,9 @@ std::unique_ptr<Backend> open_agreed_backend(const std::string& device, const Pr
 const Communicator& device_communicator(Backend& backend, const ProcessGroup& group,
                                         std::unique_ptr<Communicator>& owned, bool* staged = nullptr,
                                         bool force_staged = false);
-// Whether two ranks of `group` compute on the same device (collective; Backend::device_uid).
+// Each rank's Backend::device_uid, by rank of `group` (collective).
+std::vector<int64_t> device_uids(const Backend& backend, const ProcessGroup& group);
+// Whether two ranks of `group` compute on the same device (collective).
 bool shares_a_device(const Backend& backend, const ProcessGroup& group);
 
 class DeviceGroups {

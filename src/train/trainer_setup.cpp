@@ -253,9 +253,7 @@ void Trainer::Impl::measure_peak() {
   if (backend->device() == Device::kCuda) {
     const GpuPeak gpu = backend->stated_peak_flops(cfg.train.dtype == "bf16");
     const ProcessGroup local = ProcessGroup::node_local(ps.world);
-    std::vector<int64_t> uids(static_cast<size_t>(local.size()), 0);  // the GPU of each rank on this machine
-    uids[static_cast<size_t>(local.rank())] = static_cast<int64_t>(backend->device_uid());
-    local.all_reduce_sum(uids.data(), static_cast<int64_t>(uids.size()));
+    const std::vector<int64_t> uids = device_uids(*backend, local);  // the GPU of each rank on this machine
     const auto sharing =
         static_cast<double>(std::count(uids.begin(), uids.end(), uids[static_cast<size_t>(local.rank())]));
     peak_flops = gpu.flops / sharing;
