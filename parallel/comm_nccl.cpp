@@ -28,7 +28,7 @@ constexpr size_t kSlots = 64;
 
 class NcclCommunicator final : public Communicator {
  public:
-  NcclCommunicator(const ProcessGroup& group, void* compute_stream);
+  NcclCommunicator(const ProcessGroup& group, void* compute_stream, bool point_to_point);
   NcclCommunicator(const NcclCommunicator&) = delete;
   NcclCommunicator& operator=(const NcclCommunicator&) = delete;
   ~NcclCommunicator() override;
@@ -68,57 +68,31 @@ struct NcclCommunicator::State {
   cudaEvent_t done = nullptr;           // a blocking collective's completion
   std::vector<cudaEvent_t> events;      // by request slot
   std::vector<int> free_slots;
-  // Point-to-point calls wait to be launched: NCCL runs a lone send until its receive is posted (two ranks that each
-  // send first would wait on each other) and matches a pair's messages in the order they are launched (no tags).
-  // So they are held until the next wait, test or collective launches every held one in one NCCL group (Megatron's
-  // batch_isend_irecv).
-  struct P2p {
-    bool send = false;
-    const float* send_data = nullptr;
-    float* recv_data = nullptr;
-    int64_t n = 0;
+  // Point-to-point: a link is a two-rank NCCL communicator over which one rank only sends and the other only
+  // receives, on a stream of its own, one link each way to each neighbour on the group's ring. Every send and every
+  // receive is launched at once, alone: the k-th message over a link fills the k-th receive posted on it. One
+  // communicator's launches run one after another, so a receive posted long before its message arrives holds up
+  // only later receives from the same peer, never a send nor a collective.
+  struct Link {
+    ncclComm_t comm = nullptr;
+    cudaStream_t stream = nullptr;
     int peer = 0;
-    int slot = -1;
+    bool sends = false;  // this rank's end: sends to peer, or receives from it
   };
-  std::vector<P2p> held;
+  std::vector<Link> links;
 
-  // The collective's stream waits for the compute stream's work so far (after launching the held calls).
-  void begin() {
-    launch();
-    order_after_compute();
-  }
-  void order_after_compute() {
+  // The stream waits for the work issued so far on the compute stream (a send's data, a receive's buffer free).
+  void order_after_compute(cudaStream_t s) {
     check_cuda(cudaEventRecord(compute_ready, compute), "cudaEventRecord");
-    check_cuda(cudaStreamWaitEvent(stream, compute_ready, 0), "cudaStreamWaitEvent");
-  }
-  bool is_held(int slot) const {
-    return std::any_of(held.begin(), held.end(), [slot](const P2p& p) { return p.slot == slot; });
-  }
-  // Launches every held call in one NCCL group, in the order they were made, after everything issued on the
-  // compute stream so far (the data of the sends); records their requests' events.
-  void launch() {
-    if (held.empty()) return;
-    order_after_compute();
-    check_nccl(ncclGroupStart(), "ncclGroupStart");
-    for (const P2p& p : held) {
-      if (p.send) {
-        check_nccl(ncclSend(p.send_data, static_cast<size_t>(p.n), ncclFloat32, p.peer, comm, stream), "ncclSend");
-      } else {
-        check_nccl(ncclRecv(p.recv_data, static_cast<size_t>(p.n), ncclFloat32, p.peer, comm, stream), "ncclRecv");
-      }
-    }
-    check_nccl(ncclGroupEnd(), "ncclGroupEnd");
-    for (const P2p& p : held) {
-      check_cuda(cudaEventRecord(events[static_cast<size_t>(p.slot)], stream), "cudaEventRecord");
-    }
-    held.clear();
+    check_cuda(cudaStreamWaitEvent(s, compute_ready, 0), "cudaStreamWaitEvent");
   }
   // The compute stream waits for the collective.
   void end() {
     check_cuda(cudaEventRecord(done, stream), "cudaEventRecord");
     check_cuda(cudaStreamWaitEvent(compute, done, 0), "cudaStreamWaitEvent");
   }
-  Request take_slot(bool record = true) {
+  // A request whose event is recorded now on stream s.
+  Request take_slot(cudaStream_t s) {
     if (free_slots.empty()) {
       cudaEvent_t e = nullptr;
       check_cuda(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
@@ -127,12 +101,51 @@ struct NcclCommunicator::State {
     }
     const int slot = free_slots.back();
     free_slots.pop_back();
-    if (record) check_cuda(cudaEventRecord(events[static_cast<size_t>(slot)], stream), "cudaEventRecord");
+    check_cuda(cudaEventRecord(events[static_cast<size_t>(slot)], s), "cudaEventRecord");
     return Request(slot);
+  }
+  const Link& link(int peer, bool sends, int rank) const {
+    for (const Link& l : links)
+      if (l.peer == peer && l.sends == sends) return l;
+    TESSERA_RAISE("NCCL point-to-point {} rank {} on rank {}: {}", sends ? "to" : "from", peer, rank,
+                  links.empty() ? "this communicator was made without point-to-point links"
+                                : "only neighbours on the group's ring are linked");
+  }
+  // The links of this rank, collective over the group: the ids of every rank's sending links broadcast by their
+  // senders, then each link initialised by its two ranks, in one order on every rank (the first link not yet made
+  // always has both its ranks at it, so no two ranks wait on each other).
+  void make_links(const ProcessGroup& group) {
+    const int P = group.size(), me = group.rank();
+    if (P == 1) return;
+    auto to = [P](int s, int d) { return d == 0 ? (s + 1) % P : (s + P - 1) % P; };  // next, then previous
+    std::vector<ncclUniqueId> ids(2 * static_cast<size_t>(P));
+    for (int s = 0; s < P; ++s) {
+      const auto i = 2 * static_cast<size_t>(s);
+      if (s == me) {
+        check_nccl(ncclGetUniqueId(&ids[i]), "ncclGetUniqueId");
+        check_nccl(ncclGetUniqueId(&ids[i + 1]), "ncclGetUniqueId");
+      }
+      group.broadcast(&ids[i], 2 * static_cast<int64_t>(sizeof(ncclUniqueId)), s);
+    }
+    for (int s = 0; s < P; ++s) {
+      for (int d = 0; d < 2; ++d) {
+        if (d == 1 && to(s, 1) == to(s, 0)) continue;  // two ranks: one link each way
+        const int r = to(s, d);
+        if (me != s && me != r) continue;
+        Link l;
+        l.sends = me == s;
+        l.peer = l.sends ? r : s;
+        check_nccl(
+            ncclCommInitRank(&l.comm, 2, ids[2 * static_cast<size_t>(s) + static_cast<size_t>(d)], l.sends ? 0 : 1),
+            "ncclCommInitRank (a point-to-point link)");
+        check_cuda(cudaStreamCreateWithFlags(&l.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+        links.push_back(l);
+      }
+    }
   }
 };
 
-NcclCommunicator::NcclCommunicator(const ProcessGroup& group, void* compute_stream)
+NcclCommunicator::NcclCommunicator(const ProcessGroup& group, void* compute_stream, bool point_to_point)
     : state_(std::make_unique<State>()), rank_(group.rank()), size_(group.size()) {
   ncclUniqueId id{};
   if (rank_ == 0) check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
@@ -143,11 +156,16 @@ NcclCommunicator::NcclCommunicator(const ProcessGroup& group, void* compute_stre
   check_cuda(cudaEventCreateWithFlags(&state_->compute_ready, cudaEventDisableTiming), "cudaEventCreate");
   check_cuda(cudaEventCreateWithFlags(&state_->done, cudaEventDisableTiming), "cudaEventCreate");
   state_->events.reserve(kSlots);
-  state_->held.reserve(kSlots);
+  if (point_to_point) state_->make_links(group);
 }
 
 NcclCommunicator::~NcclCommunicator() {
   if (!state_) return;
+  for (const State::Link& l : state_->links) {
+    cudaStreamSynchronize(l.stream);
+    cudaStreamDestroy(l.stream);
+    ncclCommDestroy(l.comm);
+  }
   cudaStreamSynchronize(state_->stream);
   for (cudaEvent_t e : state_->events) cudaEventDestroy(e);
   cudaEventDestroy(state_->done);
@@ -157,42 +175,42 @@ NcclCommunicator::~NcclCommunicator() {
 }
 
 void NcclCommunicator::all_reduce(float* data, int64_t n, ReduceOp op) const {
-  state_->begin();
+  state_->order_after_compute(state_->stream);
   check_nccl(ncclAllReduce(data, data, static_cast<size_t>(n), ncclFloat32, nccl_op(op), state_->comm, state_->stream),
              "ncclAllReduce");
   state_->end();
 }
 
 void NcclCommunicator::all_reduce(double* data, int64_t n, ReduceOp op) const {
-  state_->begin();
+  state_->order_after_compute(state_->stream);
   check_nccl(ncclAllReduce(data, data, static_cast<size_t>(n), ncclFloat64, nccl_op(op), state_->comm, state_->stream),
              "ncclAllReduce");
   state_->end();
 }
 
 void NcclCommunicator::all_gather(const float* send, float* recv, int64_t n) const {
-  state_->begin();
+  state_->order_after_compute(state_->stream);
   check_nccl(ncclAllGather(send, recv, static_cast<size_t>(n), ncclFloat32, state_->comm, state_->stream),
              "ncclAllGather");
   state_->end();
 }
 
 void NcclCommunicator::all_gather(const double* send, double* recv, int64_t n) const {
-  state_->begin();
+  state_->order_after_compute(state_->stream);
   check_nccl(ncclAllGather(send, recv, static_cast<size_t>(n), ncclFloat64, state_->comm, state_->stream),
              "ncclAllGather");
   state_->end();
 }
 
 void NcclCommunicator::reduce_scatter(const float* send, float* recv, int64_t n) const {
-  state_->begin();
+  state_->order_after_compute(state_->stream);
   check_nccl(ncclReduceScatter(send, recv, static_cast<size_t>(n), ncclFloat32, ncclSum, state_->comm, state_->stream),
              "ncclReduceScatter");
   state_->end();
 }
 
 void NcclCommunicator::reduce_scatter(const double* send, double* recv, int64_t n) const {
-  state_->begin();
+  state_->order_after_compute(state_->stream);
   check_nccl(ncclReduceScatter(send, recv, static_cast<size_t>(n), ncclFloat64, ncclSum, state_->comm, state_->stream),
              "ncclReduceScatter");
   state_->end();
@@ -209,15 +227,15 @@ void NcclCommunicator::recv(float* data, int64_t n, int peer) const {
 }
 
 Request NcclCommunicator::start_all_reduce(float* data, int64_t n) const {
-  state_->begin();
+  state_->order_after_compute(state_->stream);
   check_nccl(ncclAllReduce(data, data, static_cast<size_t>(n), ncclFloat32, ncclSum, state_->comm, state_->stream),
              "ncclAllReduce");
-  return state_->take_slot();
+  return state_->take_slot(state_->stream);
 }
 
 // Uneven blocks: one reduce per rank, to that rank, in one NCCL group.
 Request NcclCommunicator::start_reduce_scatter(const float* send, float* recv, const int* counts) const {
-  state_->begin();
+  state_->order_after_compute(state_->stream);
   check_nccl(ncclGroupStart(), "ncclGroupStart");
   int64_t offset = 0;
   for (int r = 0; r < size_; ++r) {
@@ -227,26 +245,27 @@ Request NcclCommunicator::start_reduce_scatter(const float* send, float* recv, c
     offset += counts[r];
   }
   check_nccl(ncclGroupEnd(), "ncclGroupEnd");
-  return state_->take_slot();
+  return state_->take_slot(state_->stream);
 }
 
-// NCCL has no tags: messages between two ranks arrive in the order they were issued on the stream, which is the
-// order the contract asks of one tag.
+// NCCL has no tags: the messages over a link fill its receives in the order both were launched, which is the order
+// the contract asks of one tag.
 Request NcclCommunicator::start_send(const float* data, int64_t n, int peer, int /*tag*/) const {
-  Request r = state_->take_slot(false);
-  state_->held.push_back({true, data, nullptr, n, peer, r.slot()});
-  return r;
+  const State::Link& l = state_->link(peer, true, rank_);
+  state_->order_after_compute(l.stream);
+  check_nccl(ncclSend(data, static_cast<size_t>(n), ncclFloat32, 1, l.comm, l.stream), "ncclSend");
+  return state_->take_slot(l.stream);
 }
 
 Request NcclCommunicator::start_recv(float* data, int64_t n, int peer, int /*tag*/) const {
-  Request r = state_->take_slot(false);
-  state_->held.push_back({false, nullptr, data, n, peer, r.slot()});
-  return r;
+  const State::Link& l = state_->link(peer, false, rank_);
+  state_->order_after_compute(l.stream);  // the buffer's last reader came before
+  check_nccl(ncclRecv(data, static_cast<size_t>(n), ncclFloat32, 0, l.comm, l.stream), "ncclRecv");
+  return state_->take_slot(l.stream);
 }
 
 void NcclCommunicator::wait(Request& request) const {
   if (!request.pending()) return;
-  if (state_->is_held(request.slot())) state_->launch();
   const auto slot = static_cast<size_t>(request.slot());
   check_cuda(cudaStreamWaitEvent(state_->compute, state_->events[slot], 0), "cudaStreamWaitEvent");
   state_->free_slots.push_back(request.slot());
@@ -255,7 +274,6 @@ void NcclCommunicator::wait(Request& request) const {
 
 bool NcclCommunicator::test(Request& request) const {
   if (!request.pending()) return true;
-  if (state_->is_held(request.slot())) state_->launch();
   const cudaError_t status = cudaEventQuery(state_->events[static_cast<size_t>(request.slot())]);
   if (status == cudaErrorNotReady) return false;
   check_cuda(status, "cudaEventQuery");
@@ -265,7 +283,7 @@ bool NcclCommunicator::test(Request& request) const {
 
 // Rank r's block (counts[r] elements, blocks in rank order) broadcast from rank r, in one NCCL group.
 void NcclCommunicator::all_gather_in_place(float* data, const int* counts) const {
-  state_->begin();
+  state_->order_after_compute(state_->stream);
   check_nccl(ncclGroupStart(), "ncclGroupStart");
   int64_t offset = 0;
   for (int r = 0; r < size_; ++r) {
@@ -280,8 +298,9 @@ void NcclCommunicator::all_gather_in_place(float* data, const int* counts) const
 
 }  // namespace
 
-std::unique_ptr<Communicator> make_nccl_communicator(const ProcessGroup& group, void* compute_stream) {
-  return std::make_unique<NcclCommunicator>(group, compute_stream);
+std::unique_ptr<Communicator> make_nccl_communicator(const ProcessGroup& group, void* compute_stream,
+                                                     bool point_to_point) {
+  return std::make_unique<NcclCommunicator>(group, compute_stream, point_to_point);
 }
 
 }  // namespace tessera

@@ -54,7 +54,8 @@ bool shares_a_device(const Backend& backend, const ProcessGroup& group) {
 }
 
 const Communicator& device_communicator(Backend& backend, const ProcessGroup& group,
-                                        std::unique_ptr<Communicator>& owned, bool* staged, bool force_staged) {
+                                        std::unique_ptr<Communicator>& owned, bool* staged, bool force_staged,
+                                        bool point_to_point) {
   if (staged != nullptr) *staged = false;
   if (backend.device() == Device::kCpu && !force_staged) return group;
   if (group.size() == 1) {
@@ -65,7 +66,7 @@ const Communicator& device_communicator(Backend& backend, const ProcessGroup& gr
     owned = make_staged_communicator(group, backend);
     if (staged != nullptr) *staged = true;
   } else {
-    owned = make_nccl_communicator(group, backend.stream());
+    owned = make_nccl_communicator(group, backend.stream(), point_to_point);
   }
   return *owned;
 }
@@ -75,7 +76,8 @@ DeviceGroups::DeviceGroups(Backend& backend, const ParallelState& ps) {
   const Communicator** comms[4] = {&tp_, &pp_, &dp_, &embedding_};
   for (size_t i = 0; i < 4; ++i) {
     bool staged = false;
-    *comms[i] = &device_communicator(backend, *groups[i], owned_[i], &staged, ps.stage_device_traffic);
+    *comms[i] = &device_communicator(backend, *groups[i], owned_[i], &staged, ps.stage_device_traffic,
+                                     groups[i] == &ps.pp);  // the pipeline's sends and receives
     staged_ = staged_ || staged;
   }
 }

@@ -25,10 +25,11 @@ std::unique_ptr<Backend> open_agreed_backend(const std::string& device, const Pr
 // group of one rank one with no peer (comm_self_device.hpp), else a new NCCL communicator (collective over the
 // group) or, where ranks of the group share a GPU (NCCL refuses that), one that stages the buffers through host
 // memory over the group's MPI (comm_staged.hpp; *staged = true). force_staged: as on a GPU that the group's ranks
-// share, whatever the backend (ParallelState::stage_device_traffic).
+// share, whatever the backend (ParallelState::stage_device_traffic). point_to_point: the group carries sends and
+// receives (the pipeline's), for which an NCCL communicator makes links of its own.
 const Communicator& device_communicator(Backend& backend, const ProcessGroup& group,
                                         std::unique_ptr<Communicator>& owned, bool* staged = nullptr,
-                                        bool force_staged = false);
+                                        bool force_staged = false, bool point_to_point = false);
 // Each rank's Backend::device_uid, by rank of `group` (collective).
 std::vector<int64_t> device_uids(const Backend& backend, const ProcessGroup& group);
 // Whether two ranks of `group` compute on the same device (collective).

@@ -5,7 +5,8 @@
 
 namespace tessera {
 
-std::unique_ptr<Communicator> make_nccl_communicator(const ProcessGroup& /*group*/, void* /*compute_stream*/) {
+std::unique_ptr<Communicator> make_nccl_communicator(const ProcessGroup& /*group*/, void* /*compute_stream*/,
+                                                     bool /*point_to_point*/) {
   throw std::runtime_error("this build has no NCCL communicator (configured with TESSERA_CUDA=OFF or without nvcc)");
 }
 

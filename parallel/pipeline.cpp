@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <utility>
 #include <vector>
 
 #include "core/check.hpp"
@@ -17,9 +16,10 @@ bool holds_head(const std::vector<ChunkRange>& chunks) {
 
 }  // namespace
 
-PipelineRunner::PipelineRunner(Transformer<float>& model, PipelineOrder order, int m, const Communicator& pp)
+PipelineRunner::PipelineRunner(Transformer<float>& model, PipelineSchedule schedule, int m, const Communicator& pp)
     : model_(model),
-      order_(std::move(order)),
+      order_(pipeline_order(schedule, model.shard().pp, model.shard().pp_rank, m, model.shard().virtual_stages)),
+      receives_(receive_order(schedule, model.shard().pp, model.shard().pp_rank, m, model.shard().virtual_stages)),
       m_(m),
       pp_(pp),
       n_(model.boundary_elements(model.max_batch(), model.max_seq())) {
@@ -32,6 +32,9 @@ PipelineRunner::PipelineRunner(Transformer<float>& model, PipelineOrder order, i
     if (!chunks[c].embedding) inbox_[c] = DeviceBuffer<float>(model.backend(), per_chunk);
     if (!chunks[c].head) grad_inbox_[c] = DeviceBuffer<float>(model.backend(), per_chunk);
   }
+  TESSERA_CHECK(static_cast<int64_t>(receives_.size()) * n_ == buffer_elements(chunks, m, n_),
+                "pipeline rank {}: {} messages to receive in a step, buffers for {}", model.shard().pp_rank,
+                receives_.size(), buffer_elements(chunks, m, n_) / std::max<int64_t>(n_, 1));
   received_.resize(v * static_cast<size_t>(m));
   grads_in_.resize(v * static_cast<size_t>(m));
   sent_forward_.resize(v);
@@ -66,14 +69,15 @@ double PipelineRunner::step(const MicroBatches& batches, float dloss) {
     pp_.wait(r);
     wait_s_ += std::chrono::duration<double>(clock::now() - t0).count();
   };
-  // 1. every receive of the step, posted now (tags tell them apart); with ordered point-to-point (NCCL) each is
-  // posted where it is waited for instead, in the order the peer sends
-  const bool ordered = pp_.ordered_p2p();
-  for (size_t c = 0; c < chunks.size() && !ordered; ++c) {
-    for (int i = 0; i < m_; ++i) {
-      const size_t r = c * static_cast<size_t>(m_) + static_cast<size_t>(i);
-      if (!chunks[c].embedding) received_[r] = recv_forward(pp_, at(inbox_, c, i), n, chunks[c].index);
-      if (!chunks[c].head) grads_in_[r] = recv_backward(pp_, at(grad_inbox_, c, i), n, chunks[c].index);
+  // 1. every receive of the step, posted now in the order the peers send them (MPI's tags would tell them apart in
+  // any order; NCCL's messages, without tags, match the receives in the order they are posted)
+  for (const PipelineMessage& msg : receives_) {
+    const auto c = static_cast<size_t>(msg.chunk);
+    const size_t r = c * static_cast<size_t>(m_) + static_cast<size_t>(msg.micro_batch);
+    if (msg.forward) {
+      received_[r] = recv_forward(pp_, at(inbox_, c, msg.micro_batch), n, chunks[c].index);
+    } else {
+      grads_in_[r] = recv_backward(pp_, at(grad_inbox_, c, msg.micro_batch), n, chunks[c].index);
     }
   }
   // 2. the schedule's forwards and backwards
@@ -88,7 +92,6 @@ double PipelineRunner::step(const MicroBatches& batches, float dloss) {
       s = free_slots_[c].back();
       free_slots_[c].pop_back();
       if (!chunk.embedding) {
-        if (ordered) received_[r] = recv_forward(pp_, at(inbox_, c, a.micro_batch), n, chunk.index);
         wait_for(received_[r]);
         backend.copy(model_.chunk_input(a.chunk, s), at(inbox_, c, a.micro_batch), bytes);
       }
@@ -105,7 +108,6 @@ double PipelineRunner::step(const MicroBatches& batches, float dloss) {
     TESSERA_CHECK(s >= 0, "chunk {}: backward of micro-batch {} before its forward", c, a.micro_batch);
     pp_.wait(sent_backward);  // the gradient buffer is about to be written again
     if (!chunk.head) {
-      if (ordered) grads_in_[r] = recv_backward(pp_, at(grad_inbox_, c, a.micro_batch), n, chunk.index);
       wait_for(grads_in_[r]);
       backend.copy(model_.chunk_output_grad(), at(grad_inbox_, c, a.micro_batch), bytes);
     }

@@ -3,9 +3,10 @@
 // runs the single-rank case (one chunk, no messages).
 //
 // Deadlock freedom: at the start of a step every message this rank will receive has its receive posted, into a
-// buffer of its own (one per chunk and micro-batch, allocated once). Sends are non-blocking, so a send always finds
-// its receive, and a rank only ever waits for data that a schedule (a valid order, checked by simulation in the
-// rank grid tests) produces before it needs it.
+// buffer of its own (one per chunk and micro-batch, allocated once), in the order its peers send them (so messages
+// without tags, NCCL's, match too). Sends are non-blocking, so a send always finds its receive, and a rank only ever
+// waits for data that a schedule (a valid order, checked by simulation in the rank grid tests) produces before it
+// needs it.
 #pragma once
 
 #include <cstdint>
@@ -28,8 +29,9 @@ struct MicroBatches {
 
 class PipelineRunner {
  public:
-  // order: this rank's forwards and backwards of a step of m micro-batches. Allocates the receive buffers.
-  PipelineRunner(Transformer<float>& model, PipelineOrder order, int m, const Communicator& pp);
+  // Runs `schedule` over m micro-batches on the model's pipeline rank (ModelShard: pp, pp_rank, virtual_stages).
+  // Allocates the receive buffers.
+  PipelineRunner(Transformer<float>& model, PipelineSchedule schedule, int m, const Communicator& pp);
   // Elements of the receive buffers a rank with these chunks needs (for the memory plan); message: the elements of
   // one micro-batch's activations between stages (Transformer::boundary_elements).
   static int64_t buffer_elements(const std::vector<ChunkRange>& chunks, int m, int64_t message);
@@ -45,7 +47,8 @@ class PipelineRunner {
 
  private:
   Transformer<float>& model_;
-  PipelineOrder order_;
+  PipelineOrder order_;                    // this rank's forwards and backwards
+  std::vector<PipelineMessage> receives_;  // what it receives, in its peers' order of sends (receive_order)
   int m_;
   const Communicator& pp_;
   int64_t n_;  // elements of one micro-batch's activations, (B, T, C)

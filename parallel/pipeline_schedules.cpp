@@ -82,6 +82,21 @@ PipelineOrder pipeline_order(PipelineSchedule schedule, int pp, int rank, int m,
   return {};
 }
 
+std::vector<PipelineMessage> receive_order(PipelineSchedule schedule, int pp, int rank, int m, int v) {
+  const int chunks = pp * v;
+  std::vector<int> senders = {(rank + pp - 1) % pp};
+  if ((rank + 1) % pp != senders[0]) senders.push_back((rank + 1) % pp);
+  std::vector<PipelineMessage> order;
+  for (const int q : senders) {
+    for (const PipelineAction& a : pipeline_order(schedule, pp, q, m, v)) {
+      const int from = a.chunk * pp + q;  // global chunks: chunk k on rank k % pp
+      const int to = a.forward ? from + 1 : from - 1;
+      if (to >= 0 && to < chunks && to % pp == rank) order.push_back({a.forward, to / pp, a.micro_batch});
+    }
+  }
+  return order;
+}
+
 std::vector<int> pipeline_slots(const PipelineOrder& order, int v) {
   std::vector<int> in_flight(static_cast<size_t>(v), 0), most(static_cast<size_t>(v), 0);
   for (const PipelineAction& a : order) {

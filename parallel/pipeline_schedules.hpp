@@ -20,6 +20,14 @@ struct PipelineAction {
 };
 using PipelineOrder = std::vector<PipelineAction>;
 
+// A message into one of a rank's chunks: its input activations (forward) or the gradient of its output (backward).
+struct PipelineMessage {
+  bool forward = true;
+  int chunk = 0;  // the receiving rank's chunk (as PipelineAction::chunk)
+  int micro_batch = 0;
+  bool operator==(const PipelineMessage&) const = default;
+};
+
 enum class PipelineSchedule { kAllForwardAllBackward, kOneFOneB, kInterleaved };
 
 // One rank, one chunk, no pipeline: F0 B0 F1 B1 ... (gradients accumulate as micro-batches finish).
@@ -36,6 +44,12 @@ PipelineOrder interleaved_one_f_one_b(int pp, int rank, int m, int v);
 // The schedule a run uses: no pipeline (pp = 1, v = 1), AFAB when asked, else 1F1B or interleaved (v > 1).
 PipelineOrder pipeline_order(PipelineSchedule schedule, int pp, int rank, int m, int v);
 PipelineSchedule parse_pipeline_schedule(const std::string& name, int virtual_stages);
+// Every message `rank` receives in a step, in the order its peers send them: the messages of the rank before it in
+// the pipeline in that rank's order of sends, then those of the rank after it in its order (one list where the two
+// are the same rank). Where messages carry no tags (NCCL, ProcessGroup::set_ordered_p2p) a rank's messages match
+// its peer's receives in the order they were posted, so the pipeline posts them in this order; the interleaved
+// schedule consumes them in another.
+std::vector<PipelineMessage> receive_order(PipelineSchedule schedule, int pp, int rank, int m, int v);
 // Micro-batches in flight at once on each of the rank's v chunks under that order: its activation slots.
 std::vector<int> pipeline_slots(const PipelineOrder& order, int v);
 // The idle fraction of an ideal pipeline of p stages, m micro-batches, v chunks per rank: (p - 1) / (v m + p - 1).

@@ -54,7 +54,7 @@ void expect_step_allocates_nothing(const char* family, Recompute recompute = Rec
   const SelfCommunicator one;  // the groups of a single rank
   GradReducer reducer(model.table(), model.grads(), one, 1024, false, {});
   model.set_grads_ready_hook([&](int first, int last) { reducer.tensors_ready(first, last); });
-  PipelineRunner runner(model, no_pipeline(2), 2, one);
+  PipelineRunner runner(model, PipelineSchedule::kOneFOneB, 2, one);  // one rank: no pipeline
   AdamW opt(model.table(), AdamWConfig{});
   std::vector<int32_t> tokens(2 * 4 * 32), targets(2 * 4 * 32);
   Rng rng(1, 1);

@@ -30,7 +30,7 @@ class Nccl : public ::testing::Test {
                    << (gpus == 0 ? cuda_unavailable_reason() : std::to_string(gpus) + " visible") << ")";
     }
     gpu_ = make_cuda_backend(world_->rank());
-    nccl_ = make_nccl_communicator(*world_, gpu_->stream());
+    nccl_ = make_nccl_communicator(*world_, gpu_->stream(), true);
   }
   void TearDown() override {
     nccl_.reset();
@@ -129,7 +129,7 @@ TEST_F(Nccl, SendRecvAroundTheRing) {
   auto mine = random(777, 7);
   auto d_mine = up(mine);
   DeviceBuffer<float> d_got(*gpu_, 777);
-  // every rank sends before it receives: the communicator must batch them (a lone NCCL send would wait forever)
+  // every rank sends before it receives: its send goes over a link of its own, not behind the receive
   Request s = nccl_->start_send(d_mine.data(), 777, next, 0);
   Request r = nccl_->start_recv(d_got.data(), 777, prev, 0);
   nccl_->wait(s);
@@ -140,6 +140,73 @@ TEST_F(Nccl, SendRecvAroundTheRing) {
   world_->wait(ms);
   world_->wait(mr);
   EXPECT_EQ(down(d_got), want);
+}
+
+// Every rank posts all its receives before it sends anything, with tags that tell the messages apart on MPI only:
+// to the next rank X1, to the previous Y, to the next X2 (X1 and X2 of one size); the receives posted in the order
+// their senders send (two ranks: X1, Y, X2 from the one peer). The results equal MPI's tagged exchange.
+void expect_receives_posted_first_match(const Communicator& c, Backend& backend, const ProcessGroup& world) {
+  const int P = world.size(), me = world.rank();
+  const int next = (me + 1) % P, prev = (me + P - 1) % P;
+  std::mt19937 gen(static_cast<uint32_t>(me) * 7919U + 11U);
+  std::normal_distribution<float> d;
+  auto random = [&](int64_t n) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (auto& x : v) x = d(gen);
+    return v;
+  };
+  const int64_t nx = 3001, ny = 257;
+  const std::vector<float> x1 = random(nx), y = random(ny), x2 = random(nx);
+  auto up = [&](const std::vector<float>& h) {
+    DeviceBuffer<float> b(backend, static_cast<int64_t>(h.size()));
+    b.upload(h.data());
+    return b;
+  };
+  DeviceBuffer<float> d_x1 = up(x1), d_y = up(y), d_x2 = up(x2);
+  DeviceBuffer<float> got_x1(backend, nx), got_y(backend, ny), got_x2(backend, nx);
+  std::vector<Request> in;
+  in.push_back(c.start_recv(got_x1.data(), nx, prev, 1));  // prev's first to its next
+  if (P == 2) in.push_back(c.start_recv(got_y.data(), ny, next, 2));
+  in.push_back(c.start_recv(got_x2.data(), nx, prev, 3));
+  if (P > 2) in.push_back(c.start_recv(got_y.data(), ny, next, 2));  // from the other side
+  Request s1 = c.start_send(d_x1.data(), nx, next, 1);
+  Request s2 = c.start_send(d_y.data(), ny, prev, 2);
+  Request s3 = c.start_send(d_x2.data(), nx, next, 3);
+  for (Request& r : in) c.wait(r);
+  c.wait(s1);
+  c.wait(s2);
+  c.wait(s3);
+  std::vector<float> want_x1(static_cast<size_t>(nx)), want_y(static_cast<size_t>(ny)), want_x2(want_x1.size());
+  Request m[6] = {world.start_recv(want_x1.data(), nx, prev, 1), world.start_recv(want_y.data(), ny, next, 2),
+                  world.start_recv(want_x2.data(), nx, prev, 3), world.start_send(x1.data(), nx, next, 1),
+                  world.start_send(y.data(), ny, prev, 2),       world.start_send(x2.data(), nx, next, 3)};
+  for (Request& r : m) world.wait(r);
+  auto down = [](const DeviceBuffer<float>& b) {
+    std::vector<float> h(static_cast<size_t>(b.size()));
+    b.download(h.data());
+    return h;
+  };
+  EXPECT_EQ(down(got_x1), want_x1) << "X1";
+  EXPECT_EQ(down(got_y), want_y) << "Y";
+  EXPECT_EQ(down(got_x2), want_x2) << "X2";
+}
+
+TEST_F(Nccl, ReceivesPostedBeforeAnySendMatchInTheSendersOrder) {
+  if (world_->size() == 1) GTEST_SKIP() << "one rank: no peer (run under mpirun -np 2 or more)";
+  expect_receives_posted_first_match(*nccl_, *gpu_, *world_);
+}
+
+// The same on the CPU: MPI with tags ignored (ProcessGroup::set_ordered_p2p), as the pipeline's tests run NCCL's
+// order of messages.
+TEST(OrderedMpi, ReceivesPostedBeforeAnySendMatchInTheSendersOrder) {
+  const ProcessGroup world = ProcessGroup::borrow(MPI_COMM_WORLD);
+  if (world.size() == 1) GTEST_SKIP() << "one rank: no peer (run under mpirun -np 2 or more)";
+  std::vector<int> all(static_cast<size_t>(world.size()));
+  std::iota(all.begin(), all.end(), 0);
+  ProcessGroup ordered = ProcessGroup::split(world, all);
+  ordered.set_ordered_p2p(true);
+  const std::unique_ptr<Backend> cpu = make_cpu_backend();
+  expect_receives_posted_first_match(ordered, *cpu, world);
 }
 
 // ---- the communicators for device buffers on the backend the parameter names ("cpu", or "cuda": every rank on
@@ -356,7 +423,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, DeviceSelf, ::testing::Values("cpu", "cuda"),
 TEST(NcclBuild, RefusedClearlyWithoutCuda) {
   if (cuda_compiled()) GTEST_SKIP() << "this build has CUDA";
   const ProcessGroup world = ProcessGroup::borrow(MPI_COMM_WORLD);
-  EXPECT_THROW(make_nccl_communicator(world, nullptr), std::runtime_error);
+  EXPECT_THROW(make_nccl_communicator(world, nullptr, false), std::runtime_error);
 }
 
 }  // namespace

@@ -92,10 +92,11 @@ std::vector<LayoutCase> layout_cases() {
                    {"parallel.sequence_parallel=true", "parallel.zero1=true", "train.dtype=bf16"},
                    "tp2-pp2-dp2-sp-zero1-bf16",
                    ""});
-  // the GPU's point-to-point (NCCL: no tags, receives matched in the order they are waited for) on the schedules
-  // the GPU runs (no interleaving)
+  // the GPU's point-to-point (NCCL: no tags, messages matched to receives in the order these were posted) on every
+  // schedule; the interleaved one consumes its messages in another order than its peer sends them
   cases.push_back({1, 2, 1, {}, "pp2-ordered", "tp1-pp2-dp1", true});
   cases.push_back({1, 2, 1, {"parallel.pp_schedule=afab"}, "pp2-afab-ordered", "pp2-afab", true});
+  cases.push_back({1, 2, 1, {"parallel.virtual_stages=2"}, "pp2-v2-ordered", "pp2-v2", true});
   cases.push_back({1, 4, 1, {}, "pp4-ordered", "pp4", true});
   cases.push_back({2, 2, 2, {"parallel.sequence_parallel=true"}, "tp2-pp2-dp2-sp-ordered", "tp2-pp2-dp2-sp", true});
   // the staged communicator of ranks sharing a GPU (host copies around MPI's calls): MPI's bits, every schedule

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -197,6 +198,56 @@ TEST(PipelineSchedules, EveryScheduleIsCompleteOrderedAndDeadlockFree) {
           }
         }
       }
+}
+
+// The messages a rank receives (receive_order): each input and output gradient of its chunks once, and those from
+// each peer in the order that peer's schedule sends them, so that messages without tags (NCCL) match. The
+// interleaved schedule consumes them in another order, which is why the order of posting matters.
+TEST(PipelineSchedules, ReceivesArePostedInTheOrderPeersSend) {
+  bool consumed_in_another_order = false;
+  for (const int pp : {2, 3, 4, 8})
+    for (const int m : {1, 2, 4, 8, 16})
+      for (const int v : {1, 2, 3})
+        for (const PipelineSchedule s :
+             {PipelineSchedule::kAllForwardAllBackward, PipelineSchedule::kOneFOneB, PipelineSchedule::kInterleaved}) {
+          if ((s == PipelineSchedule::kOneFOneB) != (v == 1) && s != PipelineSchedule::kAllForwardAllBackward) continue;
+          if (s == PipelineSchedule::kInterleaved && m % pp != 0) continue;
+          const int chunks = pp * v;
+          for (int b = 0; b < pp; ++b) {
+            const std::string what =
+                fmt::format("schedule {} pp {} m {} v {} rank {}", static_cast<int>(s), pp, m, v, b);
+            const std::vector<PipelineMessage> got = receive_order(s, pp, b, m, v);
+            auto key = [](const PipelineMessage& x) { return std::tuple(x.forward, x.chunk, x.micro_batch); };
+            std::set<std::tuple<bool, int, int>> want, seen;
+            for (int c = 0; c < v; ++c)
+              for (int i = 0; i < m; ++i) {
+                if (c * pp + b > 0) want.insert({true, c, i});
+                if (c * pp + b < chunks - 1) want.insert({false, c, i});
+              }
+            for (const PipelineMessage& x : got) EXPECT_TRUE(seen.insert(key(x)).second) << what << ": twice";
+            EXPECT_EQ(seen, want) << what;
+            // per sender: the rank a message comes from is the chunk before (forward) or after (backward)
+            for (const int q : {(b + pp - 1) % pp, (b + 1) % pp}) {
+              std::vector<PipelineMessage> from_q, sent_by_q;
+              for (const PipelineMessage& x : got) {
+                const int g = x.chunk * pp + b;
+                if ((x.forward ? g - 1 : g + 1) % pp == q) from_q.push_back(x);
+              }
+              for (const PipelineAction& a : pipeline_order(s, pp, q, m, v)) {
+                const int to = a.chunk * pp + q + (a.forward ? 1 : -1);
+                if (to >= 0 && to < chunks && to % pp == b) sent_by_q.push_back({a.forward, to / pp, a.micro_batch});
+              }
+              EXPECT_EQ(from_q, sent_by_q) << what << " from rank " << q;
+            }
+            std::vector<PipelineMessage> consumed;  // the order the rank's actions wait for them
+            for (const PipelineAction& a : pipeline_order(s, pp, b, m, v)) {
+              const int g = a.chunk * pp + b;
+              if (a.forward ? g > 0 : g < chunks - 1) consumed.push_back({a.forward, a.chunk, a.micro_batch});
+            }
+            if (s == PipelineSchedule::kInterleaved && consumed != got) consumed_in_another_order = true;
+          }
+        }
+  EXPECT_TRUE(consumed_in_another_order);
 }
 
 TEST(PipelineSchedules, OneFOneBIsPhased) {

@@ -52,7 +52,7 @@ inline void remove_test_datasets() {
                                 ("tessera-shakespeare-byte-" + std::to_string(pid)));
 }
 
-// ordered_p2p: the pipeline's messages as NCCL carries them (no tags; each receive posted where it is waited for).
+// ordered_p2p: the pipeline's messages as NCCL carries them (no tags: matched in the order the receives are posted).
 // staged: the device traffic through the staged communicator, as ranks sharing a GPU run (comm_staged.hpp).
 inline TrainResult train(const std::string& preset, const std::vector<std::string>& overrides, const Layout& layout,
                          MPI_Comm base = MPI_COMM_WORLD, bool ordered_p2p = false, bool staged = false) {

@@ -53,6 +53,11 @@ checked "$pack/bin/backend_tests" --gtest_color=no
 echo "== the NCCL communicator (one rank) and the staged one (two ranks sharing the GPU) against MPI (nccl_tests)"
 checked mpirun 120 1 "$pack/bin/nccl_tests" --gtest_color=no --gtest_filter='Nccl.*:*Staged*/cuda:*DeviceSelf*/cuda'
 checked mpirun 120 2 "$pack/bin/nccl_tests" --gtest_color=no --gtest_filter='*Staged*'
+gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+if [[ ${gpus:-0} -ge 2 ]]; then  # a GPU per rank: NCCL between two ranks (collectives, the pipeline's links)
+  echo "== the NCCL communicator on two GPUs against MPI (nccl_tests)"
+  checked mpirun 120 2 "$pack/bin/nccl_tests" --gtest_color=no --gtest_filter='Nccl.*'
+fi
 echo "== every layout on the GPU against one GPU rank; checkpoints between CPU and GPU ($ranks ranks, parallel_tests)"
 # every run prints its plan: the whole log goes to layouts-log.txt beside the report, the verdicts here
 log=$(dirname "$report")/layouts-log.txt

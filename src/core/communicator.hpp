@@ -73,8 +73,8 @@ class Communicator {
   virtual bool test(Request& request) const = 0;
   // In place: rank r's block of counts[r] elements (blocks in rank order) reaches every rank.
   virtual void all_gather_in_place(float* data, const int* counts) const = 0;
-  // true: point-to-point messages ignore tags and a receive matches at its wait, in the order of the peer's sends
-  // (NCCL's model): a caller must post each receive where it waits for it, in the order its peer sends.
+  // true: point-to-point messages ignore tags (NCCL's model): a peer's messages match this rank's receives from it in
+  // the order the receives were posted, so a caller posts them in the order its peer sends.
   virtual bool ordered_p2p() const { return false; }
 
   // Typed helpers for the common case.

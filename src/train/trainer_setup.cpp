@@ -81,16 +81,8 @@ void Trainer::Impl::open_data() {
 void Trainer::Impl::open_backend() {
   backend = open_agreed_backend(cfg.train.device, ps.world, "train.device");
   devices = std::make_unique<DeviceGroups>(*backend, ps);
-  int64_t refused = devices->pp().ordered_p2p() && ps.pp.size() > 1 && cfg.parallel.virtual_stages > 1 ? 1 : 0;
   int64_t staged = devices->staged() ? 1 : 0;
-  ps.world.all_reduce_sum(&refused, 1);
   ps.world.all_reduce_sum(&staged, 1);
-  if (refused > 0)
-    TESSERA_RAISE(
-        "train.device = \"cuda\" with parallel.virtual_stages = {}: the interleaved schedule is not there yet over "
-        "NCCL (its point-to-point calls have no tags, and its stages receive in another order than their peers send); "
-        "use parallel.virtual_stages = 1",
-        cfg.parallel.virtual_stages);
   if (staged > 0)
     staged_note =
         "ranks of a process group share a GPU: NCCL takes one rank per GPU, so their device buffers go through host "
@@ -109,9 +101,7 @@ void Trainer::Impl::build_model() {
   }
   const ModelShard shard = plan_shard(cfg, plan, ps.coord);
   model = std::make_unique<Transformer<float>>(cfg.model, mb, T, &devices->tp(), shard, backend.get());
-  pipeline = std::make_unique<PipelineRunner>(
-      *model, pipeline_order(plan.schedule, shard.pp, shard.pp_rank, grad_accum, shard.virtual_stages), grad_accum,
-      devices->pp());
+  pipeline = std::make_unique<PipelineRunner>(*model, plan.schedule, grad_accum, devices->pp());
   // a checkpoint read later sets every tensor: the (costly) initialisation only for a fresh start
   if (resume.checkpoint.empty() && resume.init_from.empty()) model->init_weights(cfg.train.seed);
 }
