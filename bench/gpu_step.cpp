@@ -4,7 +4,8 @@
 // it on a lent GPU. Prints markdown rows; without a GPU it says so and exits 0 (a benchmark never fails).
 //
 //   bench_gpu_step [--layers 12] [--width 768] [--heads 12] [--seq 1024] [--batch 8] [--vocab 50257] [--steps 10]
-//                  [--warmup 3] [--peak-tflops T] [--recompute none|selective|full] [--attention flash|materialized]
+//                  [--warmup 3] [--peak-tflops T] [--recompute none|selective|full]
+//                  [--attention flash|materialized|cudnn]
 //                  [--dtype bf16|fp32] [--parts all|step]
 // --peak-tflops: the MFU denominator (default: the GPU's datasheet peak for --dtype, backend/gpu_peak.hpp).
 #include <algorithm>
@@ -151,7 +152,7 @@ void bench_attention(Backend& gpu, const Options& o) {
   ops::Context<float> ctx;
   const double flops = 4.0 * B * NH * Tn * Tn * HS / 2;  // causal: half the (T, T) products, forward
   std::printf(
-      "\n| attention (causal, fp32) | B x NH x T x HS | forward ms | backward ms | forward TFLOP/s |\n"
+      "\n| attention (causal) | B x NH x T x HS | forward ms | backward ms | forward TFLOP/s |\n"
       "|---|---|---|---|---|\n");
   auto row = [&](const char* name, double fwd, double bwd) {
     std::printf("| %s | %d x %d x %d x %d | %.2f | %.2f | %.2f |\n", name, B, NH, Tn, HS, 1e3 * fwd, 1e3 * bwd,
@@ -163,12 +164,28 @@ void bench_attention(Backend& gpu, const Options& o) {
     ops.flash_attention_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), B, Tn, NH, NH, HS, true,
                                  ctx);
   });
-  row("flash (tiles, lse kept)", fwd, bwd);
+  row("flash (fp32 tiles, lse kept)", fwd, bwd);
+  int64_t workspace = 0;
+  const std::string why = ops.flash_attention_bf16_check(B, Tn, NH, NH, HS, true, &workspace);
+  if (why.empty()) {
+    DeviceBuffer<float> staging(gpu, ops::flash_attention_bf16_scratch_size(int64_t{B} * Tn, NH, NH, HS));
+    fwd = time_op(gpu, 5, [&] {
+      ops.flash_attention_bf16_forward(out.data(), lse.data(), qkv.data(), B, Tn, NH, NH, HS, true, staging.data(),
+                                       ctx);
+    });
+    bwd = time_op(gpu, 5, [&] {
+      ops.flash_attention_bf16_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), B, Tn, NH, NH, HS,
+                                        true, staging.data(), ctx);
+    });
+    row("cuDNN (bf16 operands, fp32 conversions in and out included)", fwd, bwd);
+  } else {
+    std::printf("| cuDNN (bf16 operands) | unavailable: %s | | | |\n", why.c_str());
+  }
   fwd = time_op(gpu, 5, [&] { ops.attention_forward(out.data(), probs.data(), qkv.data(), B, Tn, NH, NH, HS, true); });
   bwd = time_op(gpu, 5, [&] {
     ops.attention_backward(dqkv.data(), dout.data(), qkv.data(), probs.data(), B, Tn, NH, NH, HS, ctx);
   });
-  row("materialized (probabilities kept)", fwd, bwd);
+  row("materialized (fp32, probabilities kept)", fwd, bwd);
 }
 
 void bench_step(Backend& gpu, const Options& o) {
@@ -184,6 +201,17 @@ void bench_step(Backend& gpu, const Options& o) {
   shard.dtype = dtype_from_name(o.dtype);
   gpu.synchronize();
   const int64_t free_before = gpu.memory().free_bytes;
+  // attention's backward scratch, or cuDNN's workspace (reserved by the check, as the trainer does)
+  int64_t attention_extra = ops::cuda::attention_scratch_bytes(o.batch, o.heads, o.seq, o.attention == "flash");
+  if (shard.attention == Attention::kCudnn) {
+    const std::string why = gpu.ops().flash_attention_bf16_check(o.batch, o.seq, o.heads, o.heads, o.width / o.heads,
+                                                                 true, &attention_extra);
+    if (!why.empty()) {
+      std::printf("\n| step (%s products, cudnn attention) | unavailable: %s |\n|---|---|\n", o.dtype.c_str(),
+                  why.c_str());
+      return;
+    }
+  }
   Transformer<float> model(m, o.batch, o.seq, nullptr, shard, &gpu);
   model.init_weights(1);
   AdamW optimizer(model.table(), AdamWConfig{}, {}, &gpu);
@@ -207,10 +235,9 @@ void bench_step(Backend& gpu, const Options& o) {
   }
   const int64_t used = free_before - gpu.memory().free_bytes;
   // the plan: parameters (and their bf16 copy), gradients, AdamW's moments, activations (the bf16 products' scratch
-  // included), attention's backward scratch (as the trainer's)
+  // and cuDNN attention's operands included), attention's backward scratch or workspace (as the trainer's)
   const int64_t planned = 4 * model.flat_size() * static_cast<int64_t>(sizeof(float)) +
-                          (o.dtype == "bf16" ? 2 * model.flat_size() : 0) + model.activation_bytes() +
-                          ops::cuda::attention_scratch_bytes(o.batch, o.heads, o.seq, o.attention == "flash");
+                          (o.dtype == "bf16" ? 2 * model.flat_size() : 0) + model.activation_bytes() + attention_extra;
   const double step = median(t);
   const double tflops = model.flops_per_token(o.seq) * n / step / 1e12;
   std::printf(

@@ -109,12 +109,20 @@ run_capture "$tessera" train -c gpt2-124m --data "$work/ds" --dry-run --set trai
 check "dry run with bf16 products counts the parameters' bf16 copy: $(grep -m1 'memory per rank' <<<"$out")" \
   has "$out" "parameters 712.3 MiB + gradients 474.8 MiB"
 check "... and says so" has "$out" "bf16 matrix products: parameters fp32 + a bf16 copy)"
+run_capture "$tessera" train -c gpt2-124m --data "$work/ds" --dry-run --set train.attention=cudnn
+check "dry run with cuDNN attention counts its bf16 operands: $(grep -m1 'memory per rank' <<<"$out")" \
+  has "$out" "cudnn attention)"
+run_capture "$tessera" train -c gpt2-124m --data "$work/ds" --dry-run --set train.attention=fused
+check "an unknown attention is refused with the choices: $err" has "$err" '"cudnn"'
 check "dry run makes no checkpoint directory" test ! -e "$work/never"
 check "dry run makes no metrics file" test ! -e "$work/never.jsonl"
 
 # --- a run whose paths are relative resolves from anywhere; info --model prints the config
 run_capture "$tessera" train -c tiny-gpt2 --data "$work/ds" --steps 1 --set train.device=cpu --set eval.interval=0
 check "train.device = cpu trains on the CPU backend: $err" bash -c "[[ $rc -eq 0 && \$1 == *'device: cpu: '* ]]" _ "$out"
+run_capture "$tessera" train -c tiny-gpt2 --data "$work/ds" --steps 2 --set train.device=cpu --set eval.interval=0 \
+  --set train.attention=cudnn
+check "train.attention = cudnn trains on the CPU (its bf16 reference): $err" bash -c "[[ $rc -eq 0 && \$1 == *'step 2/2'* ]]" _ "$out"
 (cd "$work" && "$tessera" train -c tiny-gpt2 --data ds --steps 12 --set eval.interval=6 --checkpoint-dir run \
   --metrics run/metrics.jsonl > train.log 2>&1)
 check "a short run trains" grep -q "step 12/12" "$work/train.log"

@@ -426,6 +426,43 @@ TEST_F(CudaOps, FlashAttention) {
   }
 }
 
+// Attention with bf16 operands: cuDNN's fused flash attention against the CPU's reference (the flash op between the
+// same roundings; cuDNN also rounds the probabilities before they multiply v), within bf16's precision, at head size
+// 64 (cuDNN's kernels take head sizes that are multiples of 8), one tile of the CPU's and across its tiles.
+TEST_F(CudaOps, FlashAttentionBf16IsCudnns) {
+  const int heads = 4, hs = 64;
+  for (const int T : {Tn, 150}) {
+    for (const bool causal : {true, false}) {
+      for (const int kv : {2, heads}) {
+        const std::string what = "cuDNN attention T " + std::to_string(T) + (causal ? " causal" : "") +
+                                 (kv == heads ? "" : " grouped-query");
+        int64_t workspace = -1;
+        const std::string why = gpu_ops().flash_attention_bf16_check(B, T, heads, kv, hs, causal, &workspace);
+        ASSERT_EQ(why, "") << what << ": cuDNN attention cannot run here";
+        EXPECT_GE(workspace, 0);
+        const int64_t BT = static_cast<int64_t>(B) * T, n_out = BT * heads * hs, nq = BT * (heads + 2 * kv) * hs;
+        Vec qkv = random_vec(nq, 1), out(n_out), lse(static_cast<int64_t>(B) * heads * T), dqkv(nq);
+        Vec dout = random_vec(n_out, 2), scratch(ops::flash_attention_bf16_scratch_size(BT, heads, kv, hs));
+        auto d_qkv = up(qkv), d_out = up(out), d_lse = up(lse), d_dout = up(dout), d_dqkv = up(dqkv);
+        auto d_scratch = up(scratch);
+        ops::Context<float> ctx;
+        ctx.reserve_scratch(ops::flash_attention_scratch_size(hs));
+        cpu_ops().flash_attention_bf16_forward(out.data(), lse.data(), qkv.data(), B, T, heads, kv, hs, causal,
+                                               scratch.data(), ctx);
+        gpu_ops().flash_attention_bf16_forward(d_out.data(), d_lse.data(), d_qkv.data(), B, T, heads, kv, hs, causal,
+                                               d_scratch.data(), ctx);
+        expect_close((what + " out").c_str(), out, d_out, 1e-2);
+        expect_close((what + " lse").c_str(), lse, d_lse, 1e-2);
+        cpu_ops().flash_attention_bf16_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), B, T,
+                                                heads, kv, hs, causal, scratch.data(), ctx);
+        gpu_ops().flash_attention_bf16_backward(d_dqkv.data(), d_dout.data(), d_qkv.data(), d_out.data(), d_lse.data(),
+                                                B, T, heads, kv, hs, causal, d_scratch.data(), ctx);
+        expect_close((what + " backward").c_str(), dqkv, d_dqkv, 1e-2);
+      }
+    }
+  }
+}
+
 TEST_F(CudaOps, CrossEntropy) {
   const auto targets = random_tokens(N, V, 7, true);
   auto d_targets = up(targets);
@@ -631,25 +668,34 @@ TEST_F(CudaOps, TwentyTrainingStepsMatchTheCpu) {
               << i + 1;
         }
       }
-      // bf16 products: against the CPU's bf16 emulation (the same rounded operands) and within 1e-2 of fp32
+      // bf16 products: against the CPU's bf16 emulation (the same rounded operands) and within 1e-2 of fp32; with
+      // cuDNN's bf16 attention too (its CPU reference does not round the probabilities as cuDNN does: 5e-3)
       const auto cpu_bf16 = train_losses(*cpu, m, 20, Attention::kFlash, DType::kBf16);
       const auto gpu_bf16 = train_losses(*gpu_, m, 20, Attention::kFlash, DType::kBf16);
+      const auto cpu_cudnn = train_losses(*cpu, m, 20, Attention::kCudnn, DType::kBf16);
+      const auto gpu_cudnn = train_losses(*gpu_, m, 20, Attention::kCudnn, DType::kBf16);
       for (size_t i = 0; i < want.size(); ++i) {
         EXPECT_NEAR(gpu_bf16[i], cpu_bf16[i], 1e-3 * std::abs(cpu_bf16[i]))
             << family << " " << to_string(objective) << " bf16 step " << i + 1;
         EXPECT_NEAR(gpu_bf16[i], want[i], 1e-2 * std::abs(want[i]))
             << family << " " << to_string(objective) << " bf16 against fp32, step " << i + 1;
+        EXPECT_NEAR(gpu_cudnn[i], cpu_cudnn[i], 5e-3 * std::abs(cpu_cudnn[i]))
+            << family << " " << to_string(objective) << " bf16 with cuDNN attention, step " << i + 1;
+        EXPECT_NEAR(gpu_cudnn[i], want[i], 1e-2 * std::abs(want[i]))
+            << family << " " << to_string(objective) << " bf16 with cuDNN attention against fp32, step " << i + 1;
       }
     }
   }
 }
 
-// After the first step (which sizes the attention scratch), a step allocates no GPU memory.
+// After the first step (which sizes the attention scratch, and builds cuDNN's graphs), a step allocates no GPU memory.
 TEST_F(CudaOps, AStepAllocatesNothing) {
   const ModelConfig m = small_model("llama", Objective::kCausal);
-  for (const DType dtype : {DType::kFp32, DType::kBf16}) {
+  for (const auto& [dtype, attention] :
+       {std::pair{DType::kFp32, Attention::kFlash}, std::pair{DType::kBf16, Attention::kFlash},
+        std::pair{DType::kBf16, Attention::kCudnn}}) {
     ModelShard shard;
-    shard.attention = Attention::kFlash;
+    shard.attention = attention;
     shard.dtype = dtype;
     Transformer<float> model(m, 4, 32, nullptr, shard, gpu_);
     model.init_weights(1);
@@ -664,7 +710,8 @@ TEST_F(CudaOps, AStepAllocatesNothing) {
     step();
     const int64_t free_before = gpu_->memory().free_bytes;
     for (int i = 0; i < 3; ++i) step();
-    EXPECT_EQ(gpu_->memory().free_bytes, free_before) << (dtype == DType::kBf16 ? "bf16" : "fp32");
+    EXPECT_EQ(gpu_->memory().free_bytes, free_before)
+        << (dtype == DType::kBf16 ? "bf16" : "fp32") << (attention == Attention::kCudnn ? ", cuDNN attention" : "");
   }
 }
 

@@ -180,7 +180,7 @@ TEST(Model, RecomputationGivesTheSameGradientsInLessMemory) {
 
 // Flash attention trains the materialised model (the same function, summed in tiles): losses and gradients within
 // float rounding, in less memory; recomputation on top of it changes nothing, bit for bit (selective keeps all
-// under flash: there are no probabilities to drop).
+// under flash: there are no probabilities to drop). Attention with bf16 operands (cuDNN's on GPUs) near flash.
 TEST(Model, FlashAttentionTrainsTheSameModelInLessMemory) {
   struct Run {
     double loss = 0;
@@ -232,6 +232,20 @@ TEST(Model, FlashAttentionTrainsTheSameModelInLessMemory) {
       EXPECT_EQ(full.loss, flash.loss) << what;
       EXPECT_EQ(full.grads, flash.grads) << what;
       EXPECT_LT(full.bytes, flash.bytes) << what;
+
+      // bf16 operands (train.attention = "cudnn"; here the CPU's rounding around the flash op): near flash, not its
+      // bits, with the bf16 copies of attention's operands in the plan; recomputation gives its bits again
+      const Run cudnn = run(Attention::kCudnn, Recompute::kNone);
+      EXPECT_NEAR(cudnn.loss, flash.loss, 1e-2 * flash.loss) << what;
+      float worst_bf16 = 0;
+      for (size_t i = 0; i < flash.grads.size(); ++i)
+        worst_bf16 = std::max(worst_bf16, std::abs(cudnn.grads[i] - flash.grads[i]));
+      EXPECT_LT(worst_bf16, 2e-2F * largest) << what;
+      EXPECT_NE(cudnn.grads, flash.grads) << what << ": the same bits: is the bf16 rounding there?";
+      EXPECT_GT(cudnn.bytes, flash.bytes) << what;
+      const Run cudnn_full = run(Attention::kCudnn, Recompute::kFull);
+      EXPECT_EQ(cudnn_full.loss, cudnn.loss) << what;
+      EXPECT_EQ(cudnn_full.grads, cudnn.grads) << what;
     }
   }
 }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -327,6 +328,61 @@ TEST(OpsGrad, FlashAttentionAcrossTiles) {
   check_flash_attention(2, 1, true, 70);
   check_flash_attention(3, 1, false, 130);
   check_flash_attention(2, 2, true, 128);
+}
+
+// Attention with bf16 operands (train.attention = "cudnn"; the CPU's is the reference for cuDNN's): the flash op on
+// q, k, v and dout rounded to bf16, its output and dqkv rounded; near the fp32 op (bf16's precision), not equal to it.
+TEST(Ops, FlashAttentionBf16IsTheFlashOpBetweenRoundings) {
+  const int B = 2, Tn = 70, NH = 4, NKV = 2, HS = 16;
+  const int64_t n_qkv = int64_t{B} * Tn * (NH + 2 * NKV) * HS, n_out = int64_t{B} * Tn * NH * HS;
+  auto floats = [](int64_t n, uint64_t seed) {
+    const Vec d = random_vector(static_cast<size_t>(n), seed);
+    return std::vector<float>(d.begin(), d.end());
+  };
+  auto rounded = [](std::vector<float> x) {  // to bf16 and back, through the op that rounds the bf16 products
+    std::vector<uint16_t> bits(x.size());
+    ops::round_to_bf16(bits.data(), x.data(), static_cast<int64_t>(x.size()));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::bit_cast<float>(static_cast<uint32_t>(bits[i]) << 16);
+    return x;
+  };
+  auto rel = [](const std::vector<float>& a, const std::vector<float>& b) {
+    double worst = 0, largest = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      worst = std::max(worst, std::abs(double(a[i]) - double(b[i])));
+      largest = std::max(largest, std::abs(double(b[i])));
+    }
+    return worst / largest;
+  };
+  const std::vector<float> qkv = floats(n_qkv, 1), dout = floats(n_out, 2);
+  ops::Context<float> ctx;
+  ctx.reserve_scratch(ops::flash_attention_scratch_size(HS));
+  std::vector<float> scratch(static_cast<size_t>(ops::flash_attention_bf16_scratch_size(int64_t{B} * Tn, NH, NKV, HS)));
+  for (const bool causal : {true, false}) {
+    const std::string what = causal ? "causal" : "bidirectional";
+    std::vector<float> out(n_out), lse(B * NH * Tn), dqkv(n_qkv);
+    ops::flash_attention_bf16_forward(out.data(), lse.data(), qkv.data(), B, Tn, NH, NKV, HS, causal, scratch.data(),
+                                      ctx);
+    ops::flash_attention_bf16_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), B, Tn, NH, NKV, HS,
+                                       causal, scratch.data(), ctx);
+    const std::vector<float> qkv16 = rounded(qkv), dout16 = rounded(dout);
+    std::vector<float> want_out(n_out), want_lse(lse.size()), want_dqkv(n_qkv);
+    ops::flash_attention_forward(want_out.data(), want_lse.data(), qkv16.data(), B, Tn, NH, NKV, HS, causal, ctx);
+    want_out = rounded(want_out);
+    ops::flash_attention_backward(want_dqkv.data(), dout16.data(), qkv16.data(), want_out.data(), want_lse.data(), B,
+                                  Tn, NH, NKV, HS, causal, ctx);
+    EXPECT_EQ(out, want_out) << what;
+    EXPECT_EQ(lse, want_lse) << what;
+    EXPECT_EQ(dqkv, rounded(want_dqkv)) << what;
+    std::vector<float> out32(n_out), lse32(lse.size()), dqkv32(n_qkv);
+    ops::flash_attention_forward(out32.data(), lse32.data(), qkv.data(), B, Tn, NH, NKV, HS, causal, ctx);
+    ops::flash_attention_backward(dqkv32.data(), dout.data(), qkv.data(), out32.data(), lse32.data(), B, Tn, NH, NKV,
+                                  HS, causal, ctx);
+    for (const auto& [name, got, fp32] : {std::tuple{"out", &out, &out32}, std::tuple{"dqkv", &dqkv, &dqkv32}}) {
+      const double r = rel(*got, *fp32);
+      EXPECT_LT(r, 1e-2) << what << " " << name;
+      EXPECT_GT(r, 1e-5) << what << " " << name << ": no rounding?";
+    }
+  }
 }
 
 TEST(OpsGrad, CrossEntropy) {

@@ -98,6 +98,8 @@ fi
 rm -rf "$work"
 echo "== GPT-2 124M, T = 1024, bf16 products (bench_gpu_step)"
 "$pack/bin/bench_gpu_step" || status=1
+echo "== the same step with cuDNN's fused attention (train.attention = \"cudnn\": bf16 operands, tensor cores)"
+"$pack/bin/bench_gpu_step" --parts step --attention cudnn --steps 5 || status=1
 echo "== the same step in fp32, and with the materialised attention (B x NH x T x T kept), for comparison"
 "$pack/bin/bench_gpu_step" --parts step --dtype fp32 --steps 5 || status=1
 "$pack/bin/bench_gpu_step" --parts step --attention materialized --steps 5 || status=1

@@ -227,7 +227,8 @@ constexpr Choice<std::string_view> kDecays[] = {{"cosine", "cosine"}, {"linear",
 constexpr Choice<std::string_view> kOnNonfinite[] = {{"stop", "stop"}, {"skip", "skip"}};
 constexpr Choice<std::string_view> kDevices[] = {{"auto", "auto"}, {"cpu", "cpu"}, {"cuda", "cuda"}};
 constexpr Choice<std::string_view> kRecompute[] = {{"none", "none"}, {"selective", "selective"}, {"full", "full"}};
-constexpr Choice<std::string_view> kAttention[] = {{"flash", "flash"}, {"materialized", "materialized"}};
+constexpr Choice<std::string_view> kAttention[] = {
+    {"flash", "flash"}, {"materialized", "materialized"}, {"cudnn", "cudnn"}};
 constexpr Choice<std::string_view> kDTypes[] = {{"fp32", "fp32"}, {"bf16", "bf16"}};
 constexpr Choice<std::string_view> kPpSchedule[] = {{"1f1b", "1f1b"}, {"afab", "afab"}};
 

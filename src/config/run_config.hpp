@@ -43,7 +43,7 @@ struct TrainConfig {
   int threads = 0;                    // OpenMP threads (0: all cores)
   std::string device = "auto";        // "auto" (cuda when a GPU is visible, else cpu) | "cpu" | "cuda"
   std::string recompute = "none";     // activations recomputed in backward: "none" | "selective" | "full"
-  std::string attention = "flash";    // "flash" (in tiles: no (B, NH, T, T) in memory) | "materialized"
+  std::string attention = "flash";    // "flash" (in tiles: no (B, NH, T, T) in memory) | "materialized" | "cudnn"
   std::string dtype = "fp32";         // matrix products: "fp32" | "bf16" (bf16 operands, fp32 accumulation and masters)
 };
 

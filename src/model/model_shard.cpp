@@ -17,7 +17,8 @@ Recompute recompute_from_name(std::string_view name) {
 Attention attention_from_name(std::string_view name) {
   if (name == "materialized") return Attention::kMaterialized;
   if (name == "flash") return Attention::kFlash;
-  TESSERA_RAISE("train.attention = \"{}\": use \"flash\" or \"materialized\"", name);
+  if (name == "cudnn") return Attention::kCudnn;
+  TESSERA_RAISE("train.attention = \"{}\": use \"flash\", \"materialized\" or \"cudnn\"", name);
 }
 
 DType dtype_from_name(std::string_view name) {

@@ -22,8 +22,14 @@ namespace tessera {
 enum class Recompute { kNone, kSelective, kFull };
 
 // How attention keeps its softmax for backward: kMaterialized keeps the probabilities (B, NH, T, T); kFlash
-// (FlashAttention-2's tiles) keeps each query's logsumexp (B, NH, T) and recomputes the probabilities tile by tile.
-enum class Attention { kMaterialized, kFlash };
+// (FlashAttention-2's tiles) keeps each query's logsumexp (B, NH, T) and recomputes the probabilities tile by tile;
+// kCudnn is kFlash with bf16 operands: cuDNN's fused flash attention on GPUs, its rounding around the flash op on
+// the CPU (ops.hpp, flash_attention_bf16_forward).
+enum class Attention { kMaterialized, kFlash, kCudnn };
+// Whether attention keeps the rows' logsumexp (not the probabilities).
+inline bool keeps_logsumexp(Attention a) {
+  return a != Attention::kMaterialized;
+}
 
 // The precision of the matrix products (train.dtype). kFp32: fp32 throughout. kBf16: the model also holds its
 // parameters in bf16 (a copy of the fp32 masters, made again whenever they may have changed), and every matrix
@@ -31,7 +37,8 @@ enum class Attention { kMaterialized, kFlash };
 // with fp32 accumulation; norms, attention, the residual stream, the loss, the gradients and AdamW stay fp32.
 enum class DType { kFp32, kBf16 };
 
-// From the names of train.recompute ("none" | "selective" | "full"), train.attention ("flash" | "materialized") and
+// From the names of train.recompute ("none" | "selective" | "full"), train.attention ("flash" | "materialized" |
+// "cudnn") and
 // train.dtype ("fp32" | "bf16"). Throws tessera::Error on another name.
 Recompute recompute_from_name(std::string_view name);
 Attention attention_from_name(std::string_view name);
@@ -53,7 +60,7 @@ struct ModelShard {
   // The recomputation the model does: selective recomputation has nothing to drop under flash attention (it keeps
   // no probabilities), so there it is none (as in Megatron).
   Recompute layer_recompute() const {
-    return recompute == Recompute::kSelective && attention == Attention::kFlash ? Recompute::kNone : recompute;
+    return recompute == Recompute::kSelective && keeps_logsumexp(attention) ? Recompute::kNone : recompute;
   }
 
   int chunks() const { return pp * virtual_stages; }

@@ -75,6 +75,8 @@ Transformer<T>::Transformer(const ModelConfig& config, int max_batch, int max_se
     TESSERA_CHECK((std::is_same_v<T, float>), "train.dtype = \"bf16\" needs a float model (fp32 master weights)");
     params_bf16_ = DeviceBuffer<uint16_t>(*backend_, table_.total());
   }
+  TESSERA_CHECK((shard_.attention != Attention::kCudnn || std::is_same_v<T, float>),
+                "train.attention = \"cudnn\" (bf16 operands) needs a float model");
   plan_activations();
 }
 
@@ -230,11 +232,16 @@ double Transformer<T>::scratch_elements(const LocalDims& d, double B, double Tn,
 
 template <typename T>
 double Transformer<T>::bf16_scratch_elements(const LocalDims& d, double N, bool head, const ModelShard& shard) {
-  if (shard.dtype != DType::kBf16) return 0;
-  const int rows = static_cast<int>(N);
-  auto need = [rows](int IC, int OC) { return static_cast<double>(ops::bf16_blocks(rows, IC, OC).scratch_size()); };
-  double n = std::max({need(d.C, d.QKV), need(d.attn_out, d.C), need(d.C, d.fc_out), need(d.F, d.C)});
-  if (head) n = std::max(n, need(d.C, d.Vp));
+  double n = 0;
+  if (shard.dtype == DType::kBf16) {  // the products' operands, a block at a time
+    const int rows = static_cast<int>(N);
+    auto need = [rows](int IC, int OC) { return static_cast<double>(ops::bf16_blocks(rows, IC, OC).scratch_size()); };
+    n = std::max({need(d.C, d.QKV), need(d.attn_out, d.C), need(d.C, d.fc_out), need(d.F, d.C)});
+    if (head) n = std::max(n, need(d.C, d.Vp));
+  }
+  if (shard.attention == Attention::kCudnn)  // attention's operands, whole
+    n = std::max(
+        n, static_cast<double>(ops::flash_attention_bf16_scratch_size(static_cast<int64_t>(N), d.NH, d.NKV, d.HS)));
   return n;
 }
 
@@ -358,8 +365,8 @@ void Transformer<T>::plan_activations() {
     rope_sin_.upload(sin.data());
   }
   if (backend_->device() == Device::kCpu)
-    ctx_.reserve_scratch(shard_.attention == Attention::kFlash ? ops::flash_attention_scratch_size(d.HS)
-                                                               : ops::attention_scratch_size(max_seq_));
+    ctx_.reserve_scratch(keeps_logsumexp(shard_.attention) ? ops::flash_attention_scratch_size(d.HS)
+                                                           : ops::attention_scratch_size(max_seq_));
 }
 
 template <typename T>

@@ -142,7 +142,7 @@ class Transformer {
     T* ln1_mean;      // (B, T)
     T* ln1_rstd;      // (B, T)
     T* qkv;           // (B, T, QKV_tp), q and k rotated when RoPE
-    T* softmax;       // (B, NH_tp, T, T) probabilities, or (B, NH_tp, T) logsumexp under flash attention
+    T* softmax;       // (B, NH_tp, T, T) probabilities, or (B, NH_tp, T) logsumexp under flash or cuDNN attention
     T* atty;          // (B, T, attn_out)
     T* res2;          // (B, T, C) residual after attention
     T* ln2;           // (B, T, C)
@@ -190,10 +190,10 @@ class Transformer {
   static double scratch_elements(const LocalDims& d, double B, double Tn, const ModelShard& shard);
   // Elements of one layer's activations, its output included.
   static double layer_elements(const LocalDims& d, double B, double Tn, const ModelShard& shard);
-  // What attention keeps of its softmax: the probabilities (B, NH, T, T), or under flash attention the rows'
+  // What attention keeps of its softmax: the probabilities (B, NH, T, T), or under flash (or cuDNN) attention the rows'
   // logsumexp (B, NH, T).
   static double softmax_elements(const LocalDims& d, double B, double Tn, Attention attention) {
-    return B * d.NH * Tn * (attention == Attention::kFlash ? 1 : Tn);
+    return B * d.NH * Tn * (keeps_logsumexp(attention) ? 1 : Tn);
   }
   static int64_t activation_elements(const ModelConfig& m, const ModelShard& shard, int64_t max_batch, int64_t max_seq);
   void plan_activations();
@@ -209,11 +209,14 @@ class Transformer {
   // A linear layer's product in the model's precision (DType); w points into params_.
   void linear_forward(T* out, const T* inp, const T* w, const T* bias, int N, int IC, int OC);
   void linear_backward(T* dinp, T* dw, T* dbias, const T* dout, const T* inp, const T* w, int N, int IC, int OC);
+  void bf16_attention_forward(const LayerActs& a, int B, int Tn, bool causal);
+  void bf16_attention_backward(const LayerActs& a, int B, int Tn, bool causal);
   // The bf16 copy of a weight in params_.
   const uint16_t* bf16_weight(const T* w) const { return params_bf16_.data() + (w - params_.data()); }
   // Under bf16: the bf16 copy of the parameters made again if params() was called since it was last made.
   void refresh_bf16_params();
-  // Floats of the scratch of the bf16 products of this shard's layers (and head) for N rows (0 under fp32).
+  // Floats of the scratch of the bf16 operands for N rows: of the products of this shard's layers (and head) under
+  // bf16, of cuDNN attention (whole); 0 with neither.
   static double bf16_scratch_elements(const LocalDims& d, double N, bool head, const ModelShard& shard);
   void layer_forward(int l, const LayerActs& a, const T* x, int B, int Tn);
   void layer_backward(int l, const LayerActs& a, const T* x, int B, int Tn);
@@ -256,7 +259,7 @@ class Transformer {
   T* d_norm_out_ = nullptr;        // (N, C) d(norm output), partial over this rank's columns
   T* d_norm_out_local_ = nullptr;  // (N_sp, C) its reduce-scattered rows (sequence parallelism; else = d_norm_out_)
   T *dqkv_ = nullptr, *datty_ = nullptr, *dfch_ = nullptr, *dact_ = nullptr;
-  T* bf16_scratch_ = nullptr;  // the bf16 products' operands (bf16_scratch_elements), at the plan's start (aligned)
+  T* bf16_scratch_ = nullptr;  // the bf16 operands (bf16_scratch_elements), at the plan's start (aligned)
   // recomputation: the activations every layer shares (selective: the probabilities; full: all but the output)
   LayerActs shared_layer_{};
   const T* last_logits_ = nullptr;

@@ -44,6 +44,25 @@ void Transformer<T>::linear_forward(T* out, const T* inp, const T* w, const T* b
   ops_->matmul_forward(out, inp, w, bias, N, IC, OC, false);
 }
 
+// Attention with bf16 operands (train.attention = "cudnn"), through bf16_scratch_; float models only (checked at
+// construction).
+template <typename T>
+void Transformer<T>::bf16_attention_forward(const LayerActs& a, int B, int Tn, bool causal) {
+  if constexpr (std::is_same_v<T, float>) {
+    const LocalDims& d = dims_;
+    ops_->flash_attention_bf16_forward(a.atty, a.softmax, a.qkv, B, Tn, d.NH, d.NKV, d.HS, causal, bf16_scratch_, ctx_);
+  }
+}
+
+template <typename T>
+void Transformer<T>::bf16_attention_backward(const LayerActs& a, int B, int Tn, bool causal) {
+  if constexpr (std::is_same_v<T, float>) {
+    const LocalDims& d = dims_;
+    ops_->flash_attention_bf16_backward(dqkv_, datty_, a.qkv, a.atty, a.softmax, B, Tn, d.NH, d.NKV, d.HS, causal,
+                                        bf16_scratch_, ctx_);
+  }
+}
+
 template <typename T>
 void Transformer<T>::linear_backward(T* dinp, T* dw, T* dbias, const T* dout, const T* inp, const T* w, int N, int IC,
                                      int OC) {
@@ -95,6 +114,8 @@ void Transformer<T>::layer_forward(int l, const LayerActs& a, const T* x, int B,
   const bool causal = m.objective == Objective::kCausal;
   if (shard_.attention == Attention::kFlash) {
     ops_->flash_attention_forward(a.atty, a.softmax, a.qkv, B, Tn, d.NH, d.NKV, d.HS, causal, ctx_);
+  } else if (shard_.attention == Attention::kCudnn) {
+    bf16_attention_forward(a, B, Tn, causal);
   } else {
     ops_->attention_forward(a.atty, a.softmax, a.qkv, B, Tn, d.NH, d.NKV, d.HS, causal);
   }
@@ -145,6 +166,8 @@ void Transformer<T>::layer_backward(int l, const LayerActs& a, const T* x, int B
   if (shard_.attention == Attention::kFlash) {
     ops_->flash_attention_backward(dqkv_, datty_, a.qkv, a.atty, a.softmax, B, Tn, d.NH, d.NKV, d.HS,
                                    m.objective == Objective::kCausal, ctx_);
+  } else if (shard_.attention == Attention::kCudnn) {
+    bf16_attention_backward(a, B, Tn, m.objective == Objective::kCausal);
   } else {
     ops_->attention_backward(dqkv_, datty_, a.qkv, a.softmax, B, Tn, d.NH, d.NKV, d.HS, ctx_);
   }

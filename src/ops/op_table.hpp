@@ -40,6 +40,10 @@ struct OpTable {
   decltype(&attention_backward<T>) attention_backward = nullptr;
   decltype(&flash_attention_forward<T>) flash_attention_forward = nullptr;
   decltype(&flash_attention_backward<T>) flash_attention_backward = nullptr;
+  // bf16 operands (cuDNN's on CUDA): float tables only
+  decltype(&ops::flash_attention_bf16_forward) flash_attention_bf16_forward = nullptr;
+  decltype(&ops::flash_attention_bf16_backward) flash_attention_bf16_backward = nullptr;
+  decltype(&ops::flash_attention_bf16_check) flash_attention_bf16_check = nullptr;
   decltype(&cross_entropy_forward<T>) cross_entropy_forward = nullptr;
   decltype(&cross_entropy_backward<T>) cross_entropy_backward = nullptr;
   decltype(&cross_entropy_forward_backward<T>) cross_entropy_forward_backward = nullptr;

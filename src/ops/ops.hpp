@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "ops/context.hpp"
 
@@ -139,6 +140,24 @@ template <typename T>
 void flash_attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, const T* lse, int B, int Tn, int NH,
                               int NKV, int HS, bool causal, Context<T>& ctx);
 int64_t flash_attention_scratch_size(int HS);
+
+// ---- the same attention with bf16 operands (train.attention = "cudnn"): q, k, v, the output and its gradient
+// rounded to bf16, the scores, softmax statistics (lse, as above) and sums in fp32, dqkv rounded to bf16. On CUDA
+// cuDNN's fused flash attention (its SDPA graphs, tensor cores); on the CPU the flash op between the same roundings
+// (the reference). Float only. scratch: flash_attention_bf16_scratch_size floats of the backend's memory (the bf16
+// copies of the operands on a GPU, the rounded ones on the CPU); on CUDA cuDNN's workspace is the runtime's.
+void flash_attention_bf16_forward(float* out, float* lse, const float* qkv, int B, int Tn, int NH, int NKV, int HS,
+                                  bool causal, float* scratch, Context<float>& ctx);
+void flash_attention_bf16_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
+                                   int B, int Tn, int NH, int NKV, int HS, bool causal, float* scratch,
+                                   Context<float>& ctx);
+// Whether the bf16 attention runs at these shapes on this backend: "" or why not. On CUDA it loads cuDNN (the first
+// time), builds the forward and backward graphs for the shapes (kept for the ops) and reserves the runtime's scratch
+// for their workspace; *workspace_bytes: that workspace (0 on the CPU).
+std::string flash_attention_bf16_check(int B, int Tn, int NH, int NKV, int HS, bool causal, int64_t* workspace_bytes);
+inline int64_t flash_attention_bf16_scratch_size(int64_t BT, int NH, int NKV, int HS) {
+  return BT * (static_cast<int64_t>(NH + 2 * NKV) * HS + static_cast<int64_t>(NH) * HS);  // qkv and one (B, T, C)
+}
 
 // ---- softmax cross-entropy over the first V of Vp logits (the padding never takes part).
 // logits: (N, Vp); targets: (N), -1 = no loss at this position. Writes losses (N) (0 where ignored) and

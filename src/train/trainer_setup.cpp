@@ -91,15 +91,25 @@ void Trainer::Impl::open_backend() {
 
 // This rank's shard of the model and the runner of its pipeline schedule.
 void Trainer::Impl::build_model() {
+  const ModelShard shard = plan_shard(cfg, plan, ps.coord);
+  const int heads = cfg.model.n_head / ps.tp.size();
+  int64_t attention_workspace = 0;             // cuDNN's, where train.attention = "cudnn" (0 on the CPU)
+  if (shard.attention == Attention::kCudnn) {  // the backend runs it at this run's shapes, or every rank stops
+    const std::string why = backend->ops().flash_attention_bf16_check(
+        mb, T, heads, cfg.model.n_kv_head / ps.tp.size(), cfg.model.head_size(),
+        cfg.model.objective == Objective::kCausal, &attention_workspace);
+    agree_on_error(ps.world, why.empty() ? "" : fmt::format("train.attention = \"cudnn\": {}", why));
+  }
   if (backend->device() == Device::kCpu) {
     check_fits_in_memory(plan);
-  } else {  // the GPU's memory: the plan, attention's backward scratch and cuBLASLt's workspace
+  } else {  // the GPU's memory: the plan, attention's backward scratch or workspace and cuBLASLt's workspace
     const int64_t extra =
-        ops::cuda::attention_scratch_bytes(mb, cfg.model.n_head / ps.tp.size(), T, cfg.train.attention == "flash") +
+        (shard.attention == Attention::kCudnn
+             ? attention_workspace
+             : ops::cuda::attention_scratch_bytes(mb, heads, T, shard.attention == Attention::kFlash)) +
         ops::cuda::kLtWorkspaceBytes;
     check_fits_in_memory(plan, backend->memory().total_bytes, extra, "the GPU's");
   }
-  const ModelShard shard = plan_shard(cfg, plan, ps.coord);
   model = std::make_unique<Transformer<float>>(cfg.model, mb, T, &devices->tp(), shard, backend.get());
   pipeline = std::make_unique<PipelineRunner>(*model, plan.schedule, grad_accum, devices->pp());
   // a checkpoint read later sets every tensor: the (costly) initialisation only for a fresh start

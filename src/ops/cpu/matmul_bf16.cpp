@@ -4,34 +4,17 @@
 // scratch, and sgemm multiplies them: a product of two bf16 values (8-bit significands) is exact in fp32, so this
 // is a bf16 product with fp32 accumulation, what a GPU's tensor cores compute, up to the order of the sums.
 #include <algorithm>
-#include <bit>
 
 #include "core/blas.hpp"
 #include "core/check.hpp"
+#include "ops/cpu/bf16.hpp"
 #include "ops/cpu/column_sums.hpp"
 #include "ops/ops.hpp"
 
 namespace tessera::ops {
 namespace {
 
-uint16_t bf16_bits(float x) {
-  uint32_t u = std::bit_cast<uint32_t>(x);
-  if ((u & 0x7fffffffU) > 0x7f800000U) return static_cast<uint16_t>((u >> 16) | 0x40U);  // NaN: quiet, same sign
-  u += 0x7fffU + ((u >> 16) & 1U);  // to nearest, ties to even (a carry into the exponent rounds up to infinity)
-  return static_cast<uint16_t>(u >> 16);
-}
-
-float bf16_value(uint16_t bits) {
-  return std::bit_cast<float>(static_cast<uint32_t>(bits) << 16);
-}
-
-// out (n) = x rounded to bf16, as fp32
-void widen_rounded(float* out, const float* x, int64_t n) {
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i) out[i] = bf16_value(bf16_bits(x[i]));
-}
-
-// The same for one row, inside a parallel loop.
+// x rounded to bf16, as fp32, for one row inside a parallel loop.
 void widen_rounded_row(float* out, const float* x, int n) {
   for (int i = 0; i < n; ++i) out[i] = bf16_value(bf16_bits(x[i]));
 }

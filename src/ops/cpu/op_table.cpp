@@ -36,6 +36,11 @@ OpTable<T> make_table() {
   t.attention_backward = &ops::attention_backward<T>;
   t.flash_attention_forward = &ops::flash_attention_forward<T>;
   t.flash_attention_backward = &ops::flash_attention_backward<T>;
+  if constexpr (std::is_same_v<T, float>) {
+    t.flash_attention_bf16_forward = &ops::flash_attention_bf16_forward;
+    t.flash_attention_bf16_backward = &ops::flash_attention_bf16_backward;
+    t.flash_attention_bf16_check = &ops::flash_attention_bf16_check;
+  }
   t.cross_entropy_forward = &ops::cross_entropy_forward<T>;
   t.cross_entropy_backward = &ops::cross_entropy_backward<T>;
   t.cross_entropy_forward_backward = &ops::cross_entropy_forward_backward<T>;

@@ -108,6 +108,13 @@ __global__ void round_to_bf16_kernel(uint16_t* out, const float* x, int64_t n) {
   }
 }
 
+// out (n) = the bf16 values x, as fp32
+__global__ void widen_bf16_kernel(float* out, const uint16_t* x, int64_t n) {
+  TESSERA_GRID_STRIDE(i, n) {
+    out[i] = __bfloat162float(__ushort_as_bfloat16(x[i]));
+  }
+}
+
 void round_rows(uint16_t* out, const float* x, int64_t n) {
   if (n == 0) return;
   round_to_bf16_kernel<<<grid_for(n), kThreads, 0, stream()>>>(out, x, n);
@@ -189,6 +196,12 @@ void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, co
 
 void round_to_bf16(uint16_t* out, const float* x, int64_t n) {
   round_rows(out, x, n);
+}
+
+void widen_bf16(float* out, const uint16_t* x, int64_t n) {
+  if (n == 0) return;
+  widen_bf16_kernel<<<grid_for(n), kThreads, 0, stream()>>>(out, x, n);
+  check_launch("widen_bf16");
 }
 
 // In blocks of rows: each block's activations (and output gradients) rounded into scratch, then multiplied.

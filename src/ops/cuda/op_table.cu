@@ -31,6 +31,9 @@ OpTable<float> make_table() {
   t.attention_backward = &cuda::attention_backward;
   t.flash_attention_forward = &cuda::flash_attention_forward;
   t.flash_attention_backward = &cuda::flash_attention_backward;
+  t.flash_attention_bf16_forward = &cuda::flash_attention_bf16_forward;
+  t.flash_attention_bf16_backward = &cuda::flash_attention_bf16_backward;
+  t.flash_attention_bf16_check = &cuda::flash_attention_bf16_check;
   t.cross_entropy_forward = &cuda::cross_entropy_forward;
   t.cross_entropy_backward = &cuda::cross_entropy_backward;
   t.cross_entropy_forward_backward = &cuda::cross_entropy_forward_backward;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "ops/op_table.hpp"
 
@@ -61,6 +62,12 @@ void flash_attention_forward(float* out, float* lse, const float* qkv, int B, in
                              bool causal, Context<float>& ctx);
 void flash_attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
                               int B, int Tn, int NH, int NKV, int HS, bool causal, Context<float>& ctx);
+void flash_attention_bf16_forward(float* out, float* lse, const float* qkv, int B, int Tn, int NH, int NKV, int HS,
+                                  bool causal, float* scratch, Context<float>& ctx);
+void flash_attention_bf16_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
+                                   int B, int Tn, int NH, int NKV, int HS, bool causal, float* scratch,
+                                   Context<float>& ctx);
+std::string flash_attention_bf16_check(int B, int Tn, int NH, int NKV, int HS, bool causal, int64_t* workspace_bytes);
 void cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets, int N, int V, int Vp,
                            double* loss_sum);
 void cross_entropy_backward(float* logits, const float* lse, const int32_t* targets, float dloss, int N, int V, int Vp);
@@ -77,5 +84,8 @@ void sum_squares_to(double* out, const float* x, int64_t n);
 void scale(float* x, float factor, int64_t n);
 bool has_nonfinite(const float* x, int64_t n);
 void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, const AdamWParams& p);
+
+// Not in the table: out (n) = the bf16 values x (their bits), as fp32 (round_to_bf16's inverse on bf16 values).
+void widen_bf16(float* out, const uint16_t* x, int64_t n);
 
 }  // namespace tessera::ops::cuda
