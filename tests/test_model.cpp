@@ -224,17 +224,19 @@ TEST(Model, FlashAttentionTrainsTheSameModelInLessMemory) {
         EXPECT_LT(worst, static_cast<float>(tol) * largest) << what;
         EXPECT_NE(got.grads, want.grads) << what << ": the same bits: " << why;
       };
+      auto expect_same = [&](const Run& got, const Run& want) {  // bit for bit
+        EXPECT_EQ(got.loss, want.loss) << what;
+        EXPECT_EQ(got.grads, want.grads) << what;
+      };
       const Run flash = run(Attention::kFlash, Recompute::kNone);
       expect_near_not_equal(flash, materialized, 1e-5, "is flash attention running?");
       EXPECT_LT(flash.bytes, materialized.bytes) << what;
 
       const Run selective = run(Attention::kFlash, Recompute::kSelective);
-      EXPECT_EQ(selective.loss, flash.loss) << what;
-      EXPECT_EQ(selective.grads, flash.grads) << what;
+      expect_same(selective, flash);
       EXPECT_EQ(selective.bytes, flash.bytes) << what;
       const Run full = run(Attention::kFlash, Recompute::kFull);
-      EXPECT_EQ(full.loss, flash.loss) << what;
-      EXPECT_EQ(full.grads, flash.grads) << what;
+      expect_same(full, flash);
       EXPECT_LT(full.bytes, flash.bytes) << what;
 
       // bf16 operands (train.attention = "cudnn"; here the CPU's rounding around the flash op): near flash, not its
@@ -243,8 +245,7 @@ TEST(Model, FlashAttentionTrainsTheSameModelInLessMemory) {
       expect_near_not_equal(cudnn, flash, 1e-2, "is the bf16 rounding there?");
       EXPECT_GT(cudnn.bytes, flash.bytes) << what;
       const Run cudnn_full = run(Attention::kCudnn, Recompute::kFull);
-      EXPECT_EQ(cudnn_full.loss, cudnn.loss) << what;
-      EXPECT_EQ(cudnn_full.grads, cudnn.grads) << what;
+      expect_same(cudnn_full, cudnn);
     }
   }
 }
