@@ -38,8 +38,7 @@ inline bool keeps_logsumexp(Attention a) {
 enum class DType { kFp32, kBf16 };
 
 // From the names of train.recompute ("none" | "selective" | "full"), train.attention ("flash" | "materialized" |
-// "cudnn") and
-// train.dtype ("fp32" | "bf16"). Throws tessera::Error on another name.
+// "cudnn") and train.dtype ("fp32" | "bf16"). Throws tessera::Error on another name.
 Recompute recompute_from_name(std::string_view name);
 Attention attention_from_name(std::string_view name);
 DType dtype_from_name(std::string_view name);
