@@ -36,9 +36,9 @@ void print_table(const LayoutPlan& plan, const RunConfig& cfg, const PlanFlags& 
       const LayoutPrediction& s = plan.smallest;
       fmt::print(
           "the smallest needs {} per device: tp {}, pp {}, dp {}, micro-batch {}{} (memory as this build "
-          "trains on GPUs: fp32 weights, gradients, AdamW and activations, flash attention)\n",
-          bytes_string(s.memory_bytes), s.layout.tp, s.layout.pp, s.layout.dp, s.micro_batch,
-          s.zero1 ? ", ZeRO-1" : "");
+          "trains on GPUs: fp32 weights, gradients, AdamW and activations, {} attention)\n",
+          bytes_string(s.memory_bytes), s.layout.tp, s.layout.pp, s.layout.dp, s.micro_batch, s.zero1 ? ", ZeRO-1" : "",
+          cfg.train.attention);
     }
     return;
   }
