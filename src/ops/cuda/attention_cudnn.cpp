@@ -9,6 +9,7 @@
 
 #include <cudnn_frontend.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <memory>
